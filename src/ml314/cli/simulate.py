@@ -1,0 +1,111 @@
+"""``ml314 simulate``: the system faster than real time over a scenario, with a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ml314.cli.durations import parse_duration_s
+from ml314.errors import InputError
+from ml314.runtime.scenarios import SCENARIOS
+from ml314.runtime.simulation import SimulationRequest, simulate
+from ml314.twin.home import InverterSpec
+
+
+def _existing_file(path: Path | None, option: str) -> Path | None:
+    if path is not None and not path.is_file():
+        raise InputError(f"{option} {path}: no such file")
+    return path
+
+
+def simulate_command(
+    scenario: Annotated[str, typer.Option(help="home (PV, load, grid with outages) or lab (--experiment)")] = "home",
+    modules: Annotated[int, typer.Option(help="modules in parallel, 1..16")] = 1,
+    days: Annotated[float, typer.Option(help="simulated days (home scenario)")] = 1.0,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("runs/simulate"),
+    sample: Annotated[str, typer.Option(help="output interval: 1s, 10s, 1min, ...")] = "1min",
+    dt: Annotated[str, typer.Option(help="simulation step")] = "1s",
+    seed: Annotated[int, typer.Option(help="seed of every random draw; same seed, same run")] = 1,
+    initial_soc: Annotated[float, typer.Option(help="initial SOC of every cell, 0..1")] = 0.5,
+    start_day: Annotated[int, typer.Option(help="day of year the run starts (season)")] = 80,
+    weather: Annotated[str, typer.Option(help="sunny, cloudy or mixed")] = "mixed",
+    pv_kw: Annotated[float, typer.Option(help="PV peak power in kW")] = 8.0,
+    load_kwh: Annotated[float, typer.Option(help="annual household consumption in kWh")] = 4500.0,
+    load_csv: Annotated[Path | None, typer.Option(help="load profile CSV (time, power), 1 s to 1 h")] = None,
+    pv_csv: Annotated[Path | None, typer.Option(help="PV profile CSV (time, power), 1 s to 1 h")] = None,
+    outages: Annotated[float, typer.Option(help="grid outages per month (mean)")] = 1.0,
+    outage_hours: Annotated[float, typer.Option(help="mean outage duration in hours")] = 3.0,
+    inverter_kw: Annotated[float, typer.Option(help="inverter AC power rating in kW")] = 8.0,
+    mode: Annotated[str, typer.Option(help="self-consumption or backup (manual 5.2)")] = "self-consumption",
+    reserve: Annotated[float, typer.Option(help="SOC kept for outages in self-consumption mode, 0..1")] = 0.2,
+    experiment: Annotated[
+        str | None,
+        typer.Option(help='lab steps, e.g. "charge 0.5C to 3.65 V; rest 1 h; discharge 0.5C to 2.5 V"'),
+    ] = None,
+    ambient: Annotated[float | None, typer.Option(help="constant ambient temperature in degC")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="time-series format: parquet or csv")] = "parquet",
+    report: Annotated[bool, typer.Option(help="write report.html with plots")] = True,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Run the twin over a scenario faster than real time; write time series, summary.json and report.html."""
+    if fmt not in ("parquet", "csv"):
+        raise InputError(f"--format {fmt!r}: parquet or csv")
+    if mode not in ("self-consumption", "backup"):
+        raise InputError(f"--mode {mode!r}: self-consumption or backup")
+    if not inverter_kw > 0.0:
+        raise InputError(f"--inverter-kw {inverter_kw}: must be positive")
+    if not 0.0 <= reserve < 1.0:
+        raise InputError(f"--reserve {reserve}: must be 0..1")
+    request = SimulationRequest(
+        scenario=scenario,
+        modules=modules,
+        days=days,
+        dt_s=parse_duration_s(dt, "--dt"),
+        sample_s=parse_duration_s(sample, "--sample"),
+        seed=seed,
+        initial_soc=initial_soc,
+        start_day_of_year=start_day,
+        weather=weather,
+        pv_peak_kw=pv_kw,
+        annual_load_kwh=load_kwh,
+        load_csv=_existing_file(load_csv, "--load-csv"),
+        pv_csv=_existing_file(pv_csv, "--pv-csv"),
+        outages_per_month=outages,
+        mean_outage_h=outage_hours,
+        experiment=experiment,
+        ambient_c=ambient,
+        inverter=InverterSpec(max_power_w=inverter_kw * 1000.0, mode=mode, reserve_soc=reserve),  # type: ignore[arg-type]
+        series_format=fmt,  # type: ignore[arg-type]
+    )
+    request.validate()
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]simulate[/bold] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f} %"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(f"{scenario}, {modules} module(s)", total=1.0)
+
+        def progress(fraction: float, label: str) -> None:
+            bar.update(task, completed=fraction, description=f"{scenario}, {modules} module(s), {label}")
+
+        outcome = simulate(request, out, SCENARIOS, progress=progress, report=report)
+    s = outcome.summary
+    run = s["run"]
+    typer.echo(
+        f"simulated {run['simulated_days']:.2f} days of {modules} module(s) in {run['wall_time_s']:.1f} s "
+        f"({run['realtime_factor']:,.0f} x real time)"
+    )
+    typer.echo(f"time series: {outcome.series_path}")
+    typer.echo(f"summary:     {outcome.summary_path}")
+    if report:
+        typer.echo(f"report:      {outcome.report_path}")

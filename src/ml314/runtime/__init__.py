@@ -1,0 +1,1 @@
+"""Wiring and time: the simulation engine and, later, the real-time loops."""

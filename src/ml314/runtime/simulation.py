@@ -1,0 +1,366 @@
+"""The simulation engine: the twin (and, later, the BMS and protocols) on a simulated clock.
+
+A scenario driver (``runtime/scenarios``) decides what the inverter or the lab tester asks for; this module owns
+the bank, streams the sampled rows to the time-series writer as they are produced (memory stays bounded by one
+chunk), keeps running statistics, and writes the summary and the report at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ml314.domain.limits import ChargeLimits
+from ml314.domain.spec import ML314
+from ml314.domain.units import J_PER_WH
+from ml314.errors import InputError
+from ml314.storage.report import write_report
+from ml314.storage.timeseries import Column, TimeSeriesWriter, open_writer
+from ml314.twin import kernel as k
+from ml314.twin.bank import Bank
+from ml314.twin.home import InverterSpec
+from ml314.twin.params import load_cell_parameters
+
+ProgressFn = Callable[[float, str], None]
+# Ageing moves over days; applying it hourly is exact enough and keeps it out of the hot loop.
+_AGEING_INTERVAL_S = 3600.0
+SeriesFormat = Literal["parquet", "csv"]
+
+
+@dataclass(frozen=True)
+class SimulationRequest:
+    """Everything ``ml314 simulate`` was asked for."""
+
+    scenario: str = "home"
+    modules: int = 1
+    days: float = 1.0
+    dt_s: float = 1.0
+    sample_s: float = 60.0
+    seed: int = 1
+    initial_soc: float = 0.5
+    start_day_of_year: int = 80
+    weather: str = "mixed"
+    pv_peak_kw: float = 8.0
+    annual_load_kwh: float = 4500.0
+    load_csv: Path | None = None
+    pv_csv: Path | None = None
+    outages_per_month: float = 1.0
+    mean_outage_h: float = 3.0
+    experiment: str | None = None
+    ambient_c: float | None = None
+    inverter: InverterSpec = field(default_factory=InverterSpec)
+    chunk_s: float = 600.0
+    series_format: SeriesFormat = "parquet"
+
+    def validate(self) -> None:
+        """Refuse values that cannot be simulated, naming the value."""
+        checks: tuple[tuple[bool, str], ...] = (
+            (1 <= self.modules <= ML314.max_modules_in_parallel, f"--modules {self.modules}: must be 1..16"),
+            (self.days > 0.0, f"--days {self.days}: must be positive"),
+            (self.days <= 3660.0, f"--days {self.days}: at most ten years"),
+            (0.0 < self.dt_s <= 60.0, f"--dt {self.dt_s} s: the step must be in (0, 60] s"),
+            (self.sample_s >= self.dt_s, f"--sample {self.sample_s} s: cannot be shorter than the step"),
+            (0.0 <= self.initial_soc <= 1.0, f"--initial-soc {self.initial_soc}: must be 0..1"),
+            (1 <= self.start_day_of_year <= 366, f"--start-day {self.start_day_of_year}: must be 1..366"),
+            (self.pv_peak_kw >= 0.0, f"--pv-kw {self.pv_peak_kw}: cannot be negative"),
+            (self.annual_load_kwh >= 0.0, f"--load-kwh {self.annual_load_kwh}: cannot be negative"),
+            (self.outages_per_month >= 0.0, f"--outages {self.outages_per_month}: cannot be negative"),
+            (self.mean_outage_h > 0.0, f"--outage-hours {self.mean_outage_h}: must be positive"),
+            (
+                self.weather in ("sunny", "cloudy", "mixed"),
+                f"--weather {self.weather!r}: sunny, cloudy or mixed",
+            ),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
+        ratio = self.sample_s / self.dt_s
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise InputError(f"--sample {self.sample_s} s: must be a whole number of {self.dt_s} s steps")
+
+
+class RunStats:
+    """Running extremes over the sampled rows (so the summary needs no second pass over the file)."""
+
+    def __init__(self, n_modules: int) -> None:
+        self.n_modules = n_modules
+        self.rows = 0
+        self.soc_min = np.inf
+        self.soc_max = -np.inf
+        self.cell_min_v = np.inf
+        self.cell_max_v = -np.inf
+        self.spread_max_v = 0.0
+        self.temp_min_c = np.inf
+        self.temp_max_c = -np.inf
+        self.bus_current_max_a = 0.0
+        self.module_current_max_a = 0.0
+
+    def update(self, rows: np.ndarray) -> None:
+        """Fold a block of sample rows in."""
+        if rows.shape[0] == 0:
+            return
+        self.rows += rows.shape[0]
+        mods = rows[:, k.ROW_BANK_COLUMNS :].reshape(rows.shape[0], self.n_modules, k.ROW_MODULE_COLUMNS)
+        soc = mods[:, :, 2]
+        vmin = mods[:, :, 3]
+        vmax = mods[:, :, 4]
+        self.soc_min = min(self.soc_min, float(soc.min()))
+        self.soc_max = max(self.soc_max, float(soc.max()))
+        self.cell_min_v = min(self.cell_min_v, float(vmin.min()))
+        self.cell_max_v = max(self.cell_max_v, float(vmax.max()))
+        self.spread_max_v = max(self.spread_max_v, float((vmax - vmin).max()))
+        self.temp_min_c = min(self.temp_min_c, float(mods[:, :, 5].min()))
+        self.temp_max_c = max(self.temp_max_c, float(mods[:, :, 6].max()))
+        self.bus_current_max_a = max(self.bus_current_max_a, float(np.abs(rows[:, 10]).max()))
+        self.module_current_max_a = max(self.module_current_max_a, float(np.abs(mods[:, :, 0]).max()))
+
+
+def series_columns(n_modules: int) -> tuple[Column, ...]:
+    """The time-series columns of a bank of ``n_modules`` (the kernel's row layout, named)."""
+    cols = [Column(name, unit, desc) for name, unit, desc in k.BANK_COLUMNS]
+    for m in range(n_modules):
+        cols += [Column(f"m{m + 1:02d}_{name}", unit, desc) for name, unit, desc in k.MODULE_COLUMNS]
+    return tuple(cols)
+
+
+def limits_row(limits: ChargeLimits) -> np.ndarray:
+    """Limits as the kernel's row."""
+    row = np.zeros(k.LIM_ROWS)
+    row[k.LIM_CVL_V] = limits.cvl_v
+    row[k.LIM_DVL_V] = limits.dvl_v
+    row[k.LIM_CCL_A] = limits.ccl_a
+    row[k.LIM_DCL_A] = limits.dcl_a
+    return row
+
+
+def no_stops() -> np.ndarray:
+    """A stop row with every condition disabled."""
+    return np.full(k.ST_ROWS, np.nan)
+
+
+class SimulationContext:
+    """The bank, the sink for its rows, the statistics and the progress report, shared by scenario drivers."""
+
+    def __init__(
+        self,
+        request: SimulationRequest,
+        bank: Bank,
+        writer: TimeSeriesWriter,
+        progress: ProgressFn | None,
+    ) -> None:
+        self.request = request
+        self.bank = bank
+        self.writer = writer
+        self.progress = progress
+        self.stats = RunStats(bank.n_modules)
+        self.sample_every = round(request.sample_s / request.dt_s)
+        self.chunk_steps = max(1, round(request.chunk_s / request.dt_s))
+        n_cols = k.ROW_BANK_COLUMNS + bank.n_modules * k.ROW_MODULE_COLUMNS
+        self._rows = np.zeros((self.chunk_steps // self.sample_every + 2, n_cols))
+        self.notes: list[str] = []
+        self.extra: dict[str, Any] = {}
+        self.start_soc = bank.bank_soc()
+        self.start_energy_j = bank.stored_energy_j()
+        self._inputs = np.zeros((k.IN_ROWS, self.chunk_steps))
+        self._unaged_s = 0.0
+
+    @property
+    def t_s(self) -> float:
+        """Simulated time so far."""
+        return self.bank.step_index * self.request.dt_s
+
+    def inputs(self, n_steps: int) -> np.ndarray:
+        """A zeroed input block for ``n_steps`` steps (reused between chunks)."""
+        block = self._inputs[:, :n_steps]
+        block[:] = 0.0
+        return block
+
+    def run(
+        self,
+        n_steps: int,
+        mode: int,
+        inputs: np.ndarray,
+        limits: ChargeLimits,
+        *,
+        home: np.ndarray | None = None,
+        stops: np.ndarray | None = None,
+    ) -> int:
+        """Advance at most one chunk (``n_steps`` <= chunk), stream its rows out, age the cells; return steps done."""
+        if n_steps > self.chunk_steps:
+            raise ValueError("run at most one chunk at a time")
+        done, n_rows = self.bank.run(
+            n_steps,
+            mode=mode,
+            inputs=np.ascontiguousarray(inputs),
+            limits=limits_row(limits),
+            home=np.zeros(k.HP_ROWS) if home is None else home,
+            stops=no_stops() if stops is None else stops,
+            sample_every=self.sample_every,
+            rows=self._rows,
+        )
+        if n_rows:
+            block = self._rows[:n_rows]
+            self.writer.write(block)
+            self.stats.update(block)
+        self._unaged_s += done * self.request.dt_s
+        if self._unaged_s >= _AGEING_INTERVAL_S:
+            self.flush_ageing()
+        return done
+
+    def flush_ageing(self) -> None:
+        """Apply the ageing of the time not yet aged (done hourly and at the end)."""
+        if self._unaged_s > 0.0:
+            self.bank.age(self._unaged_s)
+            self._unaged_s = 0.0
+
+
+@dataclass(frozen=True)
+class SimulationOutcome:
+    """Where the results are and what they say."""
+
+    out_dir: Path
+    series_path: Path
+    summary_path: Path
+    report_path: Path
+    summary: dict[str, Any]
+
+
+ScenarioDriver = Callable[[SimulationContext], None]
+
+
+def _kwh(joules: float) -> float:
+    return joules / J_PER_WH / 1000.0
+
+
+def build_summary(ctx: SimulationContext, wall_s: float) -> dict[str, Any]:
+    """The summary JSON: energy in and out, self-consumption, SOC range, cell spread, losses."""
+    acc = ctx.bank.acc
+    req = ctx.request
+    pv = acc[k.AC_PV_J] + acc[k.AC_CURTAILED_J]
+    pv_used = acc[k.AC_PV_J] - acc[k.AC_GRID_EXPORT_J]
+    load = acc[k.AC_LOAD_J]
+    sim_s = ctx.t_s
+    cap_as = float(ctx.bank.capacity_as.min(axis=1).sum())
+    throughput_as = acc[k.AC_CHARGE_AS] + acc[k.AC_DISCHARGE_AS]
+    soh = float(np.min(ctx.bank.capacity_as / ctx.bank._fresh_capacity_as))
+    out = acc[k.AC_BATTERY_OUT_J]
+    inn = acc[k.AC_BATTERY_IN_J]
+    stored_delta = ctx.bank.stored_energy_j() - ctx.start_energy_j
+    summary: dict[str, Any] = {
+        "run": {
+            "scenario": req.scenario,
+            "modules": req.modules,
+            "simulated_days": sim_s / 86400.0,
+            "step_s": req.dt_s,
+            "sample_s": req.sample_s,
+            "seed": req.seed,
+            "rows": ctx.stats.rows,
+            "wall_time_s": wall_s,
+            "realtime_factor": sim_s / wall_s if wall_s > 0 else float("inf"),
+        },
+        "energy": {
+            "battery_charged_kwh": _kwh(inn),
+            "battery_discharged_kwh": _kwh(out),
+            "stored_change_kwh": _kwh(stored_delta),
+            "pv_kwh": _kwh(pv),
+            "pv_curtailed_kwh": _kwh(acc[k.AC_CURTAILED_J]),
+            "load_kwh": _kwh(load + acc[k.AC_UNSERVED_J]),
+            "load_unserved_kwh": _kwh(acc[k.AC_UNSERVED_J]),
+            "grid_import_kwh": _kwh(acc[k.AC_GRID_IMPORT_J]),
+            "grid_export_kwh": _kwh(acc[k.AC_GRID_EXPORT_J]),
+        },
+        "ratios": {
+            "self_consumption_pct": 100.0 * pv_used / pv if pv > 0 else None,
+            "autarky_pct": 100.0 * (load - acc[k.AC_GRID_IMPORT_J]) / load if load > 0 else None,
+            "battery_efficiency_pct": 100.0 * (out + max(stored_delta, 0.0)) / (inn + max(-stored_delta, 0.0))
+            if inn > 0
+            else None,
+        },
+        "losses": {
+            "cells_kwh": _kwh(acc[k.AC_CELL_LOSS_J]),
+            "mosfets_and_cables_kwh": _kwh(acc[k.AC_EXTERNAL_LOSS_J]),
+            "balancing_kwh": _kwh(acc[k.AC_BALANCING_J]),
+            "bms_supply_kwh": _kwh(acc[k.AC_BMS_SUPPLY_J]),
+            "self_discharge_kwh": _kwh(acc[k.AC_SELF_DISCHARGE_J]),
+            "inverter_kwh": _kwh(acc[k.AC_INVERTER_LOSS_J]),
+        },
+        "soc": {
+            "start_pct": 100.0 * ctx.start_soc,
+            "end_pct": 100.0 * ctx.bank.bank_soc(),
+            "min_pct": 100.0 * ctx.stats.soc_min if ctx.stats.rows else None,
+            "max_pct": 100.0 * ctx.stats.soc_max if ctx.stats.rows else None,
+        },
+        "cells": {
+            "min_v": ctx.stats.cell_min_v if ctx.stats.rows else None,
+            "max_v": ctx.stats.cell_max_v if ctx.stats.rows else None,
+            "max_spread_mv": 1000.0 * ctx.stats.spread_max_v,
+            "min_c": ctx.stats.temp_min_c if ctx.stats.rows else None,
+            "max_c": ctx.stats.temp_max_c if ctx.stats.rows else None,
+        },
+        "bank": {
+            "max_bus_current_a": ctx.stats.bus_current_max_a,
+            "max_module_current_a": ctx.stats.module_current_max_a,
+            "equivalent_full_cycles": throughput_as / (2.0 * cap_as),
+            "state_of_health_min_pct": 100.0 * soh,
+        },
+        "notes": list(ctx.notes),
+        "inverter": asdict(req.inverter) if req.scenario == "home" else None,
+    }
+    summary.update(ctx.extra)
+    return summary
+
+
+def simulate(
+    request: SimulationRequest,
+    out_dir: Path,
+    drivers: dict[str, ScenarioDriver],
+    progress: ProgressFn | None = None,
+    report: bool = True,
+) -> SimulationOutcome:
+    """Run one scenario and write time series, summary JSON and report into ``out_dir``."""
+    request.validate()
+    driver = drivers.get(request.scenario)
+    if driver is None:
+        raise InputError(f"--scenario {request.scenario!r}: one of {', '.join(sorted(drivers))}")
+    params = load_cell_parameters()
+    bank = Bank(
+        request.modules,
+        params,
+        seed=request.seed,
+        initial_soc=request.initial_soc,
+        ambient_c=request.ambient_c if request.ambient_c is not None else 25.0,
+        dt_s=request.dt_s,
+    )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out_dir}: cannot create ({exc.strerror})") from exc
+    ext = "parquet" if request.series_format == "parquet" else "csv"
+    series_path = out_dir / f"timeseries.{ext}"
+    wall0 = time.perf_counter()
+    with open_writer(series_path, series_columns(request.modules), request.series_format) as writer:
+        ctx = SimulationContext(request, bank, writer, progress)
+        driver(ctx)
+        ctx.flush_ageing()
+    wall = time.perf_counter() - wall0
+    summary = build_summary(ctx, wall)
+    summary_path = out_dir / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=2, allow_nan=False, default=_json_default) + "\n")
+    report_path = out_dir / "report.html"
+    if report:
+        report_path = write_report(series_path, out_dir, summary, title=f"ml314 simulate: {request.scenario}")
+    return SimulationOutcome(out_dir, series_path, summary_path, report_path, summary)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,1 @@
+"""Edges to files: streaming time-series writers/readers and the simulation report."""

@@ -1,0 +1,1 @@
+"""The digital twin: cells, modules, bank, sensors, front panel, scenarios (pure)."""
