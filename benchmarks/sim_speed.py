@@ -1,0 +1,134 @@
+"""Simulated seconds per wall second and ns per cell-step for 1, 4 and 16 modules at 1 s steps over one day.
+
+Runs the real engine (``simulate``, home scenario, 1 min samples streamed to parquet, no report) and takes the
+wall time of its drive loop from the summary (``run.wall_time_s``: the bank stepping, the scenario driver, the
+time-series writer and the running statistics; not the report). Separately it times the compiled kernel alone
+(``Bank.run`` over the same day in one call, no writer, no ageing, no controller) so that engine overhead can be
+told from kernel time. Best of 3 runs per configuration (1 with ``--quick``), after one warm-up run that loads
+the numba cache.
+
+    python benchmarks/sim_speed.py [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from _common import finish, parse_args
+from ml314.domain.limits import spec_limits
+from ml314.domain.spec import ML314
+from ml314.runtime.scenarios import SCENARIOS
+from ml314.runtime.scenarios.home import home_profiles
+from ml314.runtime.simulation import SimulationRequest, limits_row, no_stops, simulate
+from ml314.twin import kernel as k
+from ml314.twin.bank import Bank
+from ml314.twin.home import HomeController
+from ml314.twin.params import load_cell_parameters
+
+NAME = "sim_speed"
+MODULES = (1, 4, 16)
+DAY_S = 86400.0
+DT_S = 1.0
+SAMPLE_S = 60.0
+SEED = 1
+TARGET_REALTIME_FACTOR_16 = 300_000
+COLUMNS = (
+    "modules",
+    "with_bms",
+    "wall_s",
+    "realtime_factor",
+    "ns_per_cell_step",
+    "kernel_only_realtime_factor",
+    "target_realtime_factor",
+)
+
+
+def request(modules: int) -> SimulationRequest:
+    """The benchmarked run: home scenario, one day at 1 s steps, 1 min samples."""
+    return SimulationRequest(scenario="home", modules=modules, days=1, dt_s=DT_S, sample_s=SAMPLE_S, seed=SEED)
+
+
+def engine_wall_s(modules: int) -> float:
+    """Wall time of the engine's drive loop for one simulated day (from the outcome summary)."""
+    with tempfile.TemporaryDirectory(prefix="ml314-bench-") as tmp:
+        outcome = simulate(request(modules), out_dir=Path(tmp), drivers=SCENARIOS, report=False)
+        run = outcome.summary["run"]
+        if abs(run["simulated_days"] - 1.0) > 1e-9:
+            raise RuntimeError(f"expected one simulated day, got {run['simulated_days']}")
+        return float(run["wall_time_s"])
+
+
+def day_inputs(req: SimulationRequest) -> np.ndarray:
+    """The home scenario's inputs for the whole day (the same profiles the engine's home driver resamples)."""
+    load, pv, grid, ambient = home_profiles(SimpleNamespace(request=req))  # type: ignore[arg-type]
+    n = round(req.days * DAY_S / req.dt_s)
+    inputs = np.zeros((k.IN_ROWS, n))
+    for row, profile in ((k.IN_AMBIENT_C, ambient), (k.IN_PV_W, pv), (k.IN_LOAD_W, load), (k.IN_GRID_UP, grid)):
+        inputs[row] = profile.resample(0.0, req.dt_s, n)
+    return inputs
+
+
+def kernel_wall_s(modules: int, inputs: np.ndarray) -> float:
+    """Wall time of ``Bank.run`` alone stepping the whole day in one call (as ``SimulationContext.run`` calls it)."""
+    req = request(modules)
+    bank = Bank(modules, load_cell_parameters(), seed=req.seed, initial_soc=req.initial_soc, dt_s=req.dt_s)
+    controller = HomeController(req.inverter)
+    home = controller.kernel_parameters(controller.decide(bank.bank_soc()))
+    n_steps = inputs.shape[1]
+    sample_every = round(req.sample_s / req.dt_s)
+    rows = np.zeros((n_steps // sample_every + 2, k.ROW_BANK_COLUMNS + modules * k.ROW_MODULE_COLUMNS))
+    limits = limits_row(spec_limits(modules))
+    stops = no_stops()
+    t0 = time.perf_counter()
+    done, _ = bank.run(
+        n_steps,
+        mode=k.MODE_HOME,
+        inputs=inputs,
+        limits=limits,
+        home=home,
+        stops=stops,
+        sample_every=sample_every,
+        rows=rows,
+    )
+    wall = time.perf_counter() - t0
+    if done != n_steps:
+        raise RuntimeError(f"kernel stopped after {done} of {n_steps} steps")
+    return wall
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    repeats = 1 if args.quick else 3
+    cells = ML314.cells_in_series
+    # Warm-up: loads (or compiles) the numba cache, imports the parquet writer, touches the profile generators.
+    engine_wall_s(1)
+    inputs = day_inputs(request(1))
+    kernel_wall_s(1, inputs)
+
+    results: list[dict[str, Any]] = []
+    for m in MODULES:
+        wall = min(engine_wall_s(m) for _ in range(repeats))
+        kernel = min(kernel_wall_s(m, inputs) for _ in range(repeats))
+        row: dict[str, Any] = {
+            "modules": m,
+            "with_bms": False,
+            "wall_s": wall,
+            "realtime_factor": DAY_S / wall,
+            "ns_per_cell_step": wall / (DAY_S / DT_S * m * cells) * 1e9,
+            "kernel_only_realtime_factor": DAY_S / kernel,
+            "kernel_only_wall_s": kernel,
+        }
+        if m == 16:
+            row["target_realtime_factor"] = TARGET_REALTIME_FACTOR_16
+        results.append(row)
+    finish(NAME, results, COLUMNS, args.json)
+
+
+if __name__ == "__main__":
+    main()
