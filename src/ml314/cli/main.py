@@ -33,7 +33,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except Ml314Error as exc:
-        typer.echo(f"ml314: error: {exc}", err=True)
+        typer.echo(f"ml314: error: {_one_line(str(exc))}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("ml314: interrupted", err=True)
@@ -43,9 +43,17 @@ def main() -> None:
     except typer.Abort:
         typer.echo("ml314: aborted", err=True)
         sys.exit(1)
-    except click.ClickException as exc:
-        typer.echo(f"ml314: error: {exc.format_message()}", err=True)
+    except (click.ClickException, typer.TyperException) as exc:
+        # Typer >= 0.22 vendors click: its usage errors are TyperExceptions, not click.ClickExceptions.
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ml314`: the help, not an error line
+            typer.echo(exc.format_message(), err=True)
+        else:
+            typer.echo(f"ml314: error: {_one_line(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,9 @@ from ml314.errors import InputError
 from ml314.runtime.scenarios import SCENARIOS
 from ml314.runtime.simulation import SimulationRequest, simulate
 from ml314.twin.home import InverterSpec
+
+# The range the twin's physics stays finite in, with margin (it breaks down somewhere above 400 degC).
+AMBIENT_RANGE_C = (-60.0, 100.0)
 
 
 def _existing_file(path: Path | None, option: str) -> Path | None:
@@ -52,6 +56,22 @@ def simulate_command(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Run the twin over a scenario faster than real time; write time series, summary.json and report.html."""
+    numbers = {
+        "--days": days,
+        "--initial-soc": initial_soc,
+        "--pv-kw": pv_kw,
+        "--load-kwh": load_kwh,
+        "--outages": outages,
+        "--outage-hours": outage_hours,
+        "--inverter-kw": inverter_kw,
+        "--reserve": reserve,
+        "--ambient": ambient,
+    }
+    for option, value in numbers.items():
+        if value is not None and not math.isfinite(value):
+            raise InputError(f"{option} {value}: not a finite number")
+    if ambient is not None and not AMBIENT_RANGE_C[0] <= ambient <= AMBIENT_RANGE_C[1]:
+        raise InputError(f"--ambient {ambient}: must be {AMBIENT_RANGE_C[0]:g}..{AMBIENT_RANGE_C[1]:g} degC")
     if fmt not in ("parquet", "csv"):
         raise InputError(f"--format {fmt!r}: parquet or csv")
     if mode not in ("self-consumption", "backup"):
