@@ -15,7 +15,6 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -66,7 +65,7 @@ def engine_wall_s(modules: int) -> float:
 
 def day_inputs(req: SimulationRequest) -> np.ndarray:
     """The home scenario's inputs for the whole day (the same profiles the engine's home driver resamples)."""
-    load, pv, grid, ambient = home_profiles(SimpleNamespace(request=req))  # type: ignore[arg-type]
+    load, pv, grid, ambient = home_profiles(req)
     n = round(req.days * DAY_S / req.dt_s)
     inputs = np.zeros((k.IN_ROWS, n))
     for row, profile in ((k.IN_AMBIENT_C, ambient), (k.IN_PV_W, pv), (k.IN_LOAD_W, load), (k.IN_GRID_UP, grid)):

@@ -3,6 +3,7 @@
     Ml314Error
      ├── InputError        bad user input: arguments, CSV files, experiment text, config keys
      ├── ConfigError       a configuration tree that fails validation
+ ├── AccessDeniedError a protected change without the technician PIN
      ├── FrameError        a malformed protocol frame
      └── TransportError    a link (CAN, serial, TCP) failed
 
@@ -20,6 +21,10 @@ class InputError(Ml314Error):
 
 class ConfigError(Ml314Error):
     """A configuration that fails validation."""
+
+
+class AccessDeniedError(Ml314Error):
+    """A change that needs the technician PIN was attempted without it."""
 
 
 class FrameError(Ml314Error):

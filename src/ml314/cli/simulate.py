@@ -12,9 +12,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from ml314.cli.durations import parse_duration_s
 from ml314.errors import InputError
-from ml314.runtime.scenarios import SCENARIOS
-from ml314.runtime.simulation import SimulationRequest, simulate
-from ml314.twin.home import InverterSpec
 
 # The range the twin's physics stays finite in, with margin (it breaks down somewhere above 400 degC).
 AMBIENT_RANGE_C = (-60.0, 100.0)
@@ -80,6 +77,13 @@ def simulate_command(
         raise InputError(f"--inverter-kw {inverter_kw}: must be positive")
     if not 0.0 <= reserve < 1.0:
         raise InputError(f"--reserve {reserve}: must be 0..1")
+    if scenario == "lab" and not experiment:  # before the run creates --out
+        raise InputError('--scenario lab needs --experiment "charge 0.5C to 3.65 V; rest 1 h; ..."')
+    # Imported here: numba and matplotlib take most of a second, which `--help` and usage errors need not pay.
+    from ml314.runtime.scenarios import SCENARIOS  # noqa: PLC0415
+    from ml314.runtime.simulation import SimulationRequest, simulate  # noqa: PLC0415
+    from ml314.twin.home import InverterSpec  # noqa: PLC0415
+
     request = SimulationRequest(
         scenario=scenario,
         modules=modules,

@@ -8,11 +8,12 @@ chunk), keeps running statistics, and writes the summary and the report at the e
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -20,7 +21,6 @@ from ml314.domain.limits import ChargeLimits
 from ml314.domain.spec import ML314
 from ml314.domain.units import J_PER_WH
 from ml314.errors import InputError
-from ml314.storage.report import write_report
 from ml314.storage.timeseries import Column, TimeSeriesWriter, open_writer
 from ml314.twin import kernel as k
 from ml314.twin.bank import Bank
@@ -60,6 +60,23 @@ class SimulationRequest:
 
     def validate(self) -> None:
         """Refuse values that cannot be simulated, naming the value."""
+        numbers = {
+            "--days": self.days,
+            "--dt": self.dt_s,
+            "--sample": self.sample_s,
+            "--initial-soc": self.initial_soc,
+            "--pv-kw": self.pv_peak_kw,
+            "--load-kwh": self.annual_load_kwh,
+            "--outages": self.outages_per_month,
+            "--outage-hours": self.mean_outage_h,
+        }
+        if self.ambient_c is not None:
+            numbers["--ambient"] = self.ambient_c
+        for option, value in numbers.items():
+            if not math.isfinite(value):
+                raise InputError(f"{option} {value}: must be a finite number")
+        if self.ambient_c is not None and not -40.0 <= self.ambient_c <= 70.0:
+            raise InputError(f"--ambient {self.ambient_c}: outside the -40..70 degC a battery can be placed in")
         checks: tuple[tuple[bool, str], ...] = (
             (1 <= self.modules <= ML314.max_modules_in_parallel, f"--modules {self.modules}: must be 1..16"),
             (self.days > 0.0, f"--days {self.days}: must be positive"),
@@ -231,7 +248,14 @@ class SimulationOutcome:
     summary: dict[str, Any]
 
 
-ScenarioDriver = Callable[[SimulationContext], None]
+class ScenarioDriver(Protocol):
+    """One scenario: ``prepare`` reads and checks its inputs before anything is written, ``run`` drives the bank."""
+
+    def prepare(self, request: SimulationRequest) -> object:
+        """Parse and check the scenario's inputs; raise :class:`InputError` naming the bad one."""
+
+    def run(self, ctx: SimulationContext, plan: Any) -> None:
+        """Drive the bank through the scenario."""
 
 
 def _kwh(joules: float) -> float:
@@ -328,6 +352,7 @@ def simulate(
     driver = drivers.get(request.scenario)
     if driver is None:
         raise InputError(f"--scenario {request.scenario!r}: one of {', '.join(sorted(drivers))}")
+    plan = driver.prepare(request)
     params = load_cell_parameters()
     bank = Bank(
         request.modules,
@@ -346,16 +371,30 @@ def simulate(
     wall0 = time.perf_counter()
     with open_writer(series_path, series_columns(request.modules), request.series_format) as writer:
         ctx = SimulationContext(request, bank, writer, progress)
-        driver(ctx)
+        driver.run(ctx, plan)
         ctx.flush_ageing()
     wall = time.perf_counter() - wall0
     summary = build_summary(ctx, wall)
+    if not _all_finite(summary):
+        raise InputError("the simulation left the physical range (a value became NaN); check the inputs")
     summary_path = out_dir / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2, allow_nan=False, default=_json_default) + "\n")
     report_path = out_dir / "report.html"
     if report:
+        from ml314.storage.report import write_report  # noqa: PLC0415 - matplotlib only when a report is wanted
+
         report_path = write_report(series_path, out_dir, summary, title=f"ml314 simulate: {request.scenario}")
     return SimulationOutcome(out_dir, series_path, summary_path, report_path, summary)
+
+
+def _all_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_all_finite(v) for v in value)
+    return True
 
 
 def _json_default(value: object) -> object:

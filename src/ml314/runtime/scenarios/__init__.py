@@ -1,12 +1,12 @@
 """Scenario drivers: what drives the bank in ``ml314 simulate``. One driver per file, listed here."""
 
-from ml314.runtime.scenarios.home import run_home
-from ml314.runtime.scenarios.lab import run_lab
+from ml314.runtime.scenarios.home import HomeScenario
+from ml314.runtime.scenarios.lab import LabScenario
 from ml314.runtime.simulation import ScenarioDriver
 
 SCENARIOS: dict[str, ScenarioDriver] = {
-    "home": run_home,
-    "lab": run_lab,
+    "home": HomeScenario(),
+    "lab": LabScenario(),
 }
 
 __all__ = ["SCENARIOS"]

@@ -7,16 +7,15 @@ import math
 import numpy as np
 
 from ml314.domain.limits import spec_limits
-from ml314.runtime.simulation import SimulationContext
+from ml314.runtime.simulation import SimulationContext, SimulationRequest
 from ml314.storage.profile_csv import load_profile_csv
 from ml314.twin import kernel as k
 from ml314.twin.home import HomeController, ambient_profile
 from ml314.twin.scenarios import Profile, grid_availability, household_load, pv_generation
 
 
-def home_profiles(ctx: SimulationContext) -> tuple[Profile, Profile, Profile, Profile]:
+def home_profiles(req: SimulationRequest) -> tuple[Profile, Profile, Profile, Profile]:
     """Load, PV, grid availability and ambient temperature: the user's CSVs or the seeded generators."""
-    req = ctx.request
     days = max(1, math.ceil(req.days))
     load = (
         load_profile_csv(req.load_csv, "load")
@@ -37,10 +36,22 @@ def home_profiles(ctx: SimulationContext) -> tuple[Profile, Profile, Profile, Pr
     return load, pv, grid, ambient
 
 
-def run_home(ctx: SimulationContext) -> None:
+class HomeScenario:
+    """The home energy system of manual 5.2."""
+
+    def prepare(self, request: SimulationRequest) -> tuple[Profile, Profile, Profile, Profile]:
+        """Read the CSVs or generate the profiles."""
+        return home_profiles(request)
+
+    def run(self, ctx: SimulationContext, plan: tuple[Profile, Profile, Profile, Profile]) -> None:
+        """Drive the bank through the home system for ``request.days``."""
+        run_home(ctx, plan)
+
+
+def run_home(ctx: SimulationContext, plan: tuple[Profile, Profile, Profile, Profile]) -> None:
     """Drive the bank through the home system for ``request.days``."""
     req = ctx.request
-    load, pv, grid, ambient = home_profiles(ctx)
+    load, pv, grid, ambient = plan
     controller = HomeController(req.inverter)
     limits = spec_limits(req.modules)
     total = round(req.days * 86400.0 / req.dt_s)

@@ -18,7 +18,7 @@ from ml314.domain.limits import ChargeLimits
 from ml314.domain.spec import ML314
 from ml314.domain.units import J_PER_WH, SECONDS_PER_HOUR
 from ml314.errors import InputError
-from ml314.runtime.simulation import SimulationContext
+from ml314.runtime.simulation import SimulationContext, SimulationRequest
 from ml314.twin import kernel as k
 from ml314.twin.scenarios import LabStep, parse_experiment
 
@@ -68,13 +68,23 @@ def _phase(
     return done * dt, "time"
 
 
-def run_lab(ctx: SimulationContext) -> None:
-    """Run the experiment text of the request, step after step."""
-    req = ctx.request
-    if not req.experiment:
-        raise InputError('--scenario lab needs --experiment "charge 0.5C to 3.65 V; rest 1 h; ..."')
-    capacity_ah = ML314.capacity_ah * req.modules
-    steps = parse_experiment(req.experiment, capacity_ah=capacity_ah)
+class LabScenario:
+    """A tester running an experiment written as steps."""
+
+    def prepare(self, request: SimulationRequest) -> tuple[LabStep, ...]:
+        """Parse the experiment text."""
+        if not request.experiment:
+            raise InputError('--scenario lab needs --experiment "charge 0.5C to 3.65 V; rest 1 h; ..."')
+        return parse_experiment(request.experiment, capacity_ah=ML314.capacity_ah * request.modules)
+
+    def run(self, ctx: SimulationContext, plan: tuple[LabStep, ...]) -> None:
+        """Run the steps."""
+        run_lab(ctx, plan)
+
+
+def run_lab(ctx: SimulationContext, steps: tuple[LabStep, ...]) -> None:
+    """Run the steps one after another."""
+    capacity_ah = ML314.capacity_ah * ctx.request.modules
     results: list[dict[str, Any]] = []
     for number, step in enumerate(steps, start=1):
         acc0 = ctx.bank.acc.copy()
