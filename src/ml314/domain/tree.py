@@ -36,6 +36,9 @@ class Section:
         self._taken.add(key)
         if key not in self._data:
             if default is _REQUIRED:
+                typo = difflib.get_close_matches(key, [k for k in self._data if k not in self._taken], n=1)
+                if typo:
+                    raise ConfigError(f"{self.where(typo[0])}: unknown key (did you mean {key!r}?)")
                 raise ConfigError(f"{self.where(key)}: missing")
             return default
         return self._data[key]
