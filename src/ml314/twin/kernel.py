@@ -232,7 +232,380 @@ def refresh_resistance(
             cell_work[CW_DRAW_A, m, c] = draw
 
 
-@njit(cache=True, error_model="numpy", fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
+FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
+def module_sources(
+    ocv_tab: np.ndarray,
+    cell_state: np.ndarray,
+    cell_work: np.ndarray,
+    mod_par: np.ndarray,
+    sc: np.ndarray,
+    e_m: np.ndarray,
+    r_m: np.ndarray,
+    active: np.ndarray,
+    u_cell: np.ndarray,
+) -> None:
+    """Each module as a Thevenin source over the coming step: ``e_m``, ``r_m``; ``active`` if it can conduct."""
+    n_mod = cell_state.shape[1]
+    n_cell = cell_state.shape[2]
+    a1 = sc[SC_A1]
+    a2 = sc[SC_A2]
+    for m in range(n_mod):
+        e_sum = 0.0
+        r_sum = 0.0
+        for c in range(n_cell):
+            i, f = _grid_index(cell_state[CS_SOC, m, c])
+            u = ocv_tab[i] + (ocv_tab[i + 1] - ocv_tab[i]) * f + cell_work[CW_ENTROPIC_V, m, c]
+            u_cell[m, c] = u
+            reff = cell_work[6, m, c]
+            d = cell_work[CW_DRAW_A, m, c]
+            e_sum += (
+                u
+                + cell_state[CS_HYST_V, m, c]
+                + a1 * cell_state[CS_V1_V, m, c]
+                + a2 * cell_state[CS_V2_V, m, c]
+                - reff * d
+            )
+            r_sum += reff
+        e_m[m] = e_sum
+        r_m[m] = r_sum + mod_par[MP_MOSFET_OHM, m] + mod_par[MP_CABLE_OHM, m]
+        active[m] = mod_par[MP_BREAKER_CLOSED, m] > 0.5 and (
+            mod_par[MP_CHARGE_FET_ON, m] > 0.5 or mod_par[MP_DISCHARGE_FET_ON, m] > 0.5
+        )
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
+def home_request(k: int, inputs: np.ndarray, home: np.ndarray) -> float:
+    """The DC power the hybrid inverter asks of the battery at step ``k`` (positive = charge)."""
+    surplus = inputs[IN_PV_W, k] - inputs[IN_LOAD_W, k]
+    if inputs[IN_GRID_UP, k] > 0.5:
+        p_ac_req = surplus
+        if p_ac_req < 0.0 and home[HP_DISCHARGE_ALLOWED] < 0.5:
+            p_ac_req = 0.0
+        p_ac_req += home[HP_GRID_CHARGE_W]
+    else:
+        p_ac_req = surplus
+    p_ac_req = min(max(p_ac_req, -home[HP_MAX_POWER_W]), home[HP_MAX_POWER_W])
+    eff = home[HP_EFFICIENCY]
+    return p_ac_req * eff if p_ac_req > 0.0 else p_ac_req / eff
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
+def solve_bus(
+    mode: int,
+    req: float,
+    cvl: float,
+    dvl: float,
+    ccl: float,
+    dcl: float,
+    e_m: np.ndarray,
+    r_m: np.ndarray,
+    active: np.ndarray,
+    mod_par: np.ndarray,
+    i_m: np.ndarray,
+) -> tuple[float, float]:
+    """Solve the bus bar for a current (MODE_CURRENT) or power request within the limits; fill ``i_m``; return
+    (bus voltage, bus current). Modules whose MOSFET blocks their current are dropped and the bus solved again."""
+    n_mod = e_m.shape[0]
+    i_bus = 0.0
+    v_bus = 0.0
+    for _ in range(n_mod + 1):
+        g_sum = 0.0
+        j_sum = 0.0
+        for m in range(n_mod):
+            if active[m]:
+                g_sum += 1.0 / r_m[m]
+                j_sum += e_m[m] / r_m[m]
+        if g_sum == 0.0:
+            i_bus = 0.0
+            v_bus = 0.0
+            break
+        r_th = 1.0 / g_sum
+        e_th = j_sum * r_th
+        i_hi = min(ccl, max(0.0, (cvl - e_th) / r_th))
+        i_lo = -min(dcl, max(0.0, (e_th - dvl) / r_th))
+        if mode == MODE_CURRENT:
+            i_bus = req
+        else:
+            disc = e_th * e_th + 4.0 * r_th * req
+            i_bus = (-e_th + math.sqrt(disc)) / (2.0 * r_th) if disc > 0.0 else -e_th / (2.0 * r_th)
+        i_bus = min(max(i_bus, i_lo), i_hi)
+        v_bus = e_th + r_th * i_bus
+        changed = False
+        for m in range(n_mod):
+            if active[m]:
+                im = (v_bus - e_m[m]) / r_m[m]
+                if (im > 0.0 and mod_par[MP_CHARGE_FET_ON, m] < 0.5) or (
+                    im < 0.0 and mod_par[MP_DISCHARGE_FET_ON, m] < 0.5
+                ):
+                    active[m] = False
+                    changed = True
+        if not changed:
+            break
+    for m in range(n_mod):
+        i_m[m] = (v_bus - e_m[m]) / r_m[m] if active[m] else 0.0
+
+    return v_bus, i_bus
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
+def advance_cells(
+    dt_s: float,
+    amb: float,
+    cell_state: np.ndarray,
+    cell_par: np.ndarray,
+    cell_work: np.ndarray,
+    mod_state: np.ndarray,
+    mod_par: np.ndarray,
+    sc: np.ndarray,
+    u_cell: np.ndarray,
+    e_m: np.ndarray,
+    active: np.ndarray,
+    i_m: np.ndarray,
+    acc: np.ndarray,
+) -> tuple[float, float]:
+    """Advance every cell and each module's thermal nodes by one step; return (highest, lowest) cell voltage."""
+    n_mod = cell_state.shape[1]
+    n_cell = cell_state.shape[2]
+    a1 = sc[SC_A1]
+    a2 = sc[SC_A2]
+    gamma_dt = sc[SC_GAMMA] * dt_s
+    eff_c = sc[SC_COULOMBIC_EFF]
+    g_ce = sc[SC_CELL_TO_ENCLOSURE]
+    dt_over_cth = dt_s / sc[SC_CELL_HEAT_CAP]
+    cell_v_max = -1.0e9
+    cell_v_min = 1.0e9
+    loss_cell = 0.0
+    heat_rev = 0.0
+    loss_sd = 0.0
+    for m in range(n_mod):
+        im = i_m[m]
+        q_to_enclosure = 0.0
+        q_bal = 0.0
+        bms_a = mod_par[MP_BMS_SUPPLY_A, m]
+        t_enc = mod_state[MS_ENCLOSURE_C, m]
+        v_mod = 0.0
+        for c in range(n_cell):
+            d = cell_work[CW_DRAW_A, m, c]
+            i_c = im - d
+            inv_q = cell_par[CP_INV_CHARGE_PER_AS, m, c]
+            soc = cell_state[CS_SOC, m, c]
+            h = cell_state[CS_HYST_V, m, c]
+            u = u_cell[m, c]
+            r0 = cell_work[0, m, c]
+            sd = cell_work[3, m, c]
+            v1n = a1 * cell_state[CS_V1_V, m, c] + cell_work[7, m, c] * i_c
+            v2n = a2 * cell_state[CS_V2_V, m, c] + cell_work[8, m, c] * i_c
+            v_c = u + h + v1n + v2n + r0 * i_c
+            eta = eff_c if i_c > 0.0 else 1.0
+            # one-state hysteresis toward the branch of the current's sign; exp(-x) by its series while
+            # x is small (|error| < x^4/24 < 1e-9 relative), which it is for any current a cell survives
+            x = abs(i_c) * gamma_dt * inv_q
+            eh = 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0))) if x < 0.01 else math.exp(-x)
+            hm = cell_work[CW_HYST_M, m, c]
+            target = hm if i_c >= 0.0 else -hm
+            cell_state[CS_HYST_V, m, c] = eh * h + (1.0 - eh) * target
+            cell_state[CS_SOC, m, c] = soc + (eta * i_c - sd) * dt_s * inv_q
+            cell_state[CS_V1_V, m, c] = v1n
+            cell_state[CS_V2_V, m, c] = v2n
+            cell_state[CS_VOLTAGE_V, m, c] = v_c
+            cell_state[CS_ABS_CHARGE_AS, m, c] += abs(i_c) * dt_s
+            t_c = cell_state[CS_TEMP_C, m, c]
+            q_irr = (
+                r0 * i_c * i_c
+                + v1n * v1n * cell_work[4, m, c]
+                + v2n * v2n * cell_work[5, m, c]
+                + h * i_c
+                + (1.0 - eta) * u * i_c
+            )
+            q_rev = i_c * (t_c + _KELVIN) * cell_work[CW_DUDT, m, c]
+            q_ce = g_ce * (t_c - t_enc)
+            cell_state[CS_TEMP_C, m, c] = t_c + dt_over_cth * (q_irr + q_rev - q_ce)
+            q_to_enclosure += q_ce
+            loss_cell += q_irr
+            heat_rev += q_rev
+            loss_sd += u * sd
+            if d > bms_a:
+                cell_state[CS_BALANCE_S, m, c] += dt_s
+                q_bal += (d - bms_a) * v_c
+            v_mod += v_c
+            cell_v_max = max(cell_v_max, v_c)
+            cell_v_min = min(cell_v_min, v_c)
+        q_bms = bms_a * v_mod
+        r_fet = mod_par[MP_MOSFET_OHM, m]
+        r_cab = mod_par[MP_CABLE_OHM, m]
+        q_fet = im * im * r_fet
+        t_fet = mod_state[MS_MOSFET_C, m]
+        t_brd = mod_state[MS_BOARD_C, m]
+        q_fb = sc[SC_MOSFET_TO_BOARD] * (t_fet - t_brd)
+        q_be = sc[SC_BOARD_TO_ENCLOSURE] * (t_brd - t_enc)
+        q_ea = sc[SC_ENCLOSURE_TO_AMBIENT] * (t_enc - amb)
+        mod_state[MS_MOSFET_C, m] = t_fet + dt_s / sc[SC_MOSFET_HEAT_CAP] * (q_fet - q_fb)
+        mod_state[MS_BOARD_C, m] = t_brd + dt_s / sc[SC_BOARD_HEAT_CAP] * (q_bal + q_bms + q_fb - q_be)
+        mod_state[MS_ENCLOSURE_C, m] = t_enc + dt_s / sc[SC_ENCLOSURE_HEAT_CAP] * (q_to_enclosure + q_be - q_ea)
+        mod_state[MS_CURRENT_A, m] = im
+        mod_state[MS_VOLTAGE_V, m] = v_mod + (r_fet + r_cab) * im if active[m] else e_m[m]
+        acc[AC_EXTERNAL_LOSS_J] += im * im * (r_fet + r_cab) * dt_s
+        acc[AC_CELL_LOSS_J] += loss_cell * dt_s
+        acc[AC_REVERSIBLE_HEAT_J] += heat_rev * dt_s
+        acc[AC_SELF_DISCHARGE_J] += loss_sd * dt_s
+        loss_cell = 0.0
+        heat_rev = 0.0
+        loss_sd = 0.0
+        acc[AC_BALANCING_J] += q_bal * dt_s
+        acc[AC_BMS_SUPPLY_J] += q_bms * dt_s
+
+    return cell_v_max, cell_v_min
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
+def step_bank(
+    dt_s: float,
+    mode: int,
+    req: float,
+    cvl: float,
+    dvl: float,
+    ccl: float,
+    dcl: float,
+    amb: float,
+    ocv_tab: np.ndarray,
+    cell_state: np.ndarray,
+    cell_par: np.ndarray,
+    cell_work: np.ndarray,
+    mod_state: np.ndarray,
+    mod_par: np.ndarray,
+    sc: np.ndarray,
+    acc: np.ndarray,
+    e_m: np.ndarray,
+    r_m: np.ndarray,
+    active: np.ndarray,
+    u_cell: np.ndarray,
+    i_m: np.ndarray,
+) -> tuple[float, float, float, float]:
+    """One step of the bank for a request within limits: (bus voltage, bus current, highest cell, lowest cell).
+
+    The scratch arrays ``e_m``, ``r_m``, ``active`` (bool), ``u_cell`` and ``i_m`` belong to the caller."""
+    module_sources(ocv_tab, cell_state, cell_work, mod_par, sc, e_m, r_m, active, u_cell)
+    v_bus, i_bus = solve_bus(mode, req, cvl, dvl, ccl, dcl, e_m, r_m, active, mod_par, i_m)
+    v_max, v_min = advance_cells(
+        dt_s, amb, cell_state, cell_par, cell_work, mod_state, mod_par, sc, u_cell, e_m, active, i_m, acc
+    )
+    return v_bus, i_bus, v_max, v_min
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
+def account_energy(
+    k: int,
+    mode: int,
+    dt_s: float,
+    v_bus: float,
+    i_bus: float,
+    inputs: np.ndarray,
+    home: np.ndarray,
+    acc: np.ndarray,
+    sums: np.ndarray,
+) -> None:
+    """Energy flows of the battery (and of the home system in MODE_HOME) into ``acc`` and the interval ``sums``."""
+    p_dc = v_bus * i_bus
+    if p_dc > 0.0:
+        acc[AC_BATTERY_IN_J] += p_dc * dt_s
+        acc[AC_CHARGE_AS] += i_bus * dt_s
+    else:
+        acc[AC_BATTERY_OUT_J] -= p_dc * dt_s
+        acc[AC_DISCHARGE_AS] -= i_bus * dt_s
+    pv = 0.0
+    load = 0.0
+    grid = 0.0
+    curtailed = 0.0
+    unserved = 0.0
+    if mode == MODE_HOME:
+        eff = home[HP_EFFICIENCY]
+        p_ac = p_dc / eff if p_dc > 0.0 else p_dc * eff
+        standby = home[HP_STANDBY_W]
+        acc[AC_INVERTER_LOSS_J] += (abs(p_ac - p_dc) + standby) * dt_s
+        pv = inputs[IN_PV_W, k]
+        load = inputs[IN_LOAD_W, k]
+        if inputs[IN_GRID_UP, k] > 0.5:
+            grid = load - pv + p_ac + standby
+            if grid > 0.0:
+                acc[AC_GRID_IMPORT_J] += grid * dt_s
+            else:
+                acc[AC_GRID_EXPORT_J] -= grid * dt_s
+        else:
+            balance = pv - load - p_ac - standby
+            if balance > 0.0:
+                curtailed = balance
+            else:
+                unserved = -balance
+        acc[AC_PV_J] += (pv - curtailed) * dt_s
+        acc[AC_LOAD_J] += (load - unserved) * dt_s
+        acc[AC_CURTAILED_J] += curtailed * dt_s
+        acc[AC_UNSERVED_J] += unserved * dt_s
+    sums[0] += pv
+    sums[1] += load
+    sums[2] += grid
+    sums[3] += p_dc
+    sums[4] += curtailed
+    sums[5] += unserved
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
+def write_row(
+    row: np.ndarray,
+    t_s: float,
+    amb: float,
+    grid_up: float,
+    v_bus: float,
+    i_bus: float,
+    sample_every: int,
+    sums: np.ndarray,
+    cell_state: np.ndarray,
+    cell_par: np.ndarray,
+    mod_state: np.ndarray,
+) -> None:
+    """One sample row (``BANK_COLUMNS`` then ``MODULE_COLUMNS`` per module); resets the interval sums."""
+    n_mod = cell_state.shape[1]
+    n_cell = cell_state.shape[2]
+    inv_n = 1.0 / sample_every
+    row[0] = t_s
+    row[1] = amb
+    row[2] = grid_up
+    for j in range(6):
+        row[3 + j] = sums[j] * inv_n
+        sums[j] = 0.0
+    row[9] = v_bus
+    row[10] = i_bus
+    for m in range(n_mod):
+        base = ROW_BANK_COLUMNS + m * ROW_MODULE_COLUMNS
+        q_dis = 1.0e30
+        q_chg = 1.0e30
+        v_lo = 1.0e9
+        v_hi = -1.0e9
+        t_lo = 1.0e9
+        t_hi = -1.0e9
+        for c in range(n_cell):
+            q_as = 1.0 / cell_par[CP_INV_CHARGE_PER_AS, m, c]
+            s = cell_state[CS_SOC, m, c]
+            q_dis = min(q_dis, s * q_as)
+            q_chg = min(q_chg, (1.0 - s) * q_as)
+            v_lo = min(v_lo, cell_state[CS_VOLTAGE_V, m, c])
+            v_hi = max(v_hi, cell_state[CS_VOLTAGE_V, m, c])
+            t_lo = min(t_lo, cell_state[CS_TEMP_C, m, c])
+            t_hi = max(t_hi, cell_state[CS_TEMP_C, m, c])
+        q_dis = max(q_dis, 0.0)
+        q_chg = max(q_chg, 0.0)
+        row[base + 0] = mod_state[MS_CURRENT_A, m]
+        row[base + 1] = mod_state[MS_VOLTAGE_V, m]
+        row[base + 2] = q_dis / (q_dis + q_chg) if q_dis + q_chg > 0.0 else 0.0
+        row[base + 3] = v_lo
+        row[base + 4] = v_hi
+        row[base + 5] = t_lo
+        row[base + 6] = t_hi
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST)
 def run_steps(
     n_steps: int,
     dt_s: float,
@@ -265,277 +638,58 @@ def run_steps(
     """
     n_mod = cell_state.shape[1]
     n_cell = cell_state.shape[2]
-    a1 = sc[SC_A1]
-    a2 = sc[SC_A2]
-    gamma_dt = sc[SC_GAMMA] * dt_s
-    eff_c = sc[SC_COULOMBIC_EFF]
-    cth = sc[SC_CELL_HEAT_CAP]
-    g_ce = sc[SC_CELL_TO_ENCLOSURE]
-
     e_m = np.empty(n_mod)
     r_m = np.empty(n_mod)
     i_m = np.zeros(n_mod)
     active = np.empty(n_mod, dtype=np.bool_)
     u_cell = np.empty((n_mod, n_cell))
-    dt_over_cth = dt_s / cth
     n_rows = 0
-    cvl = limits[LIM_CVL_V]
-    dvl = limits[LIM_DVL_V]
-    ccl = limits[LIM_CCL_A]
-    dcl = limits[LIM_DCL_A]
-
     for k in range(n_steps):
         g_step = step0 + k
         if k == 0 or g_step % refresh_every == 0:
             refresh_resistance(cell_state, cell_par, cell_work, rfac_tab, hys_tab, dudt_tab, mod_par, sc)
         amb = inputs[IN_AMBIENT_C, k]
-
-        # 1. each module as a Thevenin source over this step
-        for m in range(n_mod):
-            e_sum = 0.0
-            r_sum = 0.0
-            bms_a = mod_par[MP_BMS_SUPPLY_A, m]
-            for c in range(n_cell):
-                i, f = _grid_index(cell_state[CS_SOC, m, c])
-                u = ocv_tab[i] + (ocv_tab[i + 1] - ocv_tab[i]) * f + cell_work[CW_ENTROPIC_V, m, c]
-                u_cell[m, c] = u
-                reff = cell_work[6, m, c]
-                d = cell_work[CW_DRAW_A, m, c]
-                e_sum += (
-                    u
-                    + cell_state[CS_HYST_V, m, c]
-                    + a1 * cell_state[CS_V1_V, m, c]
-                    + a2 * cell_state[CS_V2_V, m, c]
-                    - reff * d
-                )
-                r_sum += reff
-            e_m[m] = e_sum
-            r_m[m] = r_sum + mod_par[MP_MOSFET_OHM, m] + mod_par[MP_CABLE_OHM, m]
-            active[m] = mod_par[MP_BREAKER_CLOSED, m] > 0.5 and (
-                mod_par[MP_CHARGE_FET_ON, m] > 0.5 or mod_par[MP_DISCHARGE_FET_ON, m] > 0.5
-            )
-
-        # 2. what the inverter asks for
-        p_ac_req = 0.0
-        req = inputs[IN_REQUEST, k]
-        if mode == MODE_HOME:
-            surplus = inputs[IN_PV_W, k] - inputs[IN_LOAD_W, k]
-            if inputs[IN_GRID_UP, k] > 0.5:
-                p_ac_req = surplus
-                if p_ac_req < 0.0 and home[HP_DISCHARGE_ALLOWED] < 0.5:
-                    p_ac_req = 0.0
-                p_ac_req += home[HP_GRID_CHARGE_W]
-            else:
-                p_ac_req = surplus
-            p_ac_req = min(max(p_ac_req, -home[HP_MAX_POWER_W]), home[HP_MAX_POWER_W])
-            eff = home[HP_EFFICIENCY]
-            req = p_ac_req * eff if p_ac_req > 0.0 else p_ac_req / eff
-
-        # 3. solve the bus bar, dropping modules whose MOSFET blocks their current
-        i_bus = 0.0
-        v_bus = 0.0
-        for _ in range(n_mod + 1):
-            g_sum = 0.0
-            j_sum = 0.0
-            for m in range(n_mod):
-                if active[m]:
-                    g_sum += 1.0 / r_m[m]
-                    j_sum += e_m[m] / r_m[m]
-            if g_sum == 0.0:
-                i_bus = 0.0
-                v_bus = 0.0
-                break
-            r_th = 1.0 / g_sum
-            e_th = j_sum * r_th
-            i_hi = min(ccl, max(0.0, (cvl - e_th) / r_th))
-            i_lo = -min(dcl, max(0.0, (e_th - dvl) / r_th))
-            if mode == MODE_CURRENT:
-                i_bus = req
-            else:
-                disc = e_th * e_th + 4.0 * r_th * req
-                i_bus = (-e_th + math.sqrt(disc)) / (2.0 * r_th) if disc > 0.0 else -e_th / (2.0 * r_th)
-            i_bus = min(max(i_bus, i_lo), i_hi)
-            v_bus = e_th + r_th * i_bus
-            changed = False
-            for m in range(n_mod):
-                if active[m]:
-                    im = (v_bus - e_m[m]) / r_m[m]
-                    if (im > 0.0 and mod_par[MP_CHARGE_FET_ON, m] < 0.5) or (
-                        im < 0.0 and mod_par[MP_DISCHARGE_FET_ON, m] < 0.5
-                    ):
-                        active[m] = False
-                        changed = True
-            if not changed:
-                break
-        for m in range(n_mod):
-            i_m[m] = (v_bus - e_m[m]) / r_m[m] if active[m] else 0.0
-
-        # 4. advance every cell and the module's thermal nodes
-        cell_v_max = -1.0e9
-        cell_v_min = 1.0e9
-        loss_cell = 0.0
-        heat_rev = 0.0
-        loss_sd = 0.0
-        for m in range(n_mod):
-            im = i_m[m]
-            q_to_enclosure = 0.0
-            q_bal = 0.0
-            bms_a = mod_par[MP_BMS_SUPPLY_A, m]
-            t_enc = mod_state[MS_ENCLOSURE_C, m]
-            v_mod = 0.0
-            for c in range(n_cell):
-                d = cell_work[CW_DRAW_A, m, c]
-                i_c = im - d
-                inv_q = cell_par[CP_INV_CHARGE_PER_AS, m, c]
-                soc = cell_state[CS_SOC, m, c]
-                h = cell_state[CS_HYST_V, m, c]
-                u = u_cell[m, c]
-                r0 = cell_work[0, m, c]
-                sd = cell_work[3, m, c]
-                v1n = a1 * cell_state[CS_V1_V, m, c] + cell_work[7, m, c] * i_c
-                v2n = a2 * cell_state[CS_V2_V, m, c] + cell_work[8, m, c] * i_c
-                v_c = u + h + v1n + v2n + r0 * i_c
-                eta = eff_c if i_c > 0.0 else 1.0
-                # one-state hysteresis toward the branch of the current's sign; exp(-x) by its series while
-                # x is small (|error| < x^4/24 < 1e-9 relative), which it is for any current a cell survives
-                x = abs(i_c) * gamma_dt * inv_q
-                eh = 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0))) if x < 0.01 else math.exp(-x)
-                hm = cell_work[CW_HYST_M, m, c]
-                target = hm if i_c >= 0.0 else -hm
-                cell_state[CS_HYST_V, m, c] = eh * h + (1.0 - eh) * target
-                cell_state[CS_SOC, m, c] = soc + (eta * i_c - sd) * dt_s * inv_q
-                cell_state[CS_V1_V, m, c] = v1n
-                cell_state[CS_V2_V, m, c] = v2n
-                cell_state[CS_VOLTAGE_V, m, c] = v_c
-                cell_state[CS_ABS_CHARGE_AS, m, c] += abs(i_c) * dt_s
-                t_c = cell_state[CS_TEMP_C, m, c]
-                q_irr = (
-                    r0 * i_c * i_c
-                    + v1n * v1n * cell_work[4, m, c]
-                    + v2n * v2n * cell_work[5, m, c]
-                    + h * i_c
-                    + (1.0 - eta) * u * i_c
-                )
-                q_rev = i_c * (t_c + _KELVIN) * cell_work[CW_DUDT, m, c]
-                q_ce = g_ce * (t_c - t_enc)
-                cell_state[CS_TEMP_C, m, c] = t_c + dt_over_cth * (q_irr + q_rev - q_ce)
-                q_to_enclosure += q_ce
-                loss_cell += q_irr
-                heat_rev += q_rev
-                loss_sd += u * sd
-                if d > bms_a:
-                    cell_state[CS_BALANCE_S, m, c] += dt_s
-                    q_bal += (d - bms_a) * v_c
-                v_mod += v_c
-                cell_v_max = max(cell_v_max, v_c)
-                cell_v_min = min(cell_v_min, v_c)
-            q_bms = bms_a * v_mod
-            r_fet = mod_par[MP_MOSFET_OHM, m]
-            r_cab = mod_par[MP_CABLE_OHM, m]
-            q_fet = im * im * r_fet
-            t_fet = mod_state[MS_MOSFET_C, m]
-            t_brd = mod_state[MS_BOARD_C, m]
-            q_fb = sc[SC_MOSFET_TO_BOARD] * (t_fet - t_brd)
-            q_be = sc[SC_BOARD_TO_ENCLOSURE] * (t_brd - t_enc)
-            q_ea = sc[SC_ENCLOSURE_TO_AMBIENT] * (t_enc - amb)
-            mod_state[MS_MOSFET_C, m] = t_fet + dt_s / sc[SC_MOSFET_HEAT_CAP] * (q_fet - q_fb)
-            mod_state[MS_BOARD_C, m] = t_brd + dt_s / sc[SC_BOARD_HEAT_CAP] * (q_bal + q_bms + q_fb - q_be)
-            mod_state[MS_ENCLOSURE_C, m] = t_enc + dt_s / sc[SC_ENCLOSURE_HEAT_CAP] * (q_to_enclosure + q_be - q_ea)
-            mod_state[MS_CURRENT_A, m] = im
-            mod_state[MS_VOLTAGE_V, m] = v_mod + (r_fet + r_cab) * im if active[m] else e_m[m]
-            acc[AC_EXTERNAL_LOSS_J] += im * im * (r_fet + r_cab) * dt_s
-            acc[AC_CELL_LOSS_J] += loss_cell * dt_s
-            acc[AC_REVERSIBLE_HEAT_J] += heat_rev * dt_s
-            acc[AC_SELF_DISCHARGE_J] += loss_sd * dt_s
-            loss_cell = 0.0
-            heat_rev = 0.0
-            loss_sd = 0.0
-            acc[AC_BALANCING_J] += q_bal * dt_s
-            acc[AC_BMS_SUPPLY_J] += q_bms * dt_s
-
-        # 5. energy flows of the home system and the battery
-        p_dc = v_bus * i_bus
-        if p_dc > 0.0:
-            acc[AC_BATTERY_IN_J] += p_dc * dt_s
-            acc[AC_CHARGE_AS] += i_bus * dt_s
-        else:
-            acc[AC_BATTERY_OUT_J] -= p_dc * dt_s
-            acc[AC_DISCHARGE_AS] -= i_bus * dt_s
-        pv = 0.0
-        load = 0.0
-        grid = 0.0
-        curtailed = 0.0
-        unserved = 0.0
-        if mode == MODE_HOME:
-            eff = home[HP_EFFICIENCY]
-            p_ac = p_dc / eff if p_dc > 0.0 else p_dc * eff
-            standby = home[HP_STANDBY_W]
-            acc[AC_INVERTER_LOSS_J] += (abs(p_ac - p_dc) + standby) * dt_s
-            pv = inputs[IN_PV_W, k]
-            load = inputs[IN_LOAD_W, k]
-            if inputs[IN_GRID_UP, k] > 0.5:
-                grid = load - pv + p_ac + standby
-                if grid > 0.0:
-                    acc[AC_GRID_IMPORT_J] += grid * dt_s
-                else:
-                    acc[AC_GRID_EXPORT_J] -= grid * dt_s
-            else:
-                balance = pv - load - p_ac - standby
-                if balance > 0.0:
-                    curtailed = balance
-                else:
-                    unserved = -balance
-            acc[AC_PV_J] += (pv - curtailed) * dt_s
-            acc[AC_LOAD_J] += (load - unserved) * dt_s
-            acc[AC_CURTAILED_J] += curtailed * dt_s
-            acc[AC_UNSERVED_J] += unserved * dt_s
-        sums[0] += pv
-        sums[1] += load
-        sums[2] += grid
-        sums[3] += p_dc
-        sums[4] += curtailed
-        sums[5] += unserved
-
-        # 6. a sample row at the end of each output interval
+        req = home_request(k, inputs, home) if mode == MODE_HOME else inputs[IN_REQUEST, k]
+        v_bus, i_bus, cell_v_max, cell_v_min = step_bank(
+            dt_s,
+            mode,
+            req,
+            limits[LIM_CVL_V],
+            limits[LIM_DVL_V],
+            limits[LIM_CCL_A],
+            limits[LIM_DCL_A],
+            amb,
+            ocv_tab,
+            cell_state,
+            cell_par,
+            cell_work,
+            mod_state,
+            mod_par,
+            sc,
+            acc,
+            e_m,
+            r_m,
+            active,
+            u_cell,
+            i_m,
+        )
+        account_energy(k, mode, dt_s, v_bus, i_bus, inputs, home, acc, sums)
         if (g_step + 1) % sample_every == 0:
-            row = rows[n_rows]
-            inv_n = 1.0 / sample_every
-            row[0] = (g_step + 1) * dt_s
-            row[1] = amb
-            row[2] = inputs[IN_GRID_UP, k] if mode == MODE_HOME else 1.0
-            for j in range(6):
-                row[3 + j] = sums[j] * inv_n
-                sums[j] = 0.0
-            row[9] = v_bus
-            row[10] = i_bus
-            for m in range(n_mod):
-                base = ROW_BANK_COLUMNS + m * ROW_MODULE_COLUMNS
-                q_dis = 1.0e30
-                q_chg = 1.0e30
-                v_lo = 1.0e9
-                v_hi = -1.0e9
-                t_lo = 1.0e9
-                t_hi = -1.0e9
-                for c in range(n_cell):
-                    q_as = 1.0 / cell_par[CP_INV_CHARGE_PER_AS, m, c]
-                    s = cell_state[CS_SOC, m, c]
-                    q_dis = min(q_dis, s * q_as)
-                    q_chg = min(q_chg, (1.0 - s) * q_as)
-                    v_lo = min(v_lo, cell_state[CS_VOLTAGE_V, m, c])
-                    v_hi = max(v_hi, cell_state[CS_VOLTAGE_V, m, c])
-                    t_lo = min(t_lo, cell_state[CS_TEMP_C, m, c])
-                    t_hi = max(t_hi, cell_state[CS_TEMP_C, m, c])
-                q_dis = max(q_dis, 0.0)
-                q_chg = max(q_chg, 0.0)
-                row[base + 0] = i_m[m]
-                row[base + 1] = mod_state[MS_VOLTAGE_V, m]
-                row[base + 2] = q_dis / (q_dis + q_chg) if q_dis + q_chg > 0.0 else 0.0
-                row[base + 3] = v_lo
-                row[base + 4] = v_hi
-                row[base + 5] = t_lo
-                row[base + 6] = t_hi
+            grid_up = inputs[IN_GRID_UP, k] if mode == MODE_HOME else 1.0
+            write_row(
+                rows[n_rows],
+                (g_step + 1) * dt_s,
+                amb,
+                grid_up,
+                v_bus,
+                i_bus,
+                sample_every,
+                sums,
+                cell_state,
+                cell_par,
+                mod_state,
+            )
             n_rows += 1
-
         # 7. watched thresholds end the call early so the caller can act
         if cell_v_max >= stops[ST_CELL_V_ABOVE] or cell_v_min <= stops[ST_CELL_V_BELOW]:
             return k + 1, n_rows
