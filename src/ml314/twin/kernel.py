@@ -288,8 +288,8 @@ def home_request(k: int, inputs: np.ndarray, home: np.ndarray) -> float:
     else:
         p_ac_req = surplus
     p_ac_req = min(max(p_ac_req, -home[HP_MAX_POWER_W]), home[HP_MAX_POWER_W])
-    eff = home[HP_EFFICIENCY]
-    return p_ac_req * eff if p_ac_req > 0.0 else p_ac_req / eff
+    eff = float(home[HP_EFFICIENCY])
+    return float(p_ac_req * eff if p_ac_req > 0.0 else p_ac_req / eff)
 
 
 @njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
