@@ -61,6 +61,14 @@ def soc_of(v: float) -> float:
 # --- knee mode ---
 
 
+def test_knee_while_relaxed_at_the_top() -> None:
+    h = Harness()
+    h.cells[0, 5] = 3.42
+    h.current_a[:] = 0.0
+    h.rest_s[:] = B.rest_s  # resting long enough at the top (absorption): the knee bleeds without a charge current
+    assert h.step()[0, 5] == 1.0
+
+
 def test_starts_only_in_the_knee_while_charging() -> None:
     h = Harness()
     h.cells[0, 5] = 3.42  # 20 mV above the rest, above 3.40
@@ -91,17 +99,18 @@ def test_stops_when_charging_stops() -> None:
 
 def test_hysteresis_between_start_and_stop_delta() -> None:
     h = Harness()
-    h.cells[0, 3] = 3.41  # 10 mV: between stop (5) and start (15): does not start
+    band = 3.40 + 0.5 * (B.stop_delta_v + B.start_delta_v)
+    h.cells[0, 3] = band  # between stop and start delta: does not start
     assert h.step()[0, 3] == 0.0
     h.cells[0, 3] = 3.42  # 20 mV: starts
     assert h.step()[0, 3] == 1.0
-    h.cells[0, 3] = 3.41  # back to 10 mV: keeps bleeding
+    h.cells[0, 3] = band  # back inside the band: keeps bleeding
     assert h.step()[0, 3] == 1.0
     h.cells[0, 3] = 3.406  # 6 mV: still >= stop delta
     assert h.step()[0, 3] == 1.0
     h.cells[0, 3] = 3.404  # 4 mV: below stop delta, stops
     assert h.step()[0, 3] == 0.0
-    h.cells[0, 3] = 3.41  # 10 mV again: stays off until above the start delta
+    h.cells[0, 3] = band  # inside the band again: stays off until above the start delta
     assert h.step()[0, 3] == 0.0
 
 
@@ -147,7 +156,7 @@ def test_inhibits_stop_bleeding_and_reset_the_knee(field: str, value: float) -> 
     h = Harness()
     h.cells[0, 5] = 3.42
     assert h.step()[0, 5] == 1.0
-    h.cells[0, 5] = 3.41  # inside the hysteresis band: would keep bleeding
+    h.cells[0, 5] = 3.40 + 0.5 * (B.stop_delta_v + B.start_delta_v)  # inside the hysteresis band: would keep bleeding
     if field == "min_cell":
         h.cells[0, 0] = value
     else:
@@ -157,7 +166,7 @@ def test_inhibits_stop_bleeding_and_reset_the_knee(field: str, value: float) -> 
     h.max_t[:] = 25.0
     h.board_t[:] = 30.0
     h.inhibit[:] = 0.0
-    assert not h.step().any()  # the latch was reset: 10 mV does not restart
+    assert not h.step().any()  # the latch was reset: inside the band it does not restart
 
 
 def test_inhibit_at_the_limits_themselves_does_not_block() -> None:
@@ -274,7 +283,7 @@ def test_without_a_table_rest_mode_is_off() -> None:
     vec = compile_balancing(PARAMS, None)
     state = np.zeros((1, 16, BAL_COLS))
     cells = np.full((1, 16), 3.36)
-    cells[0, 2] = 3.40
+    cells[0, 2] = 3.39  # below the knee start: only a rest plan could bleed it, and there is no table
     mask = np.zeros((1, 16))
     ones = np.ones(1)
     count = balancing_step(

@@ -71,3 +71,9 @@ def test_technician_pin() -> None:
     p.check_pin("123456")
     with pytest.raises(AccessDeniedError):
         p.check_pin("000000")
+
+
+def test_a_balancer_that_cannot_reach_the_float_spread_is_refused() -> None:
+    bad = TEXT.replace("start_delta_v = 0.010", "start_delta_v = 0.015")
+    with pytest.raises(ConfigError, match="could never switch to float"):
+        parse_parameters(bad)

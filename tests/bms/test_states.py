@@ -43,7 +43,10 @@ def test_current_direction_selects_charge_discharge_standby() -> None:
     assert sm.state.state == BmsState.CHARGE
     sm.step(replace(BASE, now_s=2.0, current_a=-30.0))
     assert sm.state.state == BmsState.DISCHARGE
-    sm.step(replace(BASE, now_s=3.0, current_a=0.2))
+    for t in range(3, 12):
+        sm.step(replace(BASE, now_s=float(t), current_a=0.2))
+        assert sm.state.state == BmsState.DISCHARGE  # rest must hold before the state changes
+    sm.step(replace(BASE, now_s=13.0, current_a=0.2))
     assert sm.state.state == BmsState.STANDBY
 
 
@@ -99,6 +102,7 @@ def test_protection_opens_its_direction_and_the_guard_delays_reclosing() -> None
     assert sm.state.state == BmsState.PROTECTION and not out.charge_fet_on and out.discharge_fet_on
     out, _ = sm.step(replace(BASE, now_s=3.0))
     assert sm.state.state == BmsState.STANDBY and not out.charge_fet_on  # within the oscillation guard
+    assert sm.state.state != BmsState.CHARGE
     out, _ = sm.step(replace(BASE, now_s=1.0 + P.oscillation_guard_s))
     assert out.charge_fet_on
 

@@ -2,8 +2,9 @@
 
 Two ways a cell gets its bleed resistor switched on:
 
-* **knee, while charging** (I > rest current): a cell at or above ``start_cell_voltage_v`` and more than
-  ``start_delta_v`` above the lowest cell starts; it keeps bleeding while charging until it is less than
+* **knee, while charging or relaxed at the top** (bms.md #36, "charging (CV/tail) or at rest >= 30 min"): a cell
+  at or above ``start_cell_voltage_v`` and more than ``start_delta_v`` above the lowest cell starts; it keeps
+  bleeding while charging or resting (absorption holds a full pack there at ~0 A) until it is less than
   ``stop_delta_v`` above the lowest cell (hysteresis, per cell). On the LFP plateau a voltage difference says little
   about charge, so voltage balancing runs only in the steep top knee.
 * **charge difference, planned at rest** (foxBMS "history", TI cell balance time): once a module has rested
@@ -220,7 +221,7 @@ def balancing_step(
         for c in range(1, n_cells):
             v_min = min(v_min, cell_voltage_v[m, c])
         i = current_a[m]
-        charging = i > p[P_REST_CURRENT_A]
+        charging_now = i > p[P_REST_CURRENT_A]
         blocked = (
             inhibit[m] > 0.5
             or v_min < p[P_MIN_CELL_V]
@@ -233,6 +234,13 @@ def balancing_step(
                 state[m, c, BAL_REST_PLANNED] = 0.0
         elif rest_mode and not blocked and state[m, 0, BAL_REST_PLANNED] < 0.5:
             _plan(state[m], p, cell_voltage_v[m], now_s)
+        # knee balancing: while charging, or relaxed at the top (absorption holds a full pack there at ~0 A) when
+        # no rest plan can do better (none possible, or the plan found less than it can resolve)
+        asked = 0.0
+        for c in range(n_cells):
+            asked += state[m, c, BAL_PLANNED_AH]
+        plan_empty = state[m, 0, BAL_REST_PLANNED] > 0.5 and asked == 0.0
+        charging = charging_now or (relaxed and (not rest_mode or plan_empty))
         for c in range(n_cells):
             s = state[m, c]
             v = cell_voltage_v[m, c]

@@ -402,6 +402,12 @@ def parse_parameters(text: str, source: str = "") -> BmsParameters:
         s.done()
     if params.balancing.stop_delta_v >= params.balancing.start_delta_v:
         raise ConfigError(f"{bal.where('stop_delta_v')}: must be below {bal.where('start_delta_v')}")
+    if params.balancing.start_delta_v > params.limits.float_spread_v:
+        raise ConfigError(
+            f"{bal.where('start_delta_v')} {params.balancing.start_delta_v:g} V is above limits.float_spread_v "
+            f"{params.limits.float_spread_v:g} V: the balancer would stop short of the spread float needs, so the pack "
+            "could never switch to float"
+        )
     if not params.soh.end_of_life < params.soh.warning < 1.0:
         raise ConfigError(f"{soh.where('end_of_life')}: need end_of_life < warning < 1")
     return params

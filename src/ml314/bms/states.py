@@ -68,6 +68,7 @@ class ModuleState:
     charge_opened_s: float | None = None
     discharge_opened_s: float | None = None
     restarted: bool = False
+    rest_since_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +116,20 @@ def _latched(_: ModuleState, i: StateInputs, __: StateParams) -> bool:
     return i.latched
 
 
+#: Current below which a module is at rest, and how long it must stay there before Charge/Discharge ends, so a
+#: current hovering near the threshold does not make the state (and the LEDs) flicker.
+REST_CURRENT_A = 0.5
+REST_HOLD_S = 10.0
+
+
 def _flow(direction: int) -> Callable[[ModuleState, StateInputs, StateParams], bool]:
-    def rule(_: ModuleState, i: StateInputs, p: StateParams) -> bool:
-        rest = p.wake_charge_current_a
+    def rule(s: ModuleState, i: StateInputs, p: StateParams) -> bool:
+        start = p.wake_charge_current_a
         if direction > 0:
-            return i.current_a > rest
+            return i.current_a > start
         if direction < 0:
-            return i.current_a < -rest
-        return abs(i.current_a) <= rest
+            return i.current_a < -start
+        return s.rest_since_s is not None and i.now_s - s.rest_since_s >= REST_HOLD_S
 
     return rule
 
@@ -189,6 +196,11 @@ class ModuleStateMachine:
         return self._outputs(s, i, restarted), reason
 
     def _timers(self, s: ModuleState, i: StateInputs) -> ModuleState:
+        if abs(i.current_a) < REST_CURRENT_A:
+            if s.rest_since_s is None:
+                s = replace(s, rest_since_s=i.now_s)
+        elif s.rest_since_s is not None:
+            s = replace(s, rest_since_s=None)
         if s.state in _RUNNING and i.sleep_requested and i.current_a <= self.params.wake_charge_current_a:
             if s.sleep_timer_start_s is None:
                 s = replace(s, sleep_timer_start_s=i.now_s)

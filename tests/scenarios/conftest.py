@@ -1,0 +1,29 @@
+"""Shared set-up of the end-to-end scenarios: a bank with its BMS in closed loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml314.bms.parameters import BmsParameters, load_default_parameters
+from ml314.system.bank_system import BankSystem
+from ml314.twin import kernel as k
+from ml314.twin.bank import Bank
+from ml314.twin.params import load_cell_parameters
+
+
+@pytest.fixture(scope="session")
+def bms_params() -> BmsParameters:
+    return load_default_parameters()
+
+
+def make_system(
+    params: BmsParameters, *, modules: int = 1, soc: float = 0.5, temperature_c: float = 25.0, seed: int = 1
+) -> BankSystem:
+    bank = Bank(modules, load_cell_parameters(), seed=seed, initial_soc=soc, ambient_c=temperature_c)
+    bank.cell_state[k.CS_TEMP_C] = temperature_c
+    return BankSystem(bank, params, seed=seed)
+
+
+def cell_max_v(system: BankSystem) -> float:
+    return float(np.max(system.bank.cell_state[k.CS_VOLTAGE_V]))
