@@ -146,30 +146,38 @@ class Bms:
         self.discharge_fet = np.zeros(n)
         self.rest_s = np.zeros(n)
         self.fault_started_s: list[float | None] = [None] * n
+        self.power_state: list[str] = ["off"] * n
+        self.read_dip: list[bool] = [False] * n
         self._limit_inputs = np.zeros((n, IN_COLS))
         self.outputs: BmsOutputs | None = None
 
     def step(self, r: BmsReadings, now_s: float, dt_s: float, buttons: list[Buttons] | None = None) -> BmsOutputs:
-        """One second of every module's BMS."""
-        n = self.n_modules
-        presses = buttons or [NO_BUTTONS] * n
-        q = self.quantities
+        """One second of every module's BMS: :meth:`measure`, :meth:`decide`, :meth:`control`."""
+        events = self.measure(r, now_s, dt_s)
+        return self.control(r, now_s, dt_s, events + self.decide(r, now_s, buttons))
+
+    def measure(self, r: BmsReadings, now_s: float, dt_s: float) -> list[Event]:
+        """Phase 1: protection quantities, the protection table, SOC estimation, rest time."""
         compute_quantities(
             r.cell_voltage_v, r.pack_voltage_v, r.current_a, r.ntc_c, r.mosfet_c, r.board_c,
-            self.charge_fet, self.discharge_fet, q,
+            self.charge_fet, self.discharge_fet, self.quantities,
         )  # fmt: skip
-        new_events: list[Event] = []
-        for change in self.protection.evaluate(q, r.current_a, now_s, dt_s):
-            new_events.append(self._event(change, now_s, r))
-        actions = self.protection.actions
-
+        events = [self._event(c, now_s, r) for c in self.protection.evaluate(self.quantities, r.current_a, now_s, dt_s)]
         path_open = ((self.charge_fet < 0.5) & (self.discharge_fet < 0.5)).astype(float)
         self.estimator.step(r.current_a, r.cell_voltage_v, r.ntc_c, path_open, now_s, dt_s)
-        soc = np.asarray(self.estimator.soc)
+        self.rest_s = np.where(np.abs(r.current_a) < self.params.rest_current_a, self.rest_s + dt_s, 0.0)
+        return events
 
-        states: list[BmsState] = []
-        power: list[str] = []
-        read_dip: list[bool] = []
+    def protection_events(self, r: BmsReadings, now_s: float) -> list[Event]:
+        """Events of the protection changes left in the table by a compiled evaluation at ``now_s``."""
+        return [self._event(c, now_s, r) for c in self.protection.collect()]
+
+    def decide(self, r: BmsReadings, now_s: float, buttons: list[Buttons] | None = None) -> list[Event]:
+        """Phase 2: each module's state machine turns buttons, current and protection into MOSFETs and power."""
+        presses = buttons or [NO_BUTTONS] * self.n_modules
+        actions = self.protection.actions
+        q = self.quantities
+        events: list[Event] = []
         for m, machine in enumerate(self.machines):
             latched = any(row.latch for row in self.protection.locked(m))
             before = machine.state.state
@@ -191,28 +199,27 @@ class Bms:
                 self.protection.clear(m)  # RESET clears lockouts (not latches)
             self.charge_fet[m] = float(out.charge_fet_on)
             self.discharge_fet[m] = float(out.discharge_fet_on)
-            states.append(machine.state.state)
-            power.append(out.power)
-            read_dip.append(out.read_dip)
-            if reason is not None and (machine.state.state != before or out.read_dip):
-                new_events.append(
-                    Event(
-                        t_s=now_s,
-                        module_id=self.module_ids[m],
-                        kind="state",
-                        key=f"state.{machine.state.state.name.lower()}",
-                        level="info",
-                        message=f"Module {self.module_ids[m]}: {before.name.lower()} -> "
-                        f"{machine.state.state.name.lower()}: {reason}",
-                    )
-                )
-            elif reason is not None and machine.state.state == before:
-                new_events.append(
-                    Event(t_s=now_s, module_id=self.module_ids[m], kind="info", key="state.refused", message=reason)
-                )
+            self.power_state[m] = out.power
+            self.read_dip[m] = out.read_dip
+            if reason is None:
+                continue
+            mid = self.module_ids[m]
+            now = machine.state.state
+            if now != before or out.read_dip:
+                message = f"Module {mid}: {before.name.lower()} -> {now.name.lower()}: {reason}"
+                events.append(Event(t_s=now_s, module_id=mid, kind="state", key=f"state.{now.name.lower()}",
+                                    message=message))  # fmt: skip
+            else:
+                events.append(Event(t_s=now_s, module_id=mid, kind="info", key="state.refused", message=reason))
+        return events
 
+    def control(self, r: BmsReadings, now_s: float, dt_s: float, events: list[Event]) -> BmsOutputs:
+        """Phase 3: balancing, inverter limits, counters and the LED rows; logs ``events``."""
+        q = self.quantities
+        actions = self.protection.actions
+        soc = np.asarray(self.estimator.soc)
+        states = [machine.state.state for machine in self.machines]
         running = np.array([s not in (BmsState.SHUTDOWN, BmsState.SLEEP) for s in states])
-        self.rest_s = np.where(np.abs(r.current_a) < self.params.rest_current_a, self.rest_s + dt_s, 0.0)
         inhibit = ((actions & (ACT_OPEN_CHARGE | ACT_OPEN_DISCHARGE)) != 0) | ~running
         mask = self.balancer.step(
             r.cell_voltage_v,
@@ -225,7 +232,6 @@ class Bms:
             dt_s,
         )
         balancing = np.asarray(mask, dtype=bool) & running[:, None]
-
         li = self._limit_inputs
         li[:, IN_CELL_MAX_V] = q[:, Q_CELL_VOLTAGE_MAX_V]
         li[:, IN_CELL_MIN_V] = q[:, Q_CELL_VOLTAGE_MIN_V]
@@ -241,32 +247,16 @@ class Bms:
         li[:, IN_DERATE_DISCHARGE] = derate
         li[:, IN_BALANCING] = balancing.any(axis=1)
         lim = self.limiter.step(li, now_s, dt_s)
-
-        self.counters.update(
-            r.current_a,
-            q[:, Q_PACK_VOLTAGE_V],
-            q[:, Q_CELL_TEMPERATURE_MIN_C],
-            q[:, Q_CELL_TEMPERATURE_MAX_C],
-            soc,
-            dt_s,
-        )
+        self.counters.update(r.current_a, q[:, Q_PACK_VOLTAGE_V], q[:, Q_CELL_TEMPERATURE_MIN_C],
+                             q[:, Q_CELL_TEMPERATURE_MAX_C], soc, dt_s)  # fmt: skip
         self.counters.add_balancing(balancing, dt_s)
-        modes = []
-        for m in range(n):
-            active = self.protection.active(m)
-            mode = led_mode(states[m], active, charge_complete=lim[m, OUT_MODE] >= MODE_FLOAT)
-            if mode in (LedMode.FAULT_CELL_IMBALANCE, LedMode.FAULT_TEMPERATURE_SENSOR, LedMode.FAULT_BMS_DAMAGED):
-                if self.fault_started_s[m] is None:
-                    self.fault_started_s[m] = now_s
-            else:
-                self.fault_started_s[m] = None
-            modes.append(mode)
-        for event in new_events:
+        modes = self.led_modes(now_s)
+        for event in events:
             self.events.append(event)
         self.outputs = BmsOutputs(
             charge_fet_on=self.charge_fet.astype(bool),
             discharge_fet_on=self.discharge_fet.astype(bool),
-            power_state=power,
+            power_state=list(self.power_state),
             balancing=balancing,
             cvl_v=lim[:, OUT_CVL_V].copy(),
             ccl_a=lim[:, OUT_CCL_A].copy(),
@@ -276,10 +266,24 @@ class Bms:
             soc_uncertainty=np.asarray(self.estimator.uncertainty).copy(),
             states=states,
             led_modes=modes,
-            read_dip=read_dip,
-            new_events=new_events,
+            read_dip=list(self.read_dip),
+            new_events=events,
         )
         return self.outputs
+
+    def led_modes(self, now_s: float) -> list[LedMode]:
+        """The Table 6-4 row of every module now (and when its fault code started)."""
+        modes = []
+        for m, machine in enumerate(self.machines):
+            complete = self.limiter.outputs[m, OUT_MODE] >= MODE_FLOAT
+            mode = led_mode(machine.state.state, self.protection.active(m), charge_complete=bool(complete))
+            if mode in (LedMode.FAULT_CELL_IMBALANCE, LedMode.FAULT_TEMPERATURE_SENSOR, LedMode.FAULT_BMS_DAMAGED):
+                if self.fault_started_s[m] is None:
+                    self.fault_started_s[m] = now_s
+            else:
+                self.fault_started_s[m] = None
+            modes.append(mode)
+        return modes
 
     def leds(self, module_index: int, t_s: float) -> LedOutputs:
         """What the six LEDs of one module show at ``t_s``."""
