@@ -84,13 +84,13 @@ class BankSystem:
     def _apply(self, out: BmsOutputs | None) -> None:
         for m, h in enumerate(self.hardware):
             if out is not None:
+                if out.read_dip[m]:
+                    h.panel.reset()  # the BMS (re)started: the DIP switches are read now (manual 6.3)
                 h.panel.mosfets.command(
                     charge_on=bool(out.charge_fet_on[m]), discharge_on=bool(out.discharge_fet_on[m])
                 )
                 h.power_state = out.power_state[m]  # type: ignore[assignment]
                 h.balancing = out.balancing[m]
-                if out.read_dip[m]:
-                    h.panel.reset()
             h.apply(self.bank, m)
 
     def step(

@@ -1,0 +1,392 @@
+"""The twin, its sensors and every module's BMS in one compiled loop: ``ml314 simulate`` with the BMS at speed.
+
+Each second of every module runs the same compiled functions the BMS's Python wrappers call (quantities,
+protection table, SOC estimator, balancing, limits, counters), in the order of :class:`ml314.bms.bms.Bms`:
+``measure`` (phase A), the state machines (``decide``), then ``control`` (phase B). The state machines stay in
+Python; the loop returns to Python only on a second where one of them could act, and then *before* phase B, so the
+decisions are exactly those of a BMS stepped every second:
+
+* a protection row tripped, released, locked or latched;
+* a module's measured current crossed one of the state machine's thresholds (start of charge or discharge, the
+  rest band, the wake current);
+* a sleeping module's voltage fell below the BMS's 40 V supply limit;
+* a timer of a state machine fell due (rest hold, sleep after low-voltage protection, the MOSFET oscillation guard),
+  given as ``next_wakeup_s``.
+
+Between those seconds the MOSFETs and the BMS power states do not change, so the loop keeps them. Balancing
+switches and the bank limits are applied at the end of each second for the next, as in
+:class:`ml314.system.bank_system.BankSystem`, which is the reference this loop is tested against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ml314.bms.balancing import balancing_step
+from ml314.bms.events import add_balancing, update_counters
+from ml314.bms.leds import LedMode, led_bits
+from ml314.bms.limits import (
+    IN_BALANCING,
+    IN_CELL_MAX_V,
+    IN_CELL_MIN_V,
+    IN_CHARGE_ALLOWED,
+    IN_DERATE_CHARGE,
+    IN_DERATE_DISCHARGE,
+    IN_DISCHARGE_ALLOWED,
+    IN_MOSFET_C,
+    IN_PACK_V,
+    IN_SOC,
+    IN_TEMPERATURE_MAX_C,
+    IN_TEMPERATURE_MIN_C,
+    OUT_CCL_A,
+    OUT_CVL_V,
+    OUT_DCL_A,
+    OUT_DVL_V,
+    OUT_MODE,
+    limits_step,
+)
+from ml314.bms.limits_control import MODE_FLOAT
+from ml314.bms.protection import ACT_DERATE, ACT_OPEN_CHARGE, ACT_OPEN_DISCHARGE, evaluate
+from ml314.bms.quantities import (
+    Q_BOARD_TEMPERATURE_C,
+    Q_CELL_TEMPERATURE_MAX_C,
+    Q_CELL_TEMPERATURE_MIN_C,
+    Q_CELL_VOLTAGE_MAX_V,
+    Q_CELL_VOLTAGE_MIN_V,
+    Q_MOSFET_TEMPERATURE_C,
+    Q_PACK_VOLTAGE_V,
+    compute_quantities,
+)
+from ml314.bms.soc import soc_step
+from ml314.bms.soc.common import S_SOC
+from ml314.twin import kernel as k
+from ml314.twin.sensor_kernel import read_sensors
+
+# BMS sample columns: bank limits, then per module
+BMS_BANK_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("bank_cvl_v", "V", "charge voltage limit the inverter sees"),
+    ("bank_ccl_a", "A", "charge current limit the inverter sees"),
+    ("bank_dcl_a", "A", "discharge current limit the inverter sees"),
+)
+BMS_MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("bms_soc", "1", "SOC the BMS reports"),
+    ("bms_state", "1", "BMS state (0 shutdown, 1 sleep, 2 standby, 3 charge, 4 discharge, 5 protection, 6 fault)"),
+    ("cvl_v", "V", "module charge voltage limit"),
+    ("ccl_a", "A", "module charge current limit"),
+    ("dcl_a", "A", "module discharge current limit"),
+    ("leds", "1", "LED bits: 1 RUN, 2 ALM, 4/8/16/32 SOC1-4"),
+)
+ROW_BMS_BANK = len(BMS_BANK_COLUMNS)
+ROW_BMS_MODULE = len(BMS_MODULE_COLUMNS)
+
+# Bank limits array (4,): CVL, DVL, CCL, DCL (the twin kernel's limit row)
+BL_CVL = k.LIM_CVL_V
+BL_DVL = k.LIM_DVL_V
+BL_CCL = k.LIM_CCL_A
+BL_DCL = k.LIM_DCL_A
+
+# loop scalars (float64 array): the state machines' current thresholds, the BMS supply limit
+LS_WAKE_A = 0
+LS_REST_A = 1
+LS_RESTART_V = 2
+LS_REST_CURRENT_A = 3  # the BMS's own rest current (balancing, SOC)
+LS_ROWS = 4
+
+# what the last step left for the caller (to complete an event step)
+SI_BUS_V = 0
+SI_BUS_A = 1
+SI_AMBIENT_C = 2
+SI_GRID_UP = 3
+SI_ROWS = 4
+
+_CHARGE_NORMAL = int(LedMode.CHARGE_NORMAL)
+_STANDBY = int(LedMode.STANDBY)
+_END_OFF = int(LedMode.CHARGE_END_OFF_VOLTAGE)
+
+
+@njit(cache=True, error_model="numpy")
+def current_class(current_a: float, wake_a: float, rest_a: float) -> int:
+    """Which of the state machine's current bands a reading is in (a change may trigger a transition)."""
+    if current_a < -wake_a:
+        return 0
+    if current_a <= -rest_a:
+        return 1
+    if current_a < rest_a:
+        return 2
+    if current_a <= wake_a:
+        return 3
+    return 4
+
+
+@njit(cache=True, error_model="numpy")
+def control_step(
+    now_s: float,
+    dt_s: float,
+    rd_cell_v: np.ndarray,
+    rd_current: np.ndarray,
+    quantities: np.ndarray,
+    actions: np.ndarray,
+    charge_fet: np.ndarray,
+    discharge_fet: np.ndarray,
+    running: np.ndarray,
+    rest_s: np.ndarray,
+    soc_state: np.ndarray,
+    bal_state: np.ndarray,
+    bal_params: np.ndarray,
+    bal_mask: np.ndarray,
+    lim_state: np.ndarray,
+    lim_params: np.ndarray,
+    lim_inputs: np.ndarray,
+    lim_outputs: np.ndarray,
+    counter_values: np.ndarray,
+    counter_thresholds: np.ndarray,
+    counter_capacity: np.ndarray,
+    balancing_s: np.ndarray,
+    cell_par: np.ndarray,
+    bank_lim: np.ndarray,
+) -> bool:
+    """Phase B of one second (``Bms.control`` without the logging) and what it leaves for the next second: the
+    balancing switches into the twin and the bank limits. Returns True if a balancing switch changed."""
+    n = rd_current.shape[0]
+    n_cells = rd_cell_v.shape[1]
+    tmax = np.empty(n)
+    board = np.empty(n)
+    inhibit = np.empty(n)
+    soc = np.empty(n)
+    for m in range(n):
+        tmax[m] = quantities[m, Q_CELL_TEMPERATURE_MAX_C]
+        board[m] = quantities[m, Q_BOARD_TEMPERATURE_C]
+        opened = (actions[m] & (ACT_OPEN_CHARGE | ACT_OPEN_DISCHARGE)) != 0
+        inhibit[m] = 1.0 if opened or running[m] < 0.5 else 0.0
+        soc[m] = soc_state[m, S_SOC]
+    balancing_step(bal_state, bal_params, rd_cell_v, rd_current, tmax, board, inhibit, rest_s, now_s, dt_s, bal_mask)
+    changed = False
+    for m in range(n):
+        any_on = 0.0
+        pack = 0.0
+        for c in range(n_cells):
+            on = 1.0 if bal_mask[m, c] > 0.5 and running[m] > 0.5 else 0.0
+            bal_mask[m, c] = on
+            any_on = max(any_on, on)
+            pack += rd_cell_v[m, c]
+            if cell_par[k.CP_BALANCE_ON, m, c] != on:
+                cell_par[k.CP_BALANCE_ON, m, c] = on
+                changed = True
+        derate = 1.0 if (actions[m] & ACT_DERATE) != 0 else 0.0
+        lim_inputs[m, IN_CELL_MAX_V] = quantities[m, Q_CELL_VOLTAGE_MAX_V]
+        lim_inputs[m, IN_CELL_MIN_V] = quantities[m, Q_CELL_VOLTAGE_MIN_V]
+        lim_inputs[m, IN_PACK_V] = pack
+        lim_inputs[m, IN_TEMPERATURE_MAX_C] = quantities[m, Q_CELL_TEMPERATURE_MAX_C]
+        lim_inputs[m, IN_TEMPERATURE_MIN_C] = quantities[m, Q_CELL_TEMPERATURE_MIN_C]
+        lim_inputs[m, IN_MOSFET_C] = quantities[m, Q_MOSFET_TEMPERATURE_C]
+        lim_inputs[m, IN_SOC] = soc[m]
+        lim_inputs[m, IN_CHARGE_ALLOWED] = charge_fet[m] * running[m]
+        lim_inputs[m, IN_DISCHARGE_ALLOWED] = discharge_fet[m] * running[m]
+        lim_inputs[m, IN_DERATE_CHARGE] = derate
+        lim_inputs[m, IN_DERATE_DISCHARGE] = derate
+        lim_inputs[m, IN_BALANCING] = any_on
+    limits_step(lim_state, lim_params, lim_inputs, lim_outputs, now_s, dt_s)
+    pack_v = np.empty(n)
+    tmin = np.empty(n)
+    for m in range(n):
+        pack_v[m] = quantities[m, Q_PACK_VOLTAGE_V]
+        tmin[m] = quantities[m, Q_CELL_TEMPERATURE_MIN_C]
+    update_counters(counter_values, counter_thresholds, counter_capacity, rd_current, pack_v, tmin, tmax, soc, dt_s)
+    add_balancing(balancing_s, bal_mask, dt_s)
+    # the bank limits the inverter sees next (system/aggregation.py: bank_limits)
+    online = 0
+    cvl = 1.0e9
+    dvl = -1.0e9
+    ccl = 1.0e9
+    dcl = 1.0e9
+    for m in range(n):
+        if charge_fet[m] > 0.5 or discharge_fet[m] > 0.5:
+            online += 1
+            cvl = min(cvl, lim_outputs[m, OUT_CVL_V])
+            dvl = max(dvl, lim_outputs[m, OUT_DVL_V])
+            ccl = min(ccl, lim_outputs[m, OUT_CCL_A])
+            dcl = min(dcl, lim_outputs[m, OUT_DCL_A])
+    if online == 0:
+        cvl = 1.0e9
+        dvl = 1.0e9
+        for m in range(n):
+            cvl = min(cvl, lim_outputs[m, OUT_CVL_V])
+        dvl = -1.0e9
+        for m in range(n):
+            dvl = max(dvl, lim_outputs[m, OUT_DVL_V])
+        bank_lim[BL_CVL] = cvl
+        bank_lim[BL_DVL] = dvl - 1e-3
+        bank_lim[BL_CCL] = 0.0
+        bank_lim[BL_DCL] = 0.0
+    else:
+        bank_lim[BL_CVL] = cvl
+        bank_lim[BL_DVL] = min(dvl, cvl - 1e-3)
+        bank_lim[BL_CCL] = max(0.0, ccl) * online
+        bank_lim[BL_DCL] = max(0.0, dcl) * online
+    return changed
+
+
+@njit(cache=True, error_model="numpy")
+def write_bms_row(
+    row: np.ndarray,
+    t_s: float,
+    bank_lim: np.ndarray,
+    soc_state: np.ndarray,
+    machine_state: np.ndarray,
+    lim_outputs: np.ndarray,
+    led_mode_ids: np.ndarray,
+    fault_started_s: np.ndarray,
+) -> None:
+    """The BMS columns of one sample row (``BMS_BANK_COLUMNS``, then ``BMS_MODULE_COLUMNS`` per module)."""
+    row[0] = bank_lim[BL_CVL]
+    row[1] = bank_lim[BL_CCL]
+    row[2] = bank_lim[BL_DCL]
+    for m in range(soc_state.shape[0]):
+        base = ROW_BMS_BANK + m * ROW_BMS_MODULE
+        mode = int(led_mode_ids[m])
+        if lim_outputs[m, OUT_MODE] >= MODE_FLOAT and mode in (_CHARGE_NORMAL, _STANDBY):
+            mode = _END_OFF
+        row[base + 0] = soc_state[m, S_SOC]
+        row[base + 1] = machine_state[m]
+        row[base + 2] = lim_outputs[m, OUT_CVL_V]
+        row[base + 3] = lim_outputs[m, OUT_CCL_A]
+        row[base + 4] = lim_outputs[m, OUT_DCL_A]
+        row[base + 5] = led_bits(mode, soc_state[m, S_SOC], t_s, fault_started_s[m])
+
+
+@njit(cache=True, error_model="numpy")
+def run_closed_loop(
+    n_steps: int,
+    dt_s: float,
+    step0: int,
+    mode: int,
+    twin_tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    cell_state: np.ndarray,
+    cell_par: np.ndarray,
+    cell_work: np.ndarray,
+    mod_state: np.ndarray,
+    mod_par: np.ndarray,
+    sc: np.ndarray,
+    inputs: np.ndarray,
+    home: np.ndarray,
+    refresh_every: int,
+    acc: np.ndarray,
+    sums: np.ndarray,
+    sensor_cal: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    sensor_scalars: np.ndarray,
+    noise: np.ndarray,
+    noise_base: int,
+    ntc_state: np.ndarray,
+    readings: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    fets: tuple[np.ndarray, np.ndarray, np.ndarray],
+    quantities: np.ndarray,
+    protection: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    estimator_id: int,
+    soc: tuple[np.ndarray, np.ndarray],
+    path_open: np.ndarray,
+    rest_s: np.ndarray,
+    bal: tuple[np.ndarray, np.ndarray, np.ndarray],
+    lim: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    counters: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    bank_lim: np.ndarray,
+    machine: tuple[np.ndarray, np.ndarray, np.ndarray],
+    loop_scalars: np.ndarray,
+    next_wakeup_s: float,
+    sample_every: int,
+    rows: np.ndarray,
+    bms_rows: np.ndarray,
+    leds: tuple[np.ndarray, np.ndarray],
+    step_info: np.ndarray,
+    obey_limits: bool,
+) -> tuple[int, int, bool]:
+    """Advance up to ``n_steps`` seconds; return (steps done, sample rows written, an event is pending).
+
+    ``obey_limits`` False models an inverter that ignores CVL/CCL/DCL. When an event is pending, the last step has
+    run phase A only: the caller steps the state machines, then
+    completes the step with :func:`control_step` (and a sample row if due) before calling again.
+    """
+    ocv_tab, hys_tab, dudt_tab, rfac_tab = twin_tables
+    gain_factor, offset, channel_par, faults = sensor_cal
+    rd_cell_v, rd_pack_v, rd_current, rd_ntc, rd_mosfet, rd_board = readings
+    charge_fet, discharge_fet, running = fets
+    prot_table, prot_state, actions, changes = protection
+    soc_state, soc_params = soc
+    bal_state, bal_params, bal_mask = bal
+    lim_state, lim_params, lim_inputs, lim_outputs = lim
+    counter_values, counter_thresholds, counter_capacity, balancing_s = counters
+    machine_state, last_class, sleeping = machine
+    led_mode_ids, fault_started_s = leds
+    n_mod = cell_state.shape[1]
+    n_cell = cell_state.shape[2]
+    e_m = np.empty(n_mod)
+    r_m = np.empty(n_mod)
+    i_m = np.zeros(n_mod)
+    active = np.empty(n_mod, dtype=np.bool_)
+    u_cell = np.empty((n_mod, n_cell))
+    wake_a = loop_scalars[LS_WAKE_A]
+    rest_a = loop_scalars[LS_REST_A]
+    restart_v = loop_scalars[LS_RESTART_V]
+    rest_current_a = loop_scalars[LS_REST_CURRENT_A]
+    n_rows = 0
+    dirty = True
+    for kk in range(n_steps):
+        g_step = step0 + kk
+        now_s = (g_step + 1) * dt_s
+        if dirty or g_step % refresh_every == 0:
+            k.refresh_resistance(cell_state, cell_par, cell_work, rfac_tab, hys_tab, dudt_tab, mod_par, sc)
+            dirty = False
+        amb = inputs[k.IN_AMBIENT_C, kk]
+        req = k.home_request(kk, inputs, home) if mode == k.MODE_HOME else inputs[k.IN_REQUEST, kk]
+        if obey_limits:
+            cvl, dvl, ccl, dcl = bank_lim[BL_CVL], bank_lim[BL_DVL], bank_lim[BL_CCL], bank_lim[BL_DCL]
+        else:  # an inverter that ignores the BMS: only the MOSFETs protect
+            cvl, dvl, ccl, dcl = 1.0e6, -1.0e6, 1.0e6, 1.0e6
+        v_bus, i_bus, _, _ = k.step_bank(
+            dt_s, mode, req, cvl, dvl, ccl, dcl, amb,
+            ocv_tab, cell_state, cell_par, cell_work, mod_state, mod_par, sc, acc, e_m, r_m, active, u_cell, i_m,
+        )  # fmt: skip
+        k.account_energy(kk, mode, dt_s, v_bus, i_bus, inputs, home, acc, sums)
+        step_info[SI_BUS_V] = v_bus
+        step_info[SI_BUS_A] = i_bus
+        step_info[SI_AMBIENT_C] = amb
+        step_info[SI_GRID_UP] = inputs[k.IN_GRID_UP, kk] if mode == k.MODE_HOME else 1.0
+        read_sensors(
+            gain_factor, offset, channel_par, sensor_scalars[0], sensor_scalars[1], faults, noise, noise_base + kk,
+            now_s, dt_s, cell_state[k.CS_VOLTAGE_V], mod_state[k.MS_VOLTAGE_V], mod_state[k.MS_CURRENT_A],
+            cell_state[k.CS_TEMP_C], mod_state[k.MS_MOSFET_C], mod_state[k.MS_BOARD_C], ntc_state,
+            rd_cell_v, rd_pack_v, rd_current, rd_ntc, rd_mosfet, rd_board,
+        )  # fmt: skip
+        # phase A: Bms.measure
+        compute_quantities(
+            rd_cell_v, rd_pack_v, rd_current, rd_ntc, rd_mosfet, rd_board, charge_fet, discharge_fet, quantities
+        )
+        event = evaluate(prot_table, prot_state, quantities, rd_current, rest_current_a, now_s, dt_s, actions, changes)
+        for m in range(n_mod):
+            path_open[m] = 1.0 if charge_fet[m] < 0.5 and discharge_fet[m] < 0.5 else 0.0
+        soc_step(estimator_id, soc_state, soc_params, rd_current, rd_cell_v, rd_ntc, path_open, now_s, dt_s)
+        for m in range(n_mod):
+            rest_s[m] = rest_s[m] + dt_s if abs(rd_current[m]) < rest_current_a else 0.0
+            cls = current_class(rd_current[m], wake_a, rest_a)
+            if cls != last_class[m]:
+                event = True
+            if sleeping[m] > 0.5 and quantities[m, Q_PACK_VOLTAGE_V] < restart_v:
+                event = True
+        if now_s >= next_wakeup_s - 1e-9:
+            event = True
+        if event:
+            return kk + 1, n_rows, True
+        # phase B: Bms.control
+        dirty = control_step(
+            now_s, dt_s, rd_cell_v, rd_current, quantities, actions, charge_fet, discharge_fet, running, rest_s,
+            soc_state, bal_state, bal_params, bal_mask, lim_state, lim_params, lim_inputs, lim_outputs,
+            counter_values, counter_thresholds, counter_capacity, balancing_s, cell_par, bank_lim,
+        )  # fmt: skip
+        if (g_step + 1) % sample_every == 0:
+            k.write_row(rows[n_rows], now_s, amb, step_info[SI_GRID_UP], v_bus, i_bus, sample_every, sums,
+                        cell_state, cell_par, mod_state)  # fmt: skip
+            write_bms_row(
+                bms_rows[n_rows], now_s, bank_lim, soc_state, machine_state, lim_outputs, led_mode_ids, fault_started_s
+            )
+            n_rows += 1
+    return n_steps, n_rows, False
