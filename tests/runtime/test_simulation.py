@@ -11,6 +11,7 @@ import pytest
 from ml314.errors import InputError
 from ml314.runtime.scenarios import SCENARIOS
 from ml314.runtime.simulation import SimulationRequest, series_columns, simulate
+from ml314.storage.bms_store import load_bms_state
 from ml314.storage.timeseries import read_columns
 from ml314.twin.home import HomeController, InverterSpec
 
@@ -82,3 +83,26 @@ def test_home_controller_keeps_the_reserve_and_recharges_with_hysteresis() -> No
     backup = HomeController(InverterSpec(mode="backup"))
     d = backup.decide(0.9)
     assert not d.discharge_allowed and d.recharging
+
+
+def test_simulate_runs_the_bms_and_keeps_its_log(tmp_path: Path) -> None:
+    req = SimulationRequest(modules=2, days=1.0, sample_s=600.0, seed=4)
+    a = simulate(req, tmp_path / "a", SCENARIOS, report=False)
+    b = simulate(req, tmp_path / "b", SCENARIOS, report=False)
+    bms = a.summary["bms"]
+    assert bms["events"]["state"] > 0 and bms["soc_error_end_pct"] < 5.0
+    assert a.summary["bms"] == b.summary["bms"]  # same seed, same BMS decisions
+    series = _series_bms(a.series_path, 2)
+    assert np.all(series["bank_ccl_a"] >= 0.0) and np.all(series["m01_bms_soc"] <= 1.0)
+    # the battery never charged faster than the limit its BMS gave the inverter (one second late, as on a link)
+    assert np.all(series["bus_current_a"][1:] <= series["bank_ccl_a"][:-1] + 1.0)
+    stored = load_bms_state(a.out_dir / "bms_state.json", 2)
+    assert stored.source == "main"
+    assert len(stored.events) == sum(bms["events"].values())
+    assert stored.counters.values[:, 0].sum() > 0.0  # Ah charged, persisted
+
+
+def _series_bms(path: Path, modules: int) -> dict[str, np.ndarray]:
+    names = [c.name for c in series_columns(modules, with_bms=True)]
+    parts = list(read_columns(path, names))
+    return {n: np.concatenate([p[n] for p in parts]) for n in names}

@@ -7,6 +7,7 @@ because they own the LEDs while they last.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -93,7 +94,11 @@ def led_mode(state: BmsState, active: Iterable[ProtectionRow], *, charge_complet
 
     ``charge_complete`` (the limits switched to float, the pack is full) shows "Charge: End-off voltage".
     """
-    rows = tuple(active)
+    return _led_mode(state, tuple(active), charge_complete)
+
+
+@functools.lru_cache(maxsize=4096)
+def _led_mode(state: BmsState, rows: tuple[ProtectionRow, ...], charge_complete: bool) -> LedMode:
     for rule in LED_RULES:
         if _matches(rule, state, rows, charge_complete):
             return rule.mode

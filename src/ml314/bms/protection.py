@@ -214,11 +214,11 @@ class ProtectionTable:
 
     def active(self, module_index: int) -> tuple[ProtectionRow, ...]:
         """The rows tripped now for one module."""
-        return tuple(r for i, r in enumerate(self.rows) if self.state[module_index, i, S_ACTIVE] > 0.5)
+        return tuple(self.rows[i] for i in np.flatnonzero(self.state[module_index, :, S_ACTIVE] > 0.5))
 
     def locked(self, module_index: int) -> tuple[ProtectionRow, ...]:
         """The rows locked out or latched for one module."""
-        return tuple(r for i, r in enumerate(self.rows) if self.state[module_index, i, S_LOCKED] > 0.5)
+        return tuple(self.rows[i] for i in np.flatnonzero(self.state[module_index, :, S_LOCKED] > 0.5))
 
     def clear(self, module_index: int, *, service: bool = False) -> None:
         """RESET clears lockouts; a technician's service clear also clears latched rows."""

@@ -49,6 +49,10 @@ def simulate_command(
     ] = None,
     ambient: Annotated[float | None, typer.Option(help="constant ambient temperature in degC")] = None,
     fmt: Annotated[str, typer.Option("--format", help="time-series format: parquet or csv")] = "parquet",
+    bms: Annotated[
+        bool | None, typer.Option("--bms/--no-bms", help="run every module's BMS (default: on for home, off for lab)")
+    ] = None,
+    estimator: Annotated[str | None, typer.Option(help="BMS SOC estimator: coulomb or ekf")] = None,
     report: Annotated[bool, typer.Option(help="write report.html with plots")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
@@ -104,6 +108,8 @@ def simulate_command(
         ambient_c=ambient,
         inverter=InverterSpec(max_power_w=inverter_kw * 1000.0, mode=mode, reserve_soc=reserve),  # type: ignore[arg-type]
         series_format=fmt,  # type: ignore[arg-type]
+        bms=bms,
+        estimator=estimator,
     )
     request.validate()
     console = Console(stderr=True)

@@ -17,11 +17,16 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from ml314.bms.parameters import load_default_parameters
 from ml314.domain.limits import ChargeLimits
 from ml314.domain.spec import ML314
 from ml314.domain.units import J_PER_WH
 from ml314.errors import InputError
+from ml314.runtime.prefetch import prefetch
+from ml314.storage.bms_store import save_bms_state
 from ml314.storage.timeseries import Column, TimeSeriesWriter, open_writer
+from ml314.system import closed_loop as cl
+from ml314.system.compiled_system import CompiledBankSystem
 from ml314.twin import kernel as k
 from ml314.twin.bank import Bank
 from ml314.twin.home import InverterSpec
@@ -57,6 +62,13 @@ class SimulationRequest:
     inverter: InverterSpec = field(default_factory=InverterSpec)
     chunk_s: float = 600.0
     series_format: SeriesFormat = "parquet"
+    bms: bool | None = None  # None: on for the home scenario, off for the lab tester (bare cells)
+    estimator: str | None = None
+
+    @property
+    def with_bms(self) -> bool:
+        """Whether the BMS of every module runs (closed loop)."""
+        return self.scenario == "home" if self.bms is None else self.bms
 
     def validate(self) -> None:
         """Refuse values that cannot be simulated, naming the value."""
@@ -97,9 +109,15 @@ class SimulationRequest:
         for ok, message in checks:
             if not ok:
                 raise InputError(message)
+        if self.estimator is not None and self.estimator not in ("coulomb", "ekf"):
+            raise InputError(f"--estimator {self.estimator!r}: coulomb or ekf")
+        if self.with_bms and self.scenario == "lab":
+            raise InputError("--bms: the lab tester works on the bare cells; run it with --no-bms")
         ratio = self.sample_s / self.dt_s
         if abs(ratio - round(ratio)) > 1e-9:
             raise InputError(f"--sample {self.sample_s} s: must be a whole number of {self.dt_s} s steps")
+        if self.with_bms and self.dt_s != 1.0:
+            raise InputError(f"--dt {self.dt_s} s: the BMS runs every second; use --dt 1s or --no-bms")
 
 
 class RunStats:
@@ -138,11 +156,15 @@ class RunStats:
         self.module_current_max_a = max(self.module_current_max_a, float(np.abs(mods[:, :, 0]).max()))
 
 
-def series_columns(n_modules: int) -> tuple[Column, ...]:
-    """The time-series columns of a bank of ``n_modules`` (the kernel's row layout, named)."""
+def series_columns(n_modules: int, with_bms: bool = False) -> tuple[Column, ...]:
+    """The time-series columns of a bank of ``n_modules`` (the kernel's row layout, named), then the BMS's."""
     cols = [Column(name, unit, desc) for name, unit, desc in k.BANK_COLUMNS]
     for m in range(n_modules):
         cols += [Column(f"m{m + 1:02d}_{name}", unit, desc) for name, unit, desc in k.MODULE_COLUMNS]
+    if with_bms:
+        cols += [Column(name, unit, desc) for name, unit, desc in cl.BMS_BANK_COLUMNS]
+        for m in range(n_modules):
+            cols += [Column(f"m{m + 1:02d}_{name}", unit, desc) for name, unit, desc in cl.BMS_MODULE_COLUMNS]
     return tuple(cols)
 
 
@@ -175,11 +197,22 @@ class SimulationContext:
         self.bank = bank
         self.writer = writer
         self.progress = progress
+        self.system: CompiledBankSystem | None = None
+        if request.with_bms:
+            self.system = CompiledBankSystem(
+                bank,
+                load_default_parameters(),
+                seed=request.seed + 3,
+                estimator=request.estimator,
+                wrap_noise=prefetch,
+            )
         self.stats = RunStats(bank.n_modules)
         self.sample_every = round(request.sample_s / request.dt_s)
         self.chunk_steps = max(1, round(request.chunk_s / request.dt_s))
         n_cols = k.ROW_BANK_COLUMNS + bank.n_modules * k.ROW_MODULE_COLUMNS
         self._rows = np.zeros((self.chunk_steps // self.sample_every + 2, n_cols))
+        n_bms = cl.ROW_BMS_BANK + bank.n_modules * cl.ROW_BMS_MODULE
+        self._bms_rows = np.zeros((self._rows.shape[0], n_bms))
         self.notes: list[str] = []
         self.extra: dict[str, Any] = {}
         self.start_soc = bank.bank_soc()
@@ -191,6 +224,12 @@ class SimulationContext:
     def t_s(self) -> float:
         """Simulated time so far."""
         return self.bank.step_index * self.request.dt_s
+
+    def reported_soc(self) -> float:
+        """The bank SOC the battery reports to the inverter: the BMS's estimate, or the truth without a BMS."""
+        if self.system is None:
+            return self.bank.bank_soc()
+        return float(np.mean(self.system.bms.estimator.soc))
 
     def inputs(self, n_steps: int) -> np.ndarray:
         """A zeroed input block for ``n_steps`` steps (reused between chunks)."""
@@ -211,6 +250,25 @@ class SimulationContext:
         """Advance at most one chunk (``n_steps`` <= chunk), stream its rows out, age the cells; return steps done."""
         if n_steps > self.chunk_steps:
             raise ValueError("run at most one chunk at a time")
+        if self.system is not None:
+            if stops is not None:
+                raise ValueError("the BMS closed loop runs without watched thresholds")
+            n_rows = self.system.advance(
+                n_steps,
+                mode,
+                np.ascontiguousarray(inputs),
+                home=np.zeros(k.HP_ROWS) if home is None else home,
+                sample_every=self.sample_every,
+                rows=self._rows,
+                bms_rows=self._bms_rows,
+            )
+            if n_rows:
+                self.writer.write(np.hstack([self._rows[:n_rows], self._bms_rows[:n_rows]]))
+                self.stats.update(self._rows[:n_rows])
+            self._unaged_s += n_steps * self.request.dt_s
+            if self._unaged_s >= _AGEING_INTERVAL_S:
+                self.flush_ageing()
+            return n_steps
         done, n_rows = self.bank.run(
             n_steps,
             mode=mode,
@@ -336,8 +394,33 @@ def build_summary(ctx: SimulationContext, wall_s: float) -> dict[str, Any]:
         "notes": list(ctx.notes),
         "inverter": asdict(req.inverter) if req.scenario == "home" else None,
     }
+    if ctx.system is not None:
+        summary["bms"] = bms_summary(ctx)
     summary.update(ctx.extra)
     return summary
+
+
+def bms_summary(ctx: SimulationContext) -> dict[str, Any]:
+    """What the BMS did: its SOC against the truth, events by kind, protection trips, states at the end."""
+    assert ctx.system is not None
+    bms = ctx.system.bms
+    kinds: dict[str, int] = {}
+    trips: dict[str, int] = {}
+    for e in bms.events:
+        kinds[e.kind] = kinds.get(e.kind, 0) + 1
+        if e.kind in ("trip", "lockout", "latch") and e.level == "protection":
+            trips[e.key] = trips.get(e.key, 0) + 1
+    est = np.asarray(bms.estimator.soc)
+    true = ctx.bank.module_socs()
+    return {
+        "estimator": ctx.request.estimator or bms.params.soc.estimator,
+        "soc_estimate_end_pct": 100.0 * float(est.mean()),
+        "soc_error_end_pct": 100.0 * float(np.max(np.abs(est - true))),
+        "events": kinds,
+        "protection_trips": trips,
+        "states_end": [m.state.state.name.lower() for m in bms.machines],
+        "full_syncs": int(np.nansum(bms.counters.values[:, 9])),
+    }
 
 
 def simulate(
@@ -369,15 +452,23 @@ def simulate(
     ext = "parquet" if request.series_format == "parquet" else "csv"
     series_path = out_dir / f"timeseries.{ext}"
     wall0 = time.perf_counter()
-    with open_writer(series_path, series_columns(request.modules), request.series_format) as writer:
+    columns = series_columns(request.modules, request.with_bms)
+    with open_writer(series_path, columns, request.series_format) as writer:
         ctx = SimulationContext(request, bank, writer, progress)
-        driver.run(ctx, plan)
+        try:
+            driver.run(ctx, plan)
+        finally:
+            if ctx.system is not None:
+                ctx.system.close()
         ctx.flush_ageing()
     wall = time.perf_counter() - wall0
     summary = build_summary(ctx, wall)
     if not _all_finite(summary):
         raise InputError("the simulation left the physical range (a value became NaN); check the inputs")
     summary_path = out_dir / "summary.json"
+    if ctx.system is not None:
+        bms = ctx.system.bms
+        save_bms_state(out_dir / "bms_state.json", bms.events, bms.counters, {"soc": bms.estimator.soc}, ctx.t_s)
     summary_path.write_text(json.dumps(summary, indent=2, allow_nan=False, default=_json_default) + "\n")
     report_path = out_dir / "report.html"
     if report:

@@ -7,8 +7,9 @@ Python; the loop returns to Python only on a second where one of them could act,
 decisions are exactly those of a BMS stepped every second:
 
 * a protection row tripped, released, locked or latched;
-* a module's measured current crossed one of the state machine's thresholds (start of charge or discharge, the
-  rest band, the wake current);
+* a module's measured current crossed a threshold its state machine reads in its present state (``watch``: the
+  wake current in Standby, Sleep and Protection, the start of the other direction and the rest band in Charge and
+  Discharge);
 * a sleeping module's voltage fell below the BMS's 40 V supply limit;
 * a timer of a state machine fell due (rest hold, sleep after low-voltage protection, the MOSFET oscillation guard),
   given as ``next_wakeup_s``.
@@ -91,7 +92,8 @@ LS_WAKE_A = 0
 LS_REST_A = 1
 LS_RESTART_V = 2
 LS_REST_CURRENT_A = 3  # the BMS's own rest current (balancing, SOC)
-LS_ROWS = 4
+LS_REST_HOLD_S = 4  # the state machine's rest hold (states.py REST_HOLD_S)
+LS_ROWS = 5
 
 # what the last step left for the caller (to complete an event step)
 SI_BUS_V = 0
@@ -105,18 +107,24 @@ _STANDBY = int(LedMode.STANDBY)
 _END_OFF = int(LedMode.CHARGE_END_OFF_VOLTAGE)
 
 
+# which current thresholds a module's state machine reads in its present state (bits of a watch mask)
+W_ABOVE_WAKE = 1  # I > wake: charging starts / wakes / resets the sleep timer
+W_BELOW_WAKE = 2  # I < -wake: discharging starts
+W_REST = 4  # |I| < rest (as a flag; the loop keeps the rest timer itself, see W_REST_TIMER)
+W_REST_TIMER = 8  # keep the Charge/Discharge rest timer here; return when rest has held rest_hold_s
+
+
 @njit(cache=True, error_model="numpy")
-def current_class(current_a: float, wake_a: float, rest_a: float) -> int:
-    """Which of the state machine's current bands a reading is in (a change may trigger a transition)."""
+def current_flags(current_a: float, wake_a: float, rest_a: float) -> int:
+    """The current's position against the state machines' thresholds, as W_* bits."""
+    flags = 0
+    if current_a > wake_a:
+        flags |= W_ABOVE_WAKE
     if current_a < -wake_a:
-        return 0
-    if current_a <= -rest_a:
-        return 1
-    if current_a < rest_a:
-        return 2
-    if current_a <= wake_a:
-        return 3
-    return 4
+        flags |= W_BELOW_WAKE
+    if abs(current_a) < rest_a:
+        flags |= W_REST
+    return flags
 
 
 @njit(cache=True, error_model="numpy")
@@ -255,7 +263,7 @@ def write_bms_row(
         row[base + 5] = led_bits(mode, soc_state[m, S_SOC], t_s, fault_started_s[m])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def run_closed_loop(
     n_steps: int,
     dt_s: float,
@@ -290,7 +298,7 @@ def run_closed_loop(
     lim: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     counters: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     bank_lim: np.ndarray,
-    machine: tuple[np.ndarray, np.ndarray, np.ndarray],
+    machine: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     loop_scalars: np.ndarray,
     next_wakeup_s: float,
     sample_every: int,
@@ -315,7 +323,7 @@ def run_closed_loop(
     bal_state, bal_params, bal_mask = bal
     lim_state, lim_params, lim_inputs, lim_outputs = lim
     counter_values, counter_thresholds, counter_capacity, balancing_s = counters
-    machine_state, last_class, sleeping = machine
+    machine_state, last_class, sleeping, watch, rest_since = machine
     led_mode_ids, fault_started_s = leds
     n_mod = cell_state.shape[1]
     n_cell = cell_state.shape[2]
@@ -328,6 +336,7 @@ def run_closed_loop(
     rest_a = loop_scalars[LS_REST_A]
     restart_v = loop_scalars[LS_RESTART_V]
     rest_current_a = loop_scalars[LS_REST_CURRENT_A]
+    rest_hold_s = loop_scalars[LS_REST_HOLD_S]
     n_rows = 0
     dirty = True
     for kk in range(n_steps):
@@ -367,9 +376,17 @@ def run_closed_loop(
         soc_step(estimator_id, soc_state, soc_params, rd_current, rd_cell_v, rd_ntc, path_open, now_s, dt_s)
         for m in range(n_mod):
             rest_s[m] = rest_s[m] + dt_s if abs(rd_current[m]) < rest_current_a else 0.0
-            cls = current_class(rd_current[m], wake_a, rest_a)
-            if cls != last_class[m]:
+            flags = current_flags(rd_current[m], wake_a, rest_a)
+            if (flags ^ last_class[m]) & watch[m]:
                 event = True
+            if watch[m] & W_REST_TIMER:
+                if flags & W_REST:
+                    if np.isnan(rest_since[m]):
+                        rest_since[m] = now_s
+                    elif now_s - rest_since[m] >= rest_hold_s - 1e-9:
+                        event = True
+                else:
+                    rest_since[m] = np.nan
             if sleeping[m] > 0.5 and quantities[m, Q_PACK_VOLTAGE_V] < restart_v:
                 event = True
         if now_s >= next_wakeup_s - 1e-9:

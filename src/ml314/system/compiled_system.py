@@ -8,6 +8,8 @@ where one of them could act.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -21,6 +23,24 @@ from ml314.twin.bank import Bank
 from ml314.twin.frontpanel import BMS_SUPPLY_DRAW_A
 from ml314.twin.sensor_kernel import F_COLS, N_NOISE, N_NTC_STATE, calibrate, fault_row
 from ml314.twin.sensors import SensorFault, SensorSpec
+
+
+def _noise_blocks(rng: np.random.Generator, shape: tuple[int, int, int]) -> Iterator[np.ndarray]:
+    """Standard normals for the sensors, one block after another (the order SensorBank draws them in)."""
+    while True:
+        yield rng.standard_normal(shape)
+
+
+#: the current thresholds each state's rules read (states.py TRANSITIONS and ModuleStateMachine._timers)
+_WATCH = {
+    BmsState.SHUTDOWN: 0,
+    BmsState.FAULT: 0,
+    BmsState.SLEEP: cl.W_ABOVE_WAKE,
+    BmsState.PROTECTION: cl.W_ABOVE_WAKE,
+    BmsState.STANDBY: cl.W_ABOVE_WAKE | cl.W_BELOW_WAKE,
+    BmsState.CHARGE: cl.W_BELOW_WAKE | cl.W_REST_TIMER,
+    BmsState.DISCHARGE: cl.W_ABOVE_WAKE | cl.W_REST_TIMER,
+}
 
 
 class CompiledBankSystem:
@@ -38,6 +58,7 @@ class CompiledBankSystem:
         refresh_every: int = 60,
         noise_block_steps: int = 4096,
         powered: bool = True,
+        wrap_noise: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]] | None = None,
     ) -> None:
         n = bank.n_modules
         self.bank = bank
@@ -55,7 +76,8 @@ class CompiledBankSystem:
         self.ntc_state = np.full((n, N_NTC_STATE), np.nan)
         self._noise = np.empty((0, n, N_NOISE))
         self._noise_pos = 0
-        self._noise_block = noise_block_steps
+        blocks = _noise_blocks(cal.rng, (noise_block_steps, n, N_NOISE))
+        self._noise_blocks = wrap_noise(blocks) if wrap_noise is not None else blocks
         self.readings = (
             np.zeros((n, 16)),
             np.zeros(n),
@@ -66,7 +88,9 @@ class CompiledBankSystem:
         )
         self.running = np.zeros(n)
         self.machine_state = np.zeros(n)
-        self.last_class = np.full(n, -1, dtype=np.int64)
+        self.last_class = np.zeros(n, dtype=np.int64)  # the W_* flags at the last decision
+        self.watch = np.zeros(n, dtype=np.int64)
+        self.rest_since = np.full(n, np.nan)
         self.sleeping = np.zeros(n)
         self.led_mode_ids = np.zeros(n)
         self.fault_started = np.full(n, np.nan)
@@ -78,6 +102,7 @@ class CompiledBankSystem:
         self.loop_scalars[cl.LS_REST_A] = REST_CURRENT_A
         self.loop_scalars[cl.LS_RESTART_V] = params.states.deep_discharge_restart_v
         self.loop_scalars[cl.LS_REST_CURRENT_A] = params.rest_current_a
+        self.loop_scalars[cl.LS_REST_HOLD_S] = REST_HOLD_S
         self.refresh_every = refresh_every
         self.next_wakeup_s = math.inf
         self._pending = [Buttons() for _ in range(n)]
@@ -99,6 +124,12 @@ class CompiledBankSystem:
     def t_s(self) -> float:
         """Simulated time."""
         return self.bank.step_index * self.bank.dt_s
+
+    def close(self) -> None:
+        """Release what the noise source holds (a prefetching thread)."""
+        close = getattr(self._noise_blocks, "close", None)
+        if close is not None:
+            close()
 
     # ----------------------------------------------------------------- commands
     def press(
@@ -137,7 +168,7 @@ class CompiledBankSystem:
         n_rows = 0
         while done < n_steps:
             if self._noise_pos >= self._noise.shape[0]:
-                self._noise = self._cal.rng.standard_normal((self._noise_block, self.n_modules, N_NOISE))
+                self._noise = next(self._noise_blocks)
                 self._noise_pos = 0
             n = min(n_steps - done, self._noise.shape[0] - self._noise_pos)
             wake = self.t_s + dt if self._has_pending else self.next_wakeup_s
@@ -185,7 +216,7 @@ class CompiledBankSystem:
                     self.bms.counters.balancing_s,
                 ),
                 self.bank_limits,
-                (self.machine_state, self.last_class, self.sleeping),
+                (self.machine_state, self.last_class, self.sleeping, self.watch, self.rest_since),
                 self.loop_scalars,
                 wake,
                 sample_every,
@@ -208,6 +239,10 @@ class CompiledBankSystem:
         b = self.bank
         now = self.t_s
         r = BmsReadings(*self.readings)
+        for m, machine in enumerate(self.bms.machines):
+            if self.watch[m] & cl.W_REST_TIMER:  # the loop kept this timer: hand it back
+                since = self.rest_since[m]
+                machine.state = replace(machine.state, rest_since_s=None if math.isnan(since) else float(since))
         events = self.bms.protection_events(r, now)
         events += self.bms.decide(r, now, self._pending if self._has_pending else None)
         self._pending = [Buttons() for _ in range(self.n_modules)]
@@ -289,10 +324,10 @@ class CompiledBankSystem:
             self.running[m] = 0.0 if st.state in (BmsState.SHUTDOWN, BmsState.SLEEP) else 1.0
             self.machine_state[m] = float(st.state)
             self.sleeping[m] = 1.0 if st.state == BmsState.SLEEP else 0.0
-            self.last_class[m] = cl.current_class(float(r.current_a[m]), p.wake_charge_current_a, REST_CURRENT_A)
+            self.last_class[m] = cl.current_flags(float(r.current_a[m]), p.wake_charge_current_a, REST_CURRENT_A)
+            self.watch[m] = _WATCH[st.state]
+            self.rest_since[m] = math.nan if st.rest_since_s is None else st.rest_since_s
             due = []
-            if st.state in (BmsState.CHARGE, BmsState.DISCHARGE) and st.rest_since_s is not None:
-                due.append(st.rest_since_s + REST_HOLD_S)
             if st.sleep_timer_start_s is not None:
                 due.append(st.sleep_timer_start_s + p.sleep_after_low_voltage_s)
             for opened in (st.charge_opened_s, st.discharge_opened_s):

@@ -60,7 +60,7 @@ def run_home(ctx: SimulationContext, plan: tuple[Profile, Profile, Profile, Prof
     day_steps = ctx.chunk_steps * max(1, round(86400.0 / req.dt_s) // ctx.chunk_steps)
     day = np.zeros((k.IN_ROWS, day_steps))
     day_start = -day_steps
-    done = 0
+    done = ctx.bank.step_index  # the BMS's power-on second, if it ran, is part of the run
     outages = 0
     was_up = True
     while done < total:
@@ -73,8 +73,8 @@ def run_home(ctx: SimulationContext, plan: tuple[Profile, Profile, Profile, Prof
         ups = block[k.IN_GRID_UP] > 0.5
         outages += int(was_up and not ups[0]) + int((ups[:-1] & ~ups[1:]).sum())
         was_up = bool(ups[-1])
-        # At this stage the battery reports its true SOC; the BMS estimate replaces it (BMS issue).
-        decision = controller.decide(ctx.bank.bank_soc())
+        # the inverter decides from the SOC the battery reports (the BMS's estimate when the BMS runs)
+        decision = controller.decide(ctx.reported_soc())
         done += ctx.run(n, k.MODE_HOME, block, limits, home=controller.kernel_parameters(decision))
         if ctx.progress is not None:
             ctx.progress(done / total, f"day {ctx.t_s / 86400.0:.1f}")
