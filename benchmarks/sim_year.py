@@ -2,7 +2,9 @@
 
 Runs the installed command as a user would, in a child process,
 
-    ml314 simulate --scenario home --modules 16 --days 365 --sample 10s --no-report --quiet --out TMP
+    ml314 simulate --scenario home --modules 16 --days 365 --sample 10s --no-report --quiet --no-bms --out TMP
+
+(the twin alone, issue 2's target; the BMS year is extrapolated by sim_speed.py from one simulated day)
 
 and measures its wall time (process start to exit: interpreter start, imports, numba cache load, the run, the
 parquet footer) and its peak resident set size. Then it renders the report of that year's file in a second
@@ -127,6 +129,7 @@ def main() -> None:
             f"{SAMPLE_S}s",
             "--no-report",
             "--quiet",
+            "--no-bms",
             "--out",
             str(run_dir),
         ]
