@@ -55,6 +55,7 @@ from ml314.bms.protection import (
     ACT_SLEEP,
     CH_RELEASE,
     N_QUANTITIES,
+    S_LOCKED,
     Change,
     ProtectionTable,
 )
@@ -72,6 +73,7 @@ from ml314.bms.quantities import (
 from ml314.bms.soc import SOC_ESTIMATORS, SocEstimator
 from ml314.bms.states import BmsState, ModuleStateMachine, StateInputs
 from ml314.domain.leds import LedOutputs
+from ml314.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +286,41 @@ class Bms:
                 self.fault_started_s[m] = None
             modes.append(mode)
         return modes
+
+    def export_state(self) -> dict[str, object]:
+        """What survives a restart (the firmware's non-volatile memory): the estimator's state (SOC, learned capacity,
+        resistance and current offset), the protection rows' lockouts and latches, the balancer's plan and the
+        limiter's full-charge bookkeeping. The event log and the counters are saved beside it."""
+        return {
+            "version": 1,
+            "module_ids": list(self.module_ids),
+            "estimator": self.estimator.state.tolist(),
+            "protection": self.protection.state.tolist(),
+            "limiter": self.limiter.state.tolist(),
+            "balancer": self.balancer.state.tolist(),
+        }
+
+    def import_state(self, state: dict[str, object], events: EventLog, counters: Counters) -> None:
+        """Restore what :meth:`export_state` saved, with the saved log and counters. A latched or locked-out
+        protection row stays so; rows that were only tripped re-evaluate from the first reading."""
+        if state.get("module_ids") != list(self.module_ids):
+            raise ConfigError(f"saved BMS state is for modules {state.get('module_ids')}, not {list(self.module_ids)}")
+        shapes = {
+            "estimator": self.estimator.state,
+            "protection": self.protection.state,
+            "limiter": self.limiter.state,
+            "balancer": self.balancer.state,
+        }
+        for key, target in shapes.items():
+            value = np.asarray(state.get(key), dtype=float)
+            if value.shape != target.shape:
+                raise ConfigError(f"saved BMS state: {key} has shape {value.shape}, expected {target.shape}")
+            target[...] = value
+        prot = self.protection.state
+        keep = prot[..., S_LOCKED] > 0.5
+        prot[~keep] = 0.0
+        self.events = events
+        self.counters = counters
 
     def leds(self, module_index: int, t_s: float) -> LedOutputs:
         """What the six LEDs of one module show at ``t_s``."""
