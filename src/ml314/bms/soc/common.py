@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from importlib import resources
+from typing import ClassVar
 
 import numpy as np
 from numba import njit
@@ -604,7 +606,10 @@ def cell_stats(
 
 
 class EstimatorBase:
-    """State arrays and outputs of an estimator over ``n_modules``; subclasses call their numba step."""
+    """State arrays and outputs of an estimator over ``n_modules``; a subclass names its numba step ``kernel``."""
+
+    #: the variant's compiled step: (state, params, current_a, cell_voltage_v, temperature_c, path_open, now_s, dt_s)
+    kernel: ClassVar[Callable[..., None]]
 
     def __init__(
         self,
@@ -628,7 +633,7 @@ class EstimatorBase:
         dt_s: float,
     ) -> None:
         """One reading of every module: currents (n,), cell voltages (n, 16), NTCs (n, 4), path open (n,)."""
-        self._kernel(
+        type(self).kernel(
             self.state,
             self.params,
             np.ascontiguousarray(current_a, dtype=np.float64),
@@ -638,19 +643,6 @@ class EstimatorBase:
             float(now_s),
             float(dt_s),
         )
-
-    def _kernel(
-        self,
-        state: np.ndarray,
-        params: np.ndarray,
-        current_a: np.ndarray,
-        cell_voltage_v: np.ndarray,
-        temperature_c: np.ndarray,
-        path_open: np.ndarray,
-        now_s: float,
-        dt_s: float,
-    ) -> None:
-        raise NotImplementedError
 
     @property
     def soc(self) -> np.ndarray:

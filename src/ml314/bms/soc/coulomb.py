@@ -112,15 +112,4 @@ def coulomb_step(
 class CoulombEstimator(EstimatorBase):
     """Coulomb counting with full and empty syncs and relaxed-OCV correction (see the module docstring)."""
 
-    def _kernel(
-        self,
-        state: np.ndarray,
-        params: np.ndarray,
-        current_a: np.ndarray,
-        cell_voltage_v: np.ndarray,
-        temperature_c: np.ndarray,
-        path_open: np.ndarray,
-        now_s: float,
-        dt_s: float,
-    ) -> None:
-        coulomb_step(state, params, current_a, cell_voltage_v, temperature_c, path_open, now_s, dt_s)
+    kernel = coulomb_step

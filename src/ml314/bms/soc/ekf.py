@@ -200,15 +200,4 @@ def ekf_step(
 class EkfEstimator(EstimatorBase):
     """Extended Kalman filter on the mean cell's model, with the syncs of the coulomb variant."""
 
-    def _kernel(
-        self,
-        state: np.ndarray,
-        params: np.ndarray,
-        current_a: np.ndarray,
-        cell_voltage_v: np.ndarray,
-        temperature_c: np.ndarray,
-        path_open: np.ndarray,
-        now_s: float,
-        dt_s: float,
-    ) -> None:
-        ekf_step(state, params, current_a, cell_voltage_v, temperature_c, path_open, now_s, dt_s)
+    kernel = ekf_step
