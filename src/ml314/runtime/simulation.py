@@ -417,6 +417,7 @@ def bms_summary(ctx: SimulationContext) -> dict[str, Any]:
         "soc_estimate_end_pct": 100.0 * float(est.mean()),
         "soc_error_end_pct": 100.0 * float(np.max(np.abs(est - true))),
         "events": kinds,
+        "events_dropped": bms.events.dropped,  # the log keeps the newest events (a ring, as in a BMS's memory)
         "protection_trips": trips,
         "states_end": [m.state.state.name.lower() for m in bms.machines],
         "full_syncs": int(np.nansum(bms.counters.values[:, 9])),
