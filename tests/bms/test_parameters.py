@@ -77,3 +77,10 @@ def test_a_balancer_that_cannot_reach_the_float_spread_is_refused() -> None:
     bad = TEXT.replace("start_delta_v = 0.010", "start_delta_v = 0.015")
     with pytest.raises(ConfigError, match="could never switch to float"):
         parse_parameters(bad)
+
+
+def test_the_estimators_cell_model_is_data_and_is_checked() -> None:
+    cm = load_default_parameters().soc.cell_model
+    assert cm.r0_ohm == 0.25e-3 and cm.tau1_s < cm.tau2_s and cm.r_soc[1][0] == 2.0
+    with pytest.raises(ConfigError, match=r"soc\.cell_model\.tau1_s"):
+        parse_parameters(TEXT.replace("tau1_s = 30.0", "tau1_s = 900.0"))

@@ -28,16 +28,11 @@ bleeding is a self-discharge outlier).
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
-from importlib import resources
-
 import numpy as np
 from numba import njit
 
+from ml314.bms.ocv import OcvTable, load_ocv_table
 from ml314.bms.parameters import BmsParameters
-from ml314.errors import ConfigError
 
 __all__ = [
     "BALANCE_REFERENCE_V",
@@ -89,32 +84,6 @@ P_CAPACITY_AH = 10
 P_REST_MIN_AH = 11
 P_N_OCV = 12  # 0: no table, no rest mode
 P_OCV = 13  # SOC[k] at P_OCV + k, OCV[k] at P_OCV + N + k, segment k..k+1 flat at P_OCV + 2N + k
-
-
-@dataclass(frozen=True, slots=True)
-class OcvTable:
-    """Mean pseudo-OCV of one cell vs SOC (strictly increasing); ``hyst_v`` is the half-gap (unused here)."""
-
-    soc: tuple[float, ...]
-    ocv_v: tuple[float, ...]
-    hyst_v: tuple[float, ...]
-
-
-def load_ocv_table(name: str = "ocv_lfp.csv") -> OcvTable:
-    """The BMS's own OCV table ``bms/data/<name>`` (columns SOC,OCV,HystV). Raises ConfigError if invalid."""
-    text = resources.files("ml314.bms").joinpath("data").joinpath(name).read_text(encoding="utf-8")
-    rows = [r for r in csv.DictReader(io.StringIO(text)) if r and not next(iter(r.values()), "").startswith("#")]
-    try:
-        table = OcvTable(
-            soc=tuple(float(r["SOC"]) for r in rows),
-            ocv_v=tuple(float(r["OCV"]) for r in rows),
-            hyst_v=tuple(float(r["HystV"]) for r in rows),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"bms/data/{name}: expected numeric columns SOC,OCV,HystV ({exc})") from exc
-    if len(rows) < 2 or np.any(np.diff(table.soc) <= 0.0) or np.any(np.diff(table.ocv_v) <= 0.0):
-        raise ConfigError(f"bms/data/{name}: SOC and OCV must increase strictly, at least 2 rows")
-    return table
 
 
 def compile_balancing(params: BmsParameters, ocv: OcvTable | None) -> np.ndarray:

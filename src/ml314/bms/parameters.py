@@ -118,6 +118,22 @@ class BalancingParams:
 
 
 @dataclass(frozen=True, slots=True)
+class CellModelParams:
+    """The cell model the BMS's estimators use (the cell maker's data, not the twin's)."""
+
+    hysteresis_scale: float
+    hysteresis_gamma: float
+    r0_ohm: float
+    r1_ohm: float
+    tau1_s: float
+    r2_ohm: float
+    tau2_s: float
+    activation_energy_j_per_mol: float
+    reference_temperature_c: float
+    r_soc: tuple[tuple[float, ...], tuple[float, ...]]
+
+
+@dataclass(frozen=True, slots=True)
 class SocParams:
     """SOC estimation."""
 
@@ -137,6 +153,7 @@ class SocParams:
     ocv_plateau_high_v: float
     low_warning: float
     low_alarm: float
+    cell_model: CellModelParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +398,7 @@ def parse_parameters(text: str, source: str = "") -> BmsParameters:
             ocv_plateau_high_v=soc.number("ocv_plateau_high_v"),
             low_warning=soc.number("low_warning"),
             low_alarm=soc.number("low_alarm"),
+            cell_model=_cell_model(soc.section("cell_model")),
         ),
         soh=SohParams(
             end_of_life=soh.number("end_of_life"),
@@ -411,6 +429,34 @@ def parse_parameters(text: str, source: str = "") -> BmsParameters:
     if not params.soh.end_of_life < params.soh.warning < 1.0:
         raise ConfigError(f"{soh.where('end_of_life')}: need end_of_life < warning < 1")
     return params
+
+
+def _cell_model(sec: Section) -> CellModelParams:
+    x = sec.numbers("r_soc_points")
+    f = sec.numbers("r_soc_factor")
+    if len(x) != len(f) or len(x) < 2 or any(b <= a for a, b in pairwise(x)):
+        raise ConfigError(f"{sec.where('r_soc_points')}: increasing points, as many as {sec.where('r_soc_factor')}")
+    if any(v <= 0.0 for v in f):
+        raise ConfigError(f"{sec.where('r_soc_factor')}: factors must be positive")
+    model = CellModelParams(
+        hysteresis_scale=sec.number("hysteresis_scale"),
+        hysteresis_gamma=sec.number("hysteresis_gamma"),
+        r0_ohm=sec.number("r0_ohm"),
+        r1_ohm=sec.number("r1_ohm"),
+        tau1_s=sec.number("tau1_s"),
+        r2_ohm=sec.number("r2_ohm"),
+        tau2_s=sec.number("tau2_s"),
+        activation_energy_j_per_mol=sec.number("activation_energy_j_per_mol"),
+        reference_temperature_c=sec.number("reference_temperature_c"),
+        r_soc=(x, f),
+    )
+    sec.done()
+    for key in ("r0_ohm", "r1_ohm", "tau1_s", "r2_ohm", "tau2_s", "hysteresis_gamma"):
+        if not getattr(model, key) > 0.0:
+            raise ConfigError(f"{sec.where(key)}: must be positive")
+    if not model.tau1_s < model.tau2_s:
+        raise ConfigError(f"{sec.where('tau1_s')}: the first RC pair must be the faster (tau1_s < tau2_s)")
+    return model
 
 
 def _pair(sec: Section, key: str) -> tuple[float, float]:

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from ml314.bms.parameters import load_default_parameters
 from ml314.bms.soc.common import (
-    HYSTERESIS_SCALE,
     P_PLATEAU_HIGH_V,
     P_PLATEAU_LOW_V,
     S_HYST,
@@ -19,8 +18,8 @@ from ml314.bms.soc.common import (
     S_OFFSET_BOUND_A,
     S_REST_S,
     compile_soc_params,
-    load_ocv_table,
     new_state,
+    ocv_on_grid,
     ocv_point,
     ocv_v,
     relaxed,
@@ -35,10 +34,11 @@ P = compile_soc_params(PARAMS)
 
 
 def test_table_is_the_cell_makers_curve_with_the_scaled_half_gap() -> None:
-    grid, ocv, hys = load_ocv_table()
+    scale = PARAMS.soc.cell_model.hysteresis_scale
+    grid, ocv, hys = ocv_on_grid(scale)
     assert grid.size == 101
     assert ocv[50] == pytest.approx(3.2998, abs=1e-4)
-    assert hys[50] == pytest.approx(0.0226 * HYSTERESIS_SCALE, rel=0.05)
+    assert hys[50] == pytest.approx(0.0226 * scale, rel=0.05)
     full_gap_mv = 2000.0 * hys[20:80]
     assert full_gap_mv.min() >= 5.0
     assert full_gap_mv.max() <= 25.0

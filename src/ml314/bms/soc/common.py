@@ -32,31 +32,19 @@ moved, and drops to the sync's own error at a full or empty sync, or to the comb
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable
-from importlib import resources
 from typing import ClassVar
 
 import numpy as np
 from numba import njit
 
+from ml314.bms.ocv import load_ocv_table
 from ml314.bms.parameters import BmsParameters
 
 # ---------------------------------------------------------------------------------------------------------------
-# The cell maker's data (a 314 Ah prismatic LFP cell): what the BMS vendor programs, not a fit to the twin.
+# The cell model (the cell maker's data the BMS vendor programs) comes from [soc.cell_model] of the parameter file.
 N_CELLS = 16
-HYSTERESIS_SCALE = 0.35  # scales the table's measured half-gap to the 5-25 mV full gap of large prismatic cells
-HYSTERESIS_GAMMA = 30.0  # one-state hysteresis rate
-CELL_R0_OHM = 0.25e-3
-CELL_R1_OHM = 0.20e-3
-CELL_TAU1_S = 30.0
-CELL_R2_OHM = 0.20e-3
-CELL_TAU2_S = 600.0
-ACTIVATION_ENERGY_J_PER_MOL = 20000.0
-REFERENCE_TEMPERATURE_C = 25.0
-R_SOC_POINTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.9, 1.0)
-R_SOC_FACTOR = (2.0, 1.5, 1.3, 1.1, 1.0, 1.0, 1.1)
 _GAS_CONSTANT = 8.314462618
 _KELVIN = 273.15
 
@@ -155,20 +143,14 @@ S_P12 = 43
 S_P22 = 44
 N_STATE = 45
 
-_OCV_FILE = "ocv_lfp.csv"
 
-
-def load_ocv_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The BMS's OCV table: SOC grid, mean OCV (V) and scaled hysteresis half-gap M (V)."""
-    text = resources.files("ml314.bms").joinpath("data").joinpath(_OCV_FILE).read_text(encoding="utf-8")
-    rows = list(csv.DictReader(text.splitlines()))
-    soc = np.array([float(r["SOC"]) for r in rows])
-    ocv = np.array([float(r["OCV"]) for r in rows])
-    hys = np.array([float(r["HystV"]) for r in rows]) * HYSTERESIS_SCALE
+def ocv_on_grid(hysteresis_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The BMS's OCV table on a uniform SOC grid: SOC, mean OCV (V) and the scaled hysteresis half-gap M (V)."""
+    table = load_ocv_table()
+    soc = np.asarray(table.soc)
     grid = np.linspace(0.0, 1.0, soc.size)
-    if not np.allclose(soc, grid, atol=1e-9):
-        ocv = np.interp(grid, soc, ocv)
-        hys = np.interp(grid, soc, hys)
+    ocv = np.interp(grid, soc, table.ocv_v)
+    hys = np.interp(grid, soc, table.hyst_v) * hysteresis_scale
     return grid, ocv, hys
 
 
@@ -187,7 +169,8 @@ def compile_soc_params(
     """
     s = params.soc
     h = params.soh
-    grid, ocv, hys = load_ocv_table()
+    cm = params.soc.cell_model
+    grid, ocv, hys = ocv_on_grid(cm.hysteresis_scale)
     n = grid.size
     p = np.zeros(P_TABLES + 3 * n)
     p[P_CAPACITY_AH] = s.capacity_ah
@@ -212,14 +195,14 @@ def compile_soc_params(
     p[P_DEADBAND_A] = deadband_a
     p[P_OFFSET_TAU_S] = 60.0
     p[P_VOLTAGE_SIGMA_V] = voltage_sigma_v
-    p[P_HYST_GAMMA] = HYSTERESIS_GAMMA
-    p[P_R0_OHM] = CELL_R0_OHM
-    p[P_R1_OHM] = CELL_R1_OHM
-    p[P_TAU1_S] = CELL_TAU1_S
-    p[P_R2_OHM] = CELL_R2_OHM
-    p[P_TAU2_S] = CELL_TAU2_S
-    p[P_EA_OVER_R] = ACTIVATION_ENERGY_J_PER_MOL / _GAS_CONSTANT
-    p[P_T_REF_C] = REFERENCE_TEMPERATURE_C
+    p[P_HYST_GAMMA] = cm.hysteresis_gamma
+    p[P_R0_OHM] = cm.r0_ohm
+    p[P_R1_OHM] = cm.r1_ohm
+    p[P_TAU1_S] = cm.tau1_s
+    p[P_R2_OHM] = cm.r2_ohm
+    p[P_TAU2_S] = cm.tau2_s
+    p[P_EA_OVER_R] = cm.activation_energy_j_per_mol / _GAS_CONSTANT
+    p[P_T_REF_C] = cm.reference_temperature_c
     p[P_R_LEARN_MIN_STEP_A] = 10.0
     p[P_R_LEARN_GAIN] = 0.01
     p[P_N_CELLS] = N_CELLS
@@ -233,7 +216,7 @@ def compile_soc_params(
     p[P_N_TABLE] = n
     p[P_TABLES : P_TABLES + n] = ocv
     p[P_TABLES + n : P_TABLES + 2 * n] = hys
-    p[P_TABLES + 2 * n : P_TABLES + 3 * n] = np.interp(grid, R_SOC_POINTS, R_SOC_FACTOR)
+    p[P_TABLES + 2 * n : P_TABLES + 3 * n] = np.interp(grid, cm.r_soc[0], cm.r_soc[1])
     return p
 
 
