@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-RUN_ARGS ?= --scenario home --modules 4 --days 7 --out runs/default
+RUN_ARGS ?= --modules 4 --rs485 tcp://127.0.0.1:8485
 
 .PHONY: run test lint typecheck contracts unit bench clean
 
@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The main job: the bank live, Pylon CAN on the virtual bus and Pylon RS485 on tcp://127.0.0.1:8485; Ctrl-C stops.
 run: $(STAMP)
-	$(BIN)/ml314 simulate $(RUN_ARGS)
-	@echo "open runs/default/report.html to read the report"
+	$(BIN)/ml314 run $(RUN_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -34,6 +34,7 @@ test: lint typecheck contracts unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sim_speed.py --json runs/bench/sim_speed.json
+	$(BIN)/python benchmarks/protocols.py --json runs/bench/protocols.json
 
 clean:
 	rm -rf $(VENV) runs .mypy_cache .ruff_cache .pytest_cache

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
 import click
 import typer
 
 from ml314 import __version__
+from ml314.cli.decode import decode_command
+from ml314.cli.protocols import protocols_app
+from ml314.cli.run import run_command
 from ml314.cli.simulate import simulate_command
 from ml314.errors import Ml314Error
 
@@ -19,7 +24,10 @@ app = typer.Typer(
     rich_markup_mode=None,
     add_completion=False,
 )
+app.command("run")(run_command)
 app.command("simulate")(simulate_command)
+app.command("decode")(decode_command)
+app.add_typer(protocols_app, name="protocols")
 
 
 @app.command("version")
@@ -31,7 +39,9 @@ def version_command() -> None:
 def main() -> None:
     """Entry point of the ``ml314`` script."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as its return value
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except Ml314Error as exc:
         typer.echo(f"ml314: error: {_one_line(str(exc))}", err=True)
         sys.exit(2)
@@ -50,6 +60,19 @@ def main() -> None:
         else:
             typer.echo(f"ml314: error: {_one_line(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> None:
+    """A bug of ours: one line for the user, the traceback only when ML314_DEBUG is set."""
+    if os.environ.get("ML314_DEBUG"):
+        traceback.print_exception(exc)
+    typer.echo(
+        f"ml314: internal error: {type(exc).__name__}: {_one_line(str(exc))} (set ML314_DEBUG=1 for the traceback)",
+        err=True,
+    )
+    sys.exit(70)
 
 
 def _one_line(message: str) -> str:

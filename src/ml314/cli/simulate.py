@@ -53,6 +53,10 @@ def simulate_command(
         bool | None, typer.Option("--bms/--no-bms", help="run every module's BMS (default: on for home, off for lab)")
     ] = None,
     estimator: Annotated[str | None, typer.Option(help="BMS SOC estimator: coulomb or ekf")] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(help="drive the home inverter through this protocol's codec: CAN:P14, RS485:P01, pylon-rs485 ..."),
+    ] = None,
     report: Annotated[bool, typer.Option(help="write report.html with plots")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
@@ -110,6 +114,7 @@ def simulate_command(
         series_format=fmt,  # type: ignore[arg-type]
         bms=bms,
         estimator=estimator,
+        protocol=protocol,
     )
     request.validate()
     console = Console(stderr=True)
@@ -135,6 +140,13 @@ def simulate_command(
         f"simulated {run['simulated_days']:.2f} days of {modules} module(s) in {run['wall_time_s']:.1f} s "
         f"({run['realtime_factor']:,.0f} x real time)"
     )
+    if "protocol" in s:
+        p = s["protocol"]
+        mode = f" (compatibility mode: {p['compatibility_mode']})" if p["compatibility_mode"] else ""
+        typer.echo(
+            f"protocol {p['code']}{mode}: {p['battery_frames']:,} battery frames, "
+            f"{p['inverter_frames']:,} inverter frames in {p['periods']:,} periods"
+        )
     typer.echo(f"time series: {outcome.series_path}")
     typer.echo(f"summary:     {outcome.summary_path}")
     if report:

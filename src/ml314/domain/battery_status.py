@@ -35,7 +35,8 @@ class AlarmKind(enum.Enum):
     BOARD_OVERTEMPERATURE = "board_overtemperature"
     CELL_IMBALANCE = "cell_imbalance"
     SENSOR_FAULT = "sensor_fault"
-    INTERNAL_COMMUNICATION = "internal_communication"
+    INTERNAL_COMMUNICATION = "internal_communication"  # between the bank's modules
+    INVERTER_COMMUNICATION = "inverter_communication"  # the inverter's keep-alive stopped (manual 12.2 #1)
     SYSTEM_ERROR = "system_error"
 
     @property

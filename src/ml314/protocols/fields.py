@@ -34,6 +34,8 @@ def raw(value: float, scale: float, bits: int = 16, *, signed: bool = False, off
     lo, hi = raw_range(bits, signed=signed)
     if math.isnan(value):
         return 0
+    if math.isinf(value):
+        return hi if value > 0 else lo
     x = round((value - offset) / scale)
     return max(lo, min(hi, x))
 

@@ -22,11 +22,14 @@ from ml314.domain.limits import ChargeLimits
 from ml314.domain.spec import ML314
 from ml314.domain.units import J_PER_WH
 from ml314.errors import InputError
+from ml314.protocols.registry import create, resolve
 from ml314.runtime.prefetch import prefetch
 from ml314.storage.bms_store import save_bms_state
 from ml314.storage.timeseries import Column, TimeSeriesWriter, open_writer
 from ml314.system import closed_loop as cl
 from ml314.system.compiled_system import CompiledBankSystem
+from ml314.system.inverter_exchange import InverterExchange
+from ml314.system.status import StatusBuilder
 from ml314.twin import kernel as k
 from ml314.twin.bank import Bank
 from ml314.twin.home import InverterSpec
@@ -64,6 +67,7 @@ class SimulationRequest:
     series_format: SeriesFormat = "parquet"
     bms: bool | None = None  # None: on for the home scenario, off for the lab tester (bare cells)
     estimator: str | None = None
+    protocol: str | None = None  # drive the bank through this protocol's codec and inverter peer
 
     @property
     def with_bms(self) -> bool:
@@ -116,6 +120,10 @@ class SimulationRequest:
         ratio = self.sample_s / self.dt_s
         if abs(ratio - round(ratio)) > 1e-9:
             raise InputError(f"--sample {self.sample_s} s: must be a whole number of {self.dt_s} s steps")
+        if self.protocol is not None:
+            resolve(self.protocol)
+            if not self.with_bms or self.scenario != "home":
+                raise InputError("--protocol: the inverter peer drives the home scenario with the BMS running")
         if self.with_bms and self.dt_s != 1.0:
             raise InputError(f"--dt {self.dt_s} s: the BMS runs every second; use --dt 1s or --no-bms")
 
@@ -198,6 +206,8 @@ class SimulationContext:
         self.writer = writer
         self.progress = progress
         self.system: CompiledBankSystem | None = None
+        self.exchange: InverterExchange | None = None
+        self.status: StatusBuilder | None = None
         if request.with_bms:
             self.system = CompiledBankSystem(
                 bank,
@@ -206,6 +216,9 @@ class SimulationContext:
                 estimator=request.estimator,
                 wrap_noise=prefetch,
             )
+            if request.protocol is not None:
+                self.exchange = InverterExchange(create(resolve(request.protocol)))
+                self.status = StatusBuilder(self.system)
         self.stats = RunStats(bank.n_modules)
         self.sample_every = round(request.sample_s / request.dt_s)
         self.chunk_steps = max(1, round(request.chunk_s / request.dt_s))
@@ -229,6 +242,8 @@ class SimulationContext:
         """The bank SOC the battery reports to the inverter: the BMS's estimate, or the truth without a BMS."""
         if self.system is None:
             return self.bank.bank_soc()
+        if self.exchange is not None and self.exchange.view.soc_pct is not None:
+            return self.exchange.view.soc_pct / 100.0  # what the inverter decoded
         return float(np.mean(self.system.bms.estimator.soc))
 
     def inputs(self, n_steps: int) -> np.ndarray:
@@ -253,15 +268,19 @@ class SimulationContext:
         if self.system is not None:
             if stops is not None:
                 raise ValueError("the BMS closed loop runs without watched thresholds")
-            n_rows = self.system.advance(
-                n_steps,
-                mode,
-                np.ascontiguousarray(inputs),
-                home=np.zeros(k.HP_ROWS) if home is None else home,
-                sample_every=self.sample_every,
-                rows=self._rows,
-                bms_rows=self._bms_rows,
-            )
+            home_row = np.zeros(k.HP_ROWS) if home is None else home
+            if self.exchange is not None:
+                n_rows = self._run_through_protocol(n_steps, mode, inputs, home_row)
+            else:
+                n_rows = self.system.advance(
+                    n_steps,
+                    mode,
+                    np.ascontiguousarray(inputs),
+                    home=home_row,
+                    sample_every=self.sample_every,
+                    rows=self._rows,
+                    bms_rows=self._bms_rows,
+                )
             if n_rows:
                 self.writer.write(np.hstack([self._rows[:n_rows], self._bms_rows[:n_rows]]))
                 self.stats.update(self._rows[:n_rows])
@@ -287,6 +306,33 @@ class SimulationContext:
         if self._unaged_s >= _AGEING_INTERVAL_S:
             self.flush_ageing()
         return done
+
+    def _run_through_protocol(self, n_steps: int, mode: int, inputs: np.ndarray, home: np.ndarray) -> int:
+        """Advance second by second; before each, the inverter peer decodes the battery's frames and its
+        decoded limits (zero until it has them) replace the BMS's in the loop's limit slot."""
+        assert self.system is not None and self.exchange is not None and self.status is not None
+        system = self.system
+        block = np.ascontiguousarray(inputs)
+        n_rows = 0
+        for i in range(n_steps):
+            limits = self.exchange.exchange(self.status.build())
+            bl = system.bank_limits
+            if limits is None:
+                bl[cl.BL_CCL] = 0.0
+                bl[cl.BL_DCL] = 0.0
+            else:
+                bl[cl.BL_CVL], bl[cl.BL_DVL] = limits.cvl_v, limits.dvl_v
+                bl[cl.BL_CCL], bl[cl.BL_DCL] = limits.ccl_a, limits.dcl_a
+            n_rows += system.advance(
+                1,
+                mode,
+                block[:, i : i + 1],
+                home=home,
+                sample_every=self.sample_every,
+                rows=self._rows[n_rows:],
+                bms_rows=self._bms_rows[n_rows:],
+            )
+        return n_rows
 
     def flush_ageing(self) -> None:
         """Apply the ageing of the time not yet aged (done hourly and at the end)."""
@@ -396,8 +442,29 @@ def build_summary(ctx: SimulationContext, wall_s: float) -> dict[str, Any]:
     }
     if ctx.system is not None:
         summary["bms"] = bms_summary(ctx)
+    if ctx.exchange is not None:
+        summary["protocol"] = protocol_summary(ctx.exchange)
     summary.update(ctx.extra)
     return summary
+
+
+def protocol_summary(exchange: InverterExchange) -> dict[str, Any]:
+    """Which protocol carried the limits, and how much traffic it took."""
+    i = exchange.codec.info
+    c = exchange.counters
+    lim = exchange.view.limits()
+    return {
+        "name": i.name,
+        "code": f"{i.transport.value}:{i.code}" if i.code else i.name,
+        "document": i.document,
+        "compatibility_mode": i.compatibility or None,
+        "periods": c.cycles,
+        "battery_frames": c.battery_frames,
+        "battery_bytes": c.battery_bytes,
+        "inverter_frames": c.inverter_frames,
+        "inverter_bytes": c.inverter_bytes,
+        "decoded_limits_end": None if lim is None else asdict(lim),
+    }
 
 
 def bms_summary(ctx: SimulationContext) -> dict[str, Any]:

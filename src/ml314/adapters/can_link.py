@@ -1,0 +1,137 @@
+"""CAN through python-can: open any interface python-can knows, convert frames, record and read traffic logs.
+
+``--can`` takes ``INTERFACE:CHANNEL`` (``socketcan:can0``, ``slcan:/dev/ttyACM0``, ``pcan:PCAN_USBBUS1``,
+``virtual:ml314``); the default is python-can's in-process ``virtual`` bus, where every Bus object opened on the
+same channel hears the others (the battery and the built-in inverter peer, or two tests).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import can
+
+from ml314.errors import InputError, TransportError
+from ml314.protocols.base import CanFrame
+
+__all__ = [
+    "CanSpec",
+    "CanTrafficLog",
+    "LoggedFrame",
+    "open_bus",
+    "parse_can_spec",
+    "read_can_log",
+    "to_frame",
+    "to_message",
+]
+
+DEFAULT_CHANNEL = "ml314"
+
+
+@dataclass(frozen=True, slots=True)
+class CanSpec:
+    interface: str
+    channel: str
+
+    def __str__(self) -> str:
+        return f"{self.interface}:{self.channel}"
+
+    @property
+    def is_virtual(self) -> bool:
+        return self.interface == "virtual"
+
+
+def parse_can_spec(spec: str | None) -> CanSpec:
+    """``INTERFACE:CHANNEL`` (the channel may itself contain colons); ``None``/``virtual`` = the virtual bus."""
+    if spec is None or spec.strip() in ("", "virtual"):
+        return CanSpec("virtual", DEFAULT_CHANNEL)
+    interface, sep, channel = spec.partition(":")
+    if not sep or not interface or not channel:
+        raise InputError(f"--can wants INTERFACE:CHANNEL (e.g. socketcan:can0), got {spec!r}")
+    if interface not in can.interfaces.VALID_INTERFACES:
+        known = ", ".join(sorted(can.interfaces.VALID_INTERFACES))
+        raise InputError(f"unknown CAN interface {interface!r}; python-can knows: {known}")
+    return CanSpec(interface, channel)
+
+
+def open_bus(spec: CanSpec, bitrate: int) -> can.BusABC:
+    """Open the bus; a failure becomes a one-line :class:`TransportError`."""
+    kwargs: dict[str, Any] = {}
+    if not spec.is_virtual:
+        kwargs["bitrate"] = bitrate
+    try:
+        return can.Bus(interface=spec.interface, channel=spec.channel, **kwargs)
+    except (can.CanError, OSError, ValueError, ImportError) as exc:
+        raise TransportError(f"cannot open CAN {spec}: {exc}") from None
+
+
+def to_message(frame: CanFrame, *, timestamp: float = 0.0, is_rx: bool = False) -> can.Message:
+    return can.Message(
+        timestamp=timestamp,
+        arbitration_id=frame.arbitration_id,
+        data=frame.data,
+        is_extended_id=frame.is_extended_id,
+        is_rx=is_rx,
+    )
+
+
+def to_frame(msg: can.Message) -> CanFrame | None:
+    """The frame of a data message; ``None`` for error and remote frames (nothing a codec reads)."""
+    if msg.is_error_frame or msg.is_remote_frame:
+        return None
+    return CanFrame(msg.arbitration_id, bytes(msg.data), bool(msg.is_extended_id))
+
+
+class CanTrafficLog:
+    """Every frame sent (T) and received (R), in candump ``-L`` format through python-can's writer.
+
+    Thread-safe; the file is flushed on every line so a crash loses nothing already seen.
+    """
+
+    def __init__(self, path: Path, channel: str = "can0") -> None:
+        self.path = path
+        try:
+            self._file: TextIO = path.open("w", encoding="ascii")
+        except OSError as exc:
+            raise InputError(f"cannot write the CAN log {path}: {exc.strerror}") from None
+        self._writer = can.CanutilsLogWriter(self._file, channel=channel)
+        self._lock = threading.Lock()
+
+    def record(self, frame: CanFrame, *, timestamp: float, sent: bool) -> None:
+        with self._lock:
+            self._writer.on_message_received(to_message(frame, timestamp=timestamp, is_rx=not sent))
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._writer.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedFrame:
+    timestamp: float
+    frame: CanFrame
+    received: bool
+
+
+def read_can_log(path: Path) -> Iterator[LoggedFrame]:
+    """Frames of a candump (``.log``), ASC, BLF, CSV or TRC file, through python-can's readers."""
+    if not path.is_file():
+        raise InputError(f"no such capture file: {path}")
+    try:
+        reader = can.LogReader(str(path))
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    try:
+        for msg in reader:
+            frame = to_frame(msg)
+            if frame is not None:
+                yield LoggedFrame(float(msg.timestamp), frame, bool(msg.is_rx))
+    except (ValueError, IndexError, KeyError) as exc:
+        raise InputError(f"{path}: not a readable CAN capture ({exc})") from None
+    finally:
+        reader.stop()

@@ -1,0 +1,226 @@
+"""RS485 byte links: a serial device or any pyserial URL (``socket://``, ...), or a TCP listener on loopback.
+
+``--rs485`` takes a device path (``/dev/ttyUSB0``), a pyserial URL (``socket://10.0.0.5:4196``, ``rfc2217://``), or
+``tcp://HOST:PORT``, where ml314 listens and serves every client that connects (a Pylon-protocol poller, a
+Modbus master, an RS485-to-Ethernet gateway). Each link is a :class:`ByteStream`: read what has arrived, write.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TextIO
+
+import serial
+
+from ml314.errors import InputError, TransportError
+
+__all__ = [
+    "ByteStream",
+    "LoggedBytes",
+    "Rs485Spec",
+    "Rs485TrafficLog",
+    "SerialStream",
+    "SocketStream",
+    "TcpListener",
+    "open_serial",
+    "parse_rs485_spec",
+    "read_rs485_log",
+]
+
+
+class ByteStream(Protocol):
+    """A duplex byte link."""
+
+    def read(self, timeout_s: float) -> bytes:
+        """The bytes that arrived within ``timeout_s`` (``b""`` if none); raises TransportError when closed."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rs485Spec:
+    """Where an RS485 link goes: ``listen`` (host, port) for ``tcp://``, else a pyserial ``url``."""
+
+    url: str
+    listen: tuple[str, int] | None = None
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def parse_rs485_spec(spec: str) -> Rs485Spec:
+    s = spec.strip()
+    if s.startswith("tcp://"):
+        host, sep, port = s[len("tcp://") :].rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise InputError(f"--rs485 tcp:// wants tcp://HOST:PORT, got {spec!r}")
+        return Rs485Spec(s, (host or "127.0.0.1", int(port)))
+    if "://" in s or s.startswith("/") or s.upper().startswith("COM"):
+        return Rs485Spec(s)
+    raise InputError(f"--rs485 wants a device path, a pyserial URL or tcp://HOST:PORT, got {spec!r}")
+
+
+class SerialStream:
+    """A pyserial port (device path or URL) as a :class:`ByteStream`."""
+
+    def __init__(self, port: serial.SerialBase) -> None:
+        self.port = port
+
+    def read(self, timeout_s: float) -> bytes:
+        try:
+            self.port.timeout = timeout_s
+            first = self.port.read(1)
+            if not first:
+                return b""
+            waiting = self.port.in_waiting
+            return bytes(first) + (bytes(self.port.read(waiting)) if waiting else b"")
+        except (serial.SerialException, OSError) as exc:
+            raise TransportError(f"RS485 link {self.port.port}: {exc}") from None
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.port.write(data)
+            self.port.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise TransportError(f"RS485 link {self.port.port}: {exc}") from None
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def open_serial(url: str, baud: int) -> SerialStream:
+    """Open a device or pyserial URL at ``baud`` 8N1."""
+    try:
+        port = serial.serial_for_url(url, baudrate=baud, bytesize=8, parity="N", stopbits=1, timeout=0.05)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise TransportError(f"cannot open RS485 {url}: {exc}") from None
+    return SerialStream(port)
+
+
+class SocketStream:
+    """A connected TCP socket as a :class:`ByteStream`."""
+
+    def __init__(self, sock: socket.socket, peer: str) -> None:
+        self.sock = sock
+        self.peer = peer
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def read(self, timeout_s: float) -> bytes:
+        self.sock.settimeout(timeout_s)
+        try:
+            data = self.sock.recv(4096)
+        except TimeoutError:
+            return b""
+        except OSError as exc:
+            raise TransportError(f"TCP client {self.peer}: {exc}") from None
+        if not data:
+            raise TransportError(f"TCP client {self.peer} closed the connection")
+        return data
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise TransportError(f"TCP client {self.peer}: {exc}") from None
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class TcpListener:
+    """A listening socket; ``port`` 0 picks a free port (read it back from :attr:`address`)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        try:
+            self.sock = socket.create_server((host, port), reuse_port=False)
+        except OSError as exc:
+            raise TransportError(f"cannot listen on tcp://{host}:{port}: {exc.strerror}") from None
+        self.address: tuple[str, int] = self.sock.getsockname()[:2]
+
+    def accept(self, timeout_s: float) -> SocketStream | None:
+        self.sock.settimeout(timeout_s)
+        try:
+            conn, addr = self.sock.accept()
+        except TimeoutError:
+            return None
+        except OSError as exc:
+            raise TransportError(f"listener tcp://{self.address[0]}:{self.address[1]}: {exc}") from None
+        return SocketStream(conn, f"{addr[0]}:{addr[1]}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Rs485TrafficLog:
+    """Every RS485 request and response as one line: ``<unix time> <rx|tx> <hex bytes>``; thread-safe, flushed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._file: TextIO = path.open("w", encoding="ascii")
+        except OSError as exc:
+            raise InputError(f"cannot write the RS485 log {path}: {exc.strerror}") from None
+        self._lock = threading.Lock()
+
+    def record(self, data: bytes, *, sent: bool, timestamp: float | None = None) -> None:
+        t = time.time() if timestamp is None else timestamp
+        with self._lock:
+            self._file.write(f"{t:.6f} {'tx' if sent else 'rx'} {data.hex().upper()}\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedBytes:
+    timestamp: float | None
+    data: bytes
+    sent: bool | None
+
+
+def read_rs485_log(path: Path) -> list[LoggedBytes]:
+    """Lines of an RS485 capture: ``[time] [rx|tx] HEX`` (our log), bare hex, or raw Pylon ASCII ``~...``.
+
+    Blank lines and ``#`` comments are skipped; any other line is an :class:`InputError` naming its number.
+    """
+    if not path.is_file():
+        raise InputError(f"no such capture file: {path}")
+    out: list[LoggedBytes] = []
+    text = path.read_text(encoding="ascii", errors="replace")
+    for no, line in enumerate(text.splitlines(), start=1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        if s.startswith("~"):
+            out.append(LoggedBytes(None, (s + "\r").encode("ascii", errors="replace"), None))
+            continue
+        parts = s.split()
+        ts: float | None = None
+        sent: bool | None = None
+        if len(parts) >= 2 and parts[1].lower() in ("rx", "tx"):
+            try:
+                ts = float(parts[0])
+            except ValueError:
+                raise InputError(f"{path}:{no}: {parts[0]!r} is not a time in seconds") from None
+            parts = parts[1:]
+        if parts and parts[0].lower() in ("rx", "tx"):
+            sent = parts[0].lower() == "tx"
+            parts = parts[1:]
+        hexpart = "".join(parts)
+        try:
+            data = bytes.fromhex(hexpart)
+        except ValueError:
+            raise InputError(f"{path}:{no}: not a hex line: {line.strip()[:60]!r}") from None
+        if not data:
+            raise InputError(f"{path}:{no}: no bytes on the line")
+        out.append(LoggedBytes(ts, data, sent))
+    return out

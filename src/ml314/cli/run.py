@@ -1,0 +1,129 @@
+"""``ml314 run``: the battery live, with its inverter protocols on real links, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from ml314.cli.durations import parse_duration_s
+from ml314.errors import InputError
+
+DEFAULT_RS485 = "tcp://127.0.0.1:8485"
+
+
+def run_command(
+    modules: Annotated[int, typer.Option(help="modules in parallel, 1..16")] = 1,
+    protocol: Annotated[
+        list[str] | None,
+        typer.Option(help="protocol per port, e.g. CAN:P14, RS485:P04, pylon-rs485 (repeat for both ports)"),
+    ] = None,
+    can_iface: Annotated[
+        str | None, typer.Option("--can", help="python-can INTERFACE:CHANNEL (socketcan:can0); default virtual")
+    ] = None,
+    rs485: Annotated[
+        str | None,
+        typer.Option(help=f"serial device, pyserial URL or tcp://HOST:PORT to listen on (e.g. {DEFAULT_RS485})"),
+    ] = None,
+    speed: Annotated[float, typer.Option(help="simulated seconds per wall-clock second")] = 1.0,
+    peer: Annotated[
+        bool | None,
+        typer.Option("--peer/--no-peer", help="built-in inverter peer (default: on links that end in this process)"),
+    ] = None,
+    can_log: Annotated[Path | None, typer.Option(help="record every CAN frame in candump format")] = None,
+    rs485_log: Annotated[Path | None, typer.Option(help="record every RS485 request and response as hex lines")] = None,
+    config: Annotated[Path, typer.Option(help="settings file with the selected protocols")] = Path("ml314.toml"),
+    params: Annotated[Path | None, typer.Option(help="BMS parameter file (default: the shipped set)")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the twin's spread and the home profiles")] = 1,
+    initial_soc: Annotated[float, typer.Option(help="initial SOC of every cell, 0..1")] = 0.5,
+    duration: Annotated[str | None, typer.Option("--for", help="stop after this wall-clock time (10s, 5min)")] = None,
+    quiet: Annotated[bool, typer.Option(help="no live status line")] = False,
+) -> None:
+    """Run the bank in real time with its protocols live; Ctrl-C or SIGTERM stops it cleanly."""
+    if not 1 <= modules <= 16:
+        raise InputError(f"--modules {modules}: must be 1..16")
+    if not (math.isfinite(speed) and 0.0 < speed <= 100_000.0):
+        raise InputError(f"--speed {speed}: must be in (0, 100000]")
+    if not 0.0 <= initial_soc <= 1.0:
+        raise InputError(f"--initial-soc {initial_soc}: must be 0..1")
+    duration_s = parse_duration_s(duration, "--for") if duration is not None else None
+    # numba compiles on import: keep --help and usage errors fast
+    from ml314.adapters.can_link import parse_can_spec  # noqa: PLC0415
+    from ml314.adapters.serial_link import parse_rs485_spec  # noqa: PLC0415
+    from ml314.protocols.base import Transport  # noqa: PLC0415
+    from ml314.protocols.registry import resolve  # noqa: PLC0415
+    from ml314.runtime.run import RunConfig, Runner  # noqa: PLC0415
+    from ml314.storage.parameter_store import load_parameters  # noqa: PLC0415
+    from ml314.storage.settings_store import load_selection  # noqa: PLC0415
+
+    selection = load_selection(config)
+    can_entry = selection.can
+    rs485_entry = selection.rs485
+    rs485_chosen = False
+    seen: set[Transport] = set()
+    for spec in protocol or []:
+        entry = resolve(spec)
+        if entry.transport in seen:
+            raise InputError(f"--protocol {spec}: one protocol per port ({entry.transport.value} given twice)")
+        seen.add(entry.transport)
+        if entry.transport is Transport.CAN:
+            can_entry = entry
+        else:
+            rs485_entry = entry
+            rs485_chosen = True
+    rs485_spec = parse_rs485_spec(rs485 if rs485 is not None else DEFAULT_RS485) if rs485 or rs485_chosen else None
+    run_config = RunConfig(
+        params=load_parameters(params),
+        modules=modules,
+        can_protocol=can_entry,
+        rs485_protocol=rs485_entry,
+        can=parse_can_spec(can_iface),
+        rs485=rs485_spec,
+        speed=speed,
+        peer=peer,
+        can_log=can_log,
+        rs485_log=rs485_log,
+        seed=seed,
+        initial_soc=initial_soc,
+        duration_s=duration_s,
+    )
+    runner = Runner(run_config, echo=lambda line: typer.echo(line, err=True))
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        runner.stop()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    wall0 = time.monotonic()
+    try:
+        for line in runner.start():
+            typer.echo(line)
+        typer.echo(f"ml314 run: {modules} module(s) at {speed:g}x real time; Ctrl-C stops")
+        tty = sys.stdout.isatty()
+
+        def show(line: str) -> None:
+            if quiet:
+                return
+            if tty:
+                sys.stdout.write("\r\x1b[2K" + line[:200])
+                sys.stdout.flush()
+            else:
+                typer.echo(line)
+
+        runner.run(status_every_s=1.0 if tty else 10.0, on_status=show)
+        if tty and not quiet:
+            sys.stdout.write("\n")
+        final = runner.status_line()
+    finally:
+        runner.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    live = runner.live
+    simulated = live.t_s if live is not None else 0.0
+    typer.echo(f"stopped after {time.monotonic() - wall0:.1f} s ({simulated:.0f} simulated s): {final}")

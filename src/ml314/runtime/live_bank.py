@@ -1,0 +1,85 @@
+"""The bank, its BMS and the home energy system, advanced second by second for ``ml314 run``.
+
+The same engine as ``ml314 simulate`` (CompiledBankSystem with the home scenario's profiles and inverter); only
+the clock differs. Each simulated second, the limits the home inverter obeys come from the inverter peer's decoded
+view when a peer drives the bank (what it read off the wire), else from the BMS's own aggregation. After each
+tick the master's :class:`BankStatus` is rebuilt and published as an immutable snapshot the links read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ml314.bms.parameters import BmsParameters
+from ml314.domain.battery_status import BankStatus, BatteryView
+from ml314.runtime.scenarios.home import home_profiles
+from ml314.runtime.simulation import SimulationRequest
+from ml314.system import closed_loop as cl
+from ml314.system.compiled_system import CompiledBankSystem
+from ml314.system.status import StatusBuilder
+from ml314.twin import kernel as k
+from ml314.twin.bank import Bank
+from ml314.twin.home import HomeController
+from ml314.twin.params import load_cell_parameters
+
+__all__ = ["LiveBank"]
+
+_PROFILE_DAYS = 7  # the home profiles repeat weekly in a long run
+
+
+class LiveBank:
+    """A bank of ``request.modules`` modules in the home system; :meth:`tick` advances it."""
+
+    def __init__(self, request: SimulationRequest, params: BmsParameters) -> None:
+        self.request = request
+        bank = Bank(request.modules, load_cell_parameters(), seed=request.seed, initial_soc=request.initial_soc)
+        self.system = CompiledBankSystem(bank, params, seed=request.seed + 3, estimator=request.estimator)
+        self.builder = StatusBuilder(self.system)
+        self.controller = HomeController(request.inverter)
+        plan_request = SimulationRequest(**{**request.__dict__, "days": float(_PROFILE_DAYS)})
+        self._profiles = home_profiles(plan_request)
+        self._period_s = _PROFILE_DAYS * 86400.0
+        self._inputs = np.zeros((k.IN_ROWS, 1))
+        self.peer_view: Callable[[], BatteryView | None] | None = None
+        self.status: BankStatus = self.builder.build()
+        self.last_bus_power_w = 0.0
+
+    @property
+    def t_s(self) -> float:
+        return self.system.t_s
+
+    def _fill_inputs(self) -> None:
+        load, pv, grid, ambient = self._profiles
+        t = self.t_s % self._period_s
+        for row, profile in ((k.IN_AMBIENT_C, ambient), (k.IN_PV_W, pv), (k.IN_LOAD_W, load), (k.IN_GRID_UP, grid)):
+            self._inputs[row, 0] = profile.resample(t, 1.0, 1)[0]
+
+    def tick(self, n_steps: int = 1) -> BankStatus:
+        """Advance ``n_steps`` simulated seconds; return (and publish) the new status."""
+        for _ in range(n_steps):
+            view = self.peer_view() if self.peer_view is not None else None
+            soc = view.soc_pct / 100.0 if view is not None and view.soc_pct is not None else self.status.soc_pct / 100
+            home = self.controller.kernel_parameters(self.controller.decide(soc))
+            if self.peer_view is not None:
+                self._obey(view)
+            self._fill_inputs()
+            self.system.advance(1, k.MODE_HOME, self._inputs, home=home)
+            self.last_bus_power_w = float(self.system.step_info[cl.SI_BUS_V] * self.system.step_info[cl.SI_BUS_A])
+        self.status = self.builder.build()
+        return self.status
+
+    def _obey(self, view: BatteryView | None) -> None:
+        """Write the peer's decoded limits (zero currents until it has decoded any) into the loop's slot."""
+        bl = self.system.bank_limits
+        limits = None if view is None else view.limits()
+        if limits is None:
+            bl[cl.BL_CCL] = 0.0
+            bl[cl.BL_DCL] = 0.0
+            return
+        bl[cl.BL_CVL], bl[cl.BL_DVL] = limits.cvl_v, limits.dvl_v
+        bl[cl.BL_CCL], bl[cl.BL_DCL] = limits.ccl_a, limits.dcl_a
+
+    def close(self) -> None:
+        self.system.close()

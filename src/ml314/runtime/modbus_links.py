@@ -1,0 +1,153 @@
+"""Modbus RTU protocols (Growatt RS485) through pymodbus in ``ml314 run``: server and poller on an asyncio loop.
+
+pymodbus is asyncio-only; the runner is threads. Each service owns one event loop on its own thread, so the
+pymodbus server (the battery) and client (the built-in inverter peer) run as they are meant to, and the runner
+talks to them with thread-safe calls. Every register read of the server counts as a request and as the inverter's
+keep-alive; the status it serves goes through the same keep-alive watch as every other link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from ml314.adapters.modbus_server import ModbusRtuPoller, ModbusRtuServer
+from ml314.domain.battery_status import BankStatus, BatteryView
+from ml314.errors import TransportError
+from ml314.protocols.base import Rs485Codec
+from ml314.protocols.keepalive import KeepAliveWatch, LinkState
+
+__all__ = ["ModbusBatteryService", "ModbusInverterPeer", "is_register_codec"]
+
+T = TypeVar("T")
+PEER_STALE_S = 10.0
+
+
+def is_register_codec(codec: object) -> bool:
+    """True for codecs the pymodbus edge can serve (a standard Modbus register map)."""
+    return all(hasattr(codec, a) for a in ("registers", "decode_registers", "register_reads", "slave_address"))
+
+
+class _LoopThread:
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout_s: float = 10.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5.0)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+class ModbusBatteryService:
+    """The battery's register map served by pymodbus on ``link`` (``tcp://HOST:PORT``, a device or a URL)."""
+
+    def __init__(self, codec: Rs485Codec, status: Callable[[], BankStatus], link: str) -> None:
+        assert is_register_codec(codec)
+        self.codec = codec
+        self._status = status
+        self.watch = KeepAliveWatch(5.0, codec.info.keepalive_timeout_s, time.monotonic())
+        self.requests = 0
+        self._loop = _LoopThread(f"modbus-{codec.info.name}")
+        self.server = ModbusRtuServer(codec, self._serve_status, link, baud=codec.info.baud)  # type: ignore[arg-type]
+        try:
+            self._loop.call(self.server.start())
+        except BaseException:
+            self._loop.close()
+            raise
+
+    def _serve_status(self) -> BankStatus:
+        now = time.monotonic()
+        self.requests += 1
+        self.watch.seen(now)
+        return self.watch.apply(self._status(), now)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return self.server.address
+
+    def link_state(self) -> LinkState:
+        return self.watch.state(time.monotonic())
+
+    def close(self) -> None:
+        try:
+            self._loop.call(self.server.stop(), timeout_s=5.0)
+        finally:
+            self._loop.close()
+
+
+class ModbusInverterPeer:
+    """The built-in inverter polling the register map with pymodbus once a second."""
+
+    def __init__(self, codec: Rs485Codec, link: str, interval_s: float = 1.0) -> None:
+        assert is_register_codec(codec)
+        self.codec = codec
+        self.view = BatteryView()
+        self.interval_s = interval_s
+        self.latencies_s: deque[float] = deque(maxlen=100_000)
+        self.last_response_s: float | None = None
+        self.errors: deque[str] = deque(maxlen=20)
+        self._loop = _LoopThread(f"modbus-peer-{codec.info.name}")
+        self._task: asyncio.Future[None] | None = None
+
+        async def connect() -> ModbusRtuPoller:  # pymodbus clients are made inside their running loop
+            poller = ModbusRtuPoller(
+                codec,  # type: ignore[arg-type]
+                link,
+                baud=codec.info.baud,
+                timeout_s=max(codec.info.response_timeout_s, 0.5),
+            )
+            await poller.connect()
+            return poller
+
+        try:
+            self._poller = self._loop.call(connect())
+        except BaseException:
+            self._loop.close()
+            raise
+
+    def current_view(self) -> BatteryView:
+        if self.last_response_s is None or time.monotonic() - self.last_response_s > PEER_STALE_S:
+            return BatteryView()
+        return self.view
+
+    def poll_once(self) -> BatteryView:
+        """One polling cycle from the caller's thread (tests, benchmarks)."""
+        return self._loop.call(self._poll())
+
+    async def _poll(self) -> BatteryView:
+        t0 = time.perf_counter()
+        view = await self._poller.poll()
+        self.latencies_s.append(time.perf_counter() - t0)
+        self.view = self.view.merge(view)
+        self.last_response_s = time.monotonic()
+        return self.view
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            try:
+                await self._poll()
+            except TransportError as exc:
+                self.errors.append(str(exc))
+            due += self.interval_s
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+    def start(self) -> None:
+        self._task = asyncio.run_coroutine_threadsafe(self._run(), self._loop.loop)  # type: ignore[assignment]
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._loop.loop.call_soon_threadsafe(self._poller.close)
+        self._loop.close()

@@ -1,0 +1,272 @@
+"""``ml314 run``: the bank in real time (or ``speed`` times faster) with its protocols live on their links.
+
+One main loop advances the :class:`LiveBank` on an absolute wall-clock schedule and prints the status; the links
+run on their own threads and read the latest status snapshot. The built-in inverter peer joins a link that ends
+in this process (the virtual CAN bus, the TCP listener) unless told otherwise; when it runs, the home inverter
+obeys the limits it decoded. :meth:`Runner.stop` (SIGINT, SIGTERM) ends everything cleanly: threads joined, buses
+shut down, logs closed.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ml314.adapters.can_link import CanSpec, CanTrafficLog, open_bus
+from ml314.adapters.serial_link import (
+    Rs485Spec,
+    Rs485TrafficLog,
+    SocketStream,
+    TcpListener,
+    open_serial,
+)
+from ml314.bms.parameters import BmsParameters
+from ml314.domain.battery_status import BankStatus, BatteryView
+from ml314.errors import TransportError
+from ml314.protocols.base import CanCodec, Rs485Codec
+from ml314.protocols.keepalive import LinkState
+from ml314.protocols.registry import Entry, create
+from ml314.runtime.can_links import CanBatteryLink, CanInverterPeer
+from ml314.runtime.live_bank import LiveBank
+from ml314.runtime.modbus_links import ModbusBatteryService, ModbusInverterPeer, is_register_codec
+from ml314.runtime.rs485_links import Rs485BatteryServer, Rs485InverterPeer
+from ml314.runtime.simulation import SimulationRequest
+
+__all__ = ["RunConfig", "Runner"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What ``ml314 run`` was asked for (validated by the CLI)."""
+
+    params: BmsParameters
+    modules: int = 1
+    can_protocol: Entry | None = None
+    rs485_protocol: Entry | None = None
+    can: CanSpec = field(default_factory=lambda: CanSpec("virtual", "ml314"))
+    rs485: Rs485Spec | None = None
+    speed: float = 1.0
+    peer: bool | None = None  # None: where the link ends in this process
+    can_log: Path | None = None
+    rs485_log: Path | None = None
+    seed: int = 1
+    initial_soc: float = 0.5
+    duration_s: float | None = None  # wall-clock seconds, None: until stopped
+
+
+class Runner:
+    """Owns the live bank and every link; :meth:`run` blocks until :meth:`stop`."""
+
+    def __init__(self, config: RunConfig, echo: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.echo = echo
+        self.stop_event = threading.Event()
+        self.live: LiveBank | None = None
+        self.can_battery: CanBatteryLink | None = None
+        self.can_peer: CanInverterPeer | None = None
+        self.rs485_server: Rs485BatteryServer | ModbusBatteryService | None = None
+        self.rs485_peer: Rs485InverterPeer | ModbusInverterPeer | None = None
+        self.listener: TcpListener | None = None
+        self._can_log: CanTrafficLog | None = None
+        self._rs485_log: Rs485TrafficLog | None = None
+        self._closers: list[Callable[[], None]] = []
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> list[str]:
+        """Open every link and start the threads; return the lines describing what runs where."""
+        c = self.config
+        lines: list[str] = []
+        request = SimulationRequest(modules=c.modules, seed=c.seed, initial_soc=c.initial_soc)
+        self.live = live = LiveBank(request, c.params)
+        self._closers.append(live.close)
+
+        status = self._status
+        try:
+            if c.can_protocol is not None:
+                lines.append(self._start_can(c.can_protocol, status))
+            if c.rs485_protocol is not None and c.rs485 is not None:
+                lines.append(self._start_rs485(c.rs485_protocol, c.rs485, status))
+        except BaseException:
+            self.close()
+            raise
+        peer = self.can_peer or self.rs485_peer
+        if peer is not None:
+            live.peer_view = peer.current_view
+            lines.append(f"the home inverter obeys what the built-in peer decodes on {peer.codec.info.name}")
+        else:
+            lines.append("no built-in peer: the home inverter obeys the BMS's own limits")
+        return lines
+
+    def _status(self) -> BankStatus:
+        assert self.live is not None
+        return self.live.status
+
+    def _start_can(self, entry: Entry, status: Callable[[], BankStatus]) -> str:
+        c = self.config
+        codec = create(entry)
+        assert isinstance(codec, CanCodec)
+        if c.can_log is not None:
+            self._can_log = CanTrafficLog(c.can_log, channel=c.can.channel if not c.can.is_virtual else "vcan0")
+            self._closers.append(self._can_log.close)
+        bus = open_bus(c.can, codec.info.bitrate)
+        self.can_battery = CanBatteryLink(codec, bus, status, self._can_log)
+        self._closers.append(self.can_battery.close)
+        self.can_battery.start()
+        with_peer = c.peer if c.peer is not None else c.can.is_virtual
+        if with_peer:
+            peer_codec = create(entry)
+            assert isinstance(peer_codec, CanCodec)
+            self.can_peer = CanInverterPeer(peer_codec, open_bus(c.can, codec.info.bitrate))
+            self._closers.append(self.can_peer.close)
+            self.can_peer.start()
+        return f"CAN {c.can}: {_describe(codec)}" + (" + built-in inverter peer" if with_peer else "")
+
+    def _start_rs485(self, entry: Entry, spec: Rs485Spec, status: Callable[[], BankStatus]) -> str:
+        c = self.config
+        codec = create(entry)
+        assert isinstance(codec, Rs485Codec)
+        with_peer = c.peer if c.peer is not None else spec.listen is not None
+        if is_register_codec(codec):
+            return self._start_modbus(entry, codec, spec, status, with_peer)
+        if c.rs485_log is not None:
+            self._rs485_log = Rs485TrafficLog(c.rs485_log)
+            self._closers.append(self._rs485_log.close)
+        server = Rs485BatteryServer(codec, status, self._rs485_log)
+        self.rs485_server = server
+        self._closers.append(server.close)
+        if spec.listen is not None:
+            self.listener = TcpListener(*spec.listen)
+            self._closers.append(self.listener.close)
+            server.serve_listener(self.listener)
+            host, port = self.listener.address
+            where = f"listening on tcp://{host}:{port}"
+            if with_peer:
+                try:
+                    sock = socket.create_connection((host, port), timeout=2.0)
+                except OSError as exc:
+                    raise TransportError(f"the built-in peer cannot reach tcp://{host}:{port}: {exc}") from None
+                self._start_rs485_peer(entry, SocketStream(sock, f"{host}:{port}"))
+        else:
+            server.serve_stream(open_serial(spec.url, codec.info.baud))
+            where = f"on {spec.url} at {codec.info.baud} baud"
+            if with_peer:
+                where += " (no built-in peer on a serial port: the inverter is at the other end)"
+                with_peer = False
+        return f"RS485 {where}: {_describe(codec)}" + (" + built-in inverter peer" if with_peer else "")
+
+    def _start_modbus(
+        self, entry: Entry, codec: Rs485Codec, spec: Rs485Spec, status: Callable[[], BankStatus], with_peer: bool
+    ) -> str:
+        """A standard Modbus RTU register map: pymodbus serves it (and polls it, as the peer)."""
+        if self.config.rs485_log is not None:
+            self.echo("ml314: warning: --rs485-log records the Pylon-style links; pymodbus serves this one unlogged")
+        service = ModbusBatteryService(codec, status, spec.url)
+        self.rs485_server = service
+        self._closers.append(service.close)
+        address = service.address
+        where = f"listening on tcp://{address[0]}:{address[1]}" if address else f"on {spec.url}"
+        if with_peer and address is not None:
+            peer_codec = create(entry)
+            assert isinstance(peer_codec, Rs485Codec)
+            peer = ModbusInverterPeer(peer_codec, f"tcp://{address[0]}:{address[1]}")
+            self.rs485_peer = peer
+            self._closers.append(peer.close)
+            peer.start()
+        else:
+            with_peer = False
+        return f"RS485 {where} (Modbus RTU, pymodbus): {_describe(codec)}" + (
+            " + built-in inverter peer" if with_peer else ""
+        )
+
+    def _start_rs485_peer(self, entry: Entry, stream: SocketStream) -> None:
+        peer_codec = create(entry)
+        assert isinstance(peer_codec, Rs485Codec)
+        self.rs485_peer = Rs485InverterPeer(peer_codec, stream)
+        self._closers.append(self.rs485_peer.close)
+        self.rs485_peer.start()
+
+    # ------------------------------------------------------------------- loop
+    def run(self, status_every_s: float = 1.0, on_status: Callable[[str], None] | None = None) -> None:
+        """Advance the bank until stopped (or ``duration_s``); call ``on_status`` with the live line."""
+        assert self.live is not None, "start() first"
+        c = self.config
+        tick_s = 1.0 / c.speed if c.speed <= 20.0 else 0.05
+        steps = max(1, round(c.speed * tick_s))
+        t0 = time.monotonic()
+        due = t0
+        next_status = t0
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            if c.duration_s is not None and now - t0 >= c.duration_s:
+                break
+            if now < due:
+                self.stop_event.wait(due - now)
+                continue
+            self.live.tick(steps)
+            due += tick_s
+            if now - due > 5 * tick_s:  # the machine could not keep up: do not race to catch up
+                due = now + tick_s
+            if on_status is not None and now >= next_status:
+                on_status(self.status_line())
+                next_status += status_every_s
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def close(self) -> None:
+        """Stop threads and release links, the newest first."""
+        self.stop_event.set()
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception as exc:
+                self.echo(f"ml314: warning: while closing: {exc}")
+
+    # ----------------------------------------------------------------- status
+    def peer_view(self) -> BatteryView | None:
+        peer = self.can_peer or self.rs485_peer
+        return None if peer is None else peer.current_view()
+
+    def status_line(self) -> str:
+        assert self.live is not None
+        s = self.live.status
+        t = int(self.live.t_s)
+        parts = [
+            f"t {t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}",
+            f"SOC {s.soc_pct:5.1f} %",
+            f"{s.voltage_v:6.2f} V",
+            f"{s.current_a:+8.1f} A",
+            f"{s.temperature_c:4.1f} degC",
+        ]
+        if self.can_battery is not None:
+            parts.append(
+                f"CAN {self.can_battery.codec.info.name} tx {self.can_battery.sent} {_state(self.can_battery)}"
+            )
+        if self.rs485_server is not None:
+            srv = self.rs485_server
+            parts.append(f"RS485 {srv.codec.info.name} req {srv.requests} {_state(srv)}")
+        view = self.peer_view()
+        lim = None if view is None else view.limits()
+        if lim is not None:
+            parts.append(f"peer obeys {lim.cvl_v:.1f} V {lim.ccl_a:.0f}/{lim.dcl_a:.0f} A")
+        alarms = sorted(a.value for a in s.alarms | s.protections)
+        if alarms:
+            parts.append("alarms: " + ",".join(alarms))
+        return " | ".join(parts)
+
+
+def _state(link: CanBatteryLink | Rs485BatteryServer | ModbusBatteryService) -> str:
+    st = link.link_state()
+    return {LinkState.OK: "inverter ok", LinkState.LOST: "INVERTER LOST", LinkState.TIMED_OUT: "INVERTER TIMEOUT"}[st]
+
+
+def _describe(codec: CanCodec | Rs485Codec) -> str:
+    i = codec.info
+    code = f"{i.transport.value}:{i.code}" if i.code else i.name
+    mode = f" - compatibility mode: {i.compatibility}" if i.compatibility else ""
+    return f"{code} {i.brand} ({i.name}){mode}"
