@@ -155,7 +155,7 @@ def test_faults_warnings_and_bms_state() -> None:
 
 
 def test_fault_and_warning_tables_both_directions() -> None:
-    assert set(AlarmKind) - set(FAULT_BITS) == {AlarmKind.INVERTER_COMMUNICATION}
+    assert set(AlarmKind) - set(FAULT_BITS) == {AlarmKind.INVERTER_COMMUNICATION, AlarmKind.MODULE_MIX}
     for table, reverse, prefix in ((FAULT_BITS, FAULT_KINDS, "protections"), (WARNING_BITS, WARNING_KINDS, "alarms")):
         for name, kind in reverse.items():
             assert table[kind] == name

@@ -58,3 +58,23 @@ def test_compiled_loop_matches_the_per_second_reference(modules: int) -> None:
     np.testing.assert_allclose(fast.bank.cell_state, ref.bank.cell_state, atol=1e-6)
     np.testing.assert_allclose(fast.bms.estimator.state, ref.bms.estimator.state, atol=1e-9, equal_nan=True)  # type: ignore[attr-defined]
     np.testing.assert_allclose(fast.bms.counters.values, ref.bms.counters.values, rtol=1e-9, equal_nan=True)
+
+
+def test_an_isolated_module_leaves_the_bus_until_released() -> None:
+    system = CompiledBankSystem(Bank(3, C, seed=3, initial_soc=0.6), P, seed=7)
+    inputs = np.zeros((k.IN_ROWS, 1))
+    inputs[k.IN_AMBIENT_C, 0] = 25.0
+    inputs[k.IN_REQUEST, 0] = -60.0
+    for _ in range(3):
+        system.advance(1, k.MODE_CURRENT, inputs)
+    assert abs(system.readings[2][1]) > 5.0
+    system.isolate(1, True)
+    for _ in range(5):
+        system.advance(1, k.MODE_CURRENT, inputs)
+    assert abs(system.readings[2][1]) < 0.5, "an isolated module carries no current"
+    assert system.bms.charge_fet[1] == 0.0 and system.bms.discharge_fet[1] == 0.0
+    assert abs(system.readings[2].sum()) > 55.0, "the others carry the bank"
+    system.isolate(1, False)
+    for _ in range(3):
+        system.advance(1, k.MODE_CURRENT, inputs)
+    assert system.bms.discharge_fet[1] == 1.0

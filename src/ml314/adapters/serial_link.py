@@ -66,6 +66,9 @@ def parse_rs485_spec(spec: str) -> Rs485Spec:
     raise InputError(f"--rs485 wants a device path, a pyserial URL or tcp://HOST:PORT, got {spec!r}")
 
 
+_CHUNK = 65536
+
+
 class SerialStream:
     """A pyserial port (device path or URL) as a :class:`ByteStream`."""
 
@@ -78,8 +81,9 @@ class SerialStream:
             first = self.port.read(1)
             if not first:
                 return b""
-            waiting = self.port.in_waiting
-            return bytes(first) + (bytes(self.port.read(waiting)) if waiting else b"")
+            # then whatever else has arrived, without waiting (in_waiting of socket:// URLs says at most 1)
+            self.port.timeout = 0
+            return bytes(first) + bytes(self.port.read(_CHUNK))
         except (serial.SerialException, OSError) as exc:
             raise TransportError(f"RS485 link {self.port.port}: {exc}") from None
 

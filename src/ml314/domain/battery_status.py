@@ -14,7 +14,15 @@ from dataclasses import dataclass, field, fields, replace
 
 from ml314.domain.limits import ChargeLimits
 
-__all__ = ["AlarmKind", "BankStatus", "BatteryView", "ModuleStatus", "ModuleView"]
+__all__ = [
+    "AlarmKind",
+    "BankCommand",
+    "BankStatus",
+    "BatteryView",
+    "ModuleIdentity",
+    "ModuleStatus",
+    "ModuleView",
+]
 
 
 class AlarmKind(enum.Enum):
@@ -37,6 +45,7 @@ class AlarmKind(enum.Enum):
     SENSOR_FAULT = "sensor_fault"
     INTERNAL_COMMUNICATION = "internal_communication"  # between the bank's modules
     INVERTER_COMMUNICATION = "inverter_communication"  # the inverter's keep-alive stopped (manual 12.2 #1)
+    MODULE_MIX = "module_mix"  # modules of different type, capacity, firmware or age in one bank (caution 13.1 (5))
     SYSTEM_ERROR = "system_error"
 
     @property
@@ -85,10 +94,41 @@ class ModuleStatus:
     alarms: frozenset[AlarmKind] = frozenset()
     protections: frozenset[AlarmKind] = frozenset()
     balancing: bool = False
+    force_charge: bool = False
+    full_charge_request: bool = False
+    state: str = "standby"  # the BMS state machine's state, lower case (bms/states.py BmsState)
+    resistance_mohm: float = 0.0  # the BMS's learned string resistance (0: not known); the bank's current share
 
     @property
     def cell_temperatures_c(self) -> tuple[float, ...]:
         return self.temperatures_c[1:5]
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleIdentity:
+    """What a module says about itself when it joins a bank (the mix check of manual 13.1 (5) compares these).
+
+    ``module_id`` is the DIP-switch ID (manual 6.3), ``termination_on`` the state of DIP switch 8 (8.5).
+    """
+
+    module_id: int
+    serial: str
+    model: str = "ML314-51.2-W08"
+    manufacturer: str = "ML314"
+    design_capacity_ah: float = 314.0
+    firmware_version: tuple[int, int] = (1, 0)
+    manufactured: tuple[int, int] = (2026, 1)  # year, month
+    termination_on: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BankCommand:
+    """What the master tells one module: which directions the bank allows, and whether the module must stay
+    off the bus (MOSFETs open: a module that dropped out waits to rejoin until its voltage matches the bus)."""
+
+    charge_allowed: bool = True
+    discharge_allowed: bool = True
+    isolate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,10 @@ def raw(value: float, scale: float, bits: int = 16, *, signed: bool = False, off
         return 0
     if math.isinf(value):
         return hi if value > 0 else lo
-    x = round((value - offset) / scale)
+    q = (value - offset) / scale
+    if math.isinf(q):
+        return hi if q > 0 else lo
+    x = round(q)
     return max(lo, min(hi, x))
 
 

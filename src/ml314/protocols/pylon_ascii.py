@@ -37,8 +37,6 @@ MAX_LENID = 0xFFF
 #: SOI + 12 header characters + the longest INFO + 4 CHKSUM characters + EOI
 MAX_FRAME_BYTES = 1 + 12 + MAX_LENID + 4 + 1
 
-_HEX = frozenset(b"0123456789ABCDEFabcdef")
-
 
 class Rtn(enum.IntEnum):
     """The response codes a battery puts where the request had CID2."""
@@ -132,9 +130,9 @@ def parse(data: bytes) -> PylonFrame:
     if not data or data[0] != SOI:
         raise FrameError("a Pylon frame starts with '~'")
     body = data[1:-1] if data[-1] == EOI else data[1:]
-    bad = next((c for c in body if c not in _HEX), None)
-    if bad is not None:
-        raise FrameError(f"byte 0x{bad:02X} in a Pylon frame is not a hex character")
+    rest = body.translate(None, b"0123456789ABCDEFabcdef")
+    if rest:
+        raise FrameError(f"byte 0x{rest[0]:02X} in a Pylon frame is not a hex character")
     if len(body) < 16:
         raise FrameError(f"a Pylon frame has at least 16 characters between '~' and '\\r', got {len(body)}")
     if len(body) % 2:

@@ -87,6 +87,7 @@ ITEMS: tuple[str, ...] = (
 ALARM_ITEMS: Mapping[AlarmKind, str] = {
     AlarmKind.SYSTEM_ERROR: "General",
     AlarmKind.INVERTER_COMMUNICATION: "General",
+    AlarmKind.MODULE_MIX: "General",
     AlarmKind.CELL_OVERVOLTAGE: "HighVoltage",
     AlarmKind.PACK_OVERVOLTAGE: "HighVoltage",
     AlarmKind.CELL_UNDERVOLTAGE: "LowVoltage",

@@ -95,6 +95,7 @@ class CompiledBankSystem:
         self.led_mode_ids = np.zeros(n)
         self.fault_started = np.full(n, np.nan)
         self.bank_limits = np.array([0.0, -1.0, 0.0, 0.0])
+        self.isolated = np.zeros(n, dtype=bool)  # held off the bus by the bank master (MOSFETs open)
         self.path_open = np.zeros(n)
         self.step_info = np.zeros(cl.SI_ROWS)
         self.loop_scalars = np.zeros(cl.LS_ROWS)
@@ -140,6 +141,24 @@ class CompiledBankSystem:
             b = self._pending[m]
             self._pending[m] = Buttons(b.power_pressed or power, b.power_long_pressed or long, b.reset_pressed or reset)
         self._has_pending = True
+
+    def isolate(self, module: int, on: bool) -> None:
+        """Hold module ``module`` off the bus (both MOSFETs open) or release it to its BMS's own decision.
+
+        The bank master does this to a module that dropped out until its voltage matches the bus again.
+        """
+        if bool(self.isolated[module]) == on:
+            return
+        self.isolated[module] = on
+        if on:
+            self._open(module)
+        self._has_pending = True  # the next second re-runs the state machines, which restore the MOSFETs
+
+    def _open(self, m: int) -> None:
+        self.bms.charge_fet[m] = 0.0
+        self.bms.discharge_fet[m] = 0.0
+        self.bank.mod_par[k.MP_CHARGE_FET_ON, m] = 0.0
+        self.bank.mod_par[k.MP_DISCHARGE_FET_ON, m] = 0.0
 
     def inject(self, fault: SensorFault) -> None:
         """Inject a sensor fault now."""
@@ -318,6 +337,9 @@ class CompiledBankSystem:
             if float(st.state) != self.machine_state[m] or st.restarted:
                 # a transition may be followed by another on the next second with no new input
                 wake = min(wake, self.t_s + b.dt_s)
+            if self.isolated[m]:
+                self.bms.charge_fet[m] = 0.0
+                self.bms.discharge_fet[m] = 0.0
             b.mod_par[k.MP_CHARGE_FET_ON, m] = self.bms.charge_fet[m]
             b.mod_par[k.MP_DISCHARGE_FET_ON, m] = self.bms.discharge_fet[m]
             b.mod_par[k.MP_BMS_SUPPLY_A, m] = BMS_SUPPLY_DRAW_A[self.bms.power_state[m]]  # type: ignore[index]

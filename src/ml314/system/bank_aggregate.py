@@ -1,0 +1,134 @@
+"""One bank from its modules, as the master presents it to the inverter.
+
+Rules (issue "16 modules in parallel"; reference/protocols.md §4 for what public implementations do):
+
+* CVL is the lowest of the modules' CVLs, DVL the highest of their DVLs (every module stays inside its window).
+* Current limits follow the **real current share**: on a bus bar the bank current splits by the modules' OCV and
+  resistance, so module *i* carries ``share_i`` of the bank current. The bank may charge at most
+  ``min_i(CCL_i / share_i)``: the module that reaches its own limit first (higher share, lower limit: a weaker or
+  lower-resistance module) limits the bank. The share is measured (``I_i / I_bank``) while the bank carries a
+  clear current in that direction, and otherwise estimated from the modules' learned resistances (conductance
+  share), or equal shares when those are unknown. A module that conducts but is at zero limit stops the bank in
+  that direction.
+* SOC is capacity-weighted (``sum SOC_i * Q_i / sum Q_i``), voltage the mean, current the sum, capacity the sum.
+* Alarms and protections are OR-ed; charge/discharge enable are AND-ed over the conducting modules.
+
+Modules that do not conduct (both MOSFETs open: isolated, asleep, protecting both ways) carry no share and do not
+limit the bank; a bank with no conducting module gets zero current limits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ml314.domain.battery_status import AlarmKind, BankStatus, ModuleStatus
+from ml314.domain.limits import ChargeLimits
+
+__all__ = ["aggregate", "current_shares", "share_limits"]
+
+#: the bank current must exceed this per conducting module before its split is trusted as measured
+MEASURED_SHARE_MIN_A = 2.0
+
+
+def current_shares(currents_a: np.ndarray, resistance_mohm: np.ndarray, direction: int) -> np.ndarray:
+    """Each module's fraction of the bank current in ``direction`` (+1 charge, -1 discharge).
+
+    Measured when the bank carries a clear current that way and every module carries its part in that direction;
+    else from conductance (1/R) when all resistances are known; else equal.
+    """
+    n = currents_a.size
+    if n == 0:
+        return currents_a.copy()
+    total = float(currents_a.sum())
+    if direction * total > MEASURED_SHARE_MIN_A * n and np.all(direction * currents_a >= 0.0):
+        return np.asarray(currents_a / total, dtype=float)
+    if np.all(resistance_mohm > 0.0):
+        g = 1.0 / resistance_mohm
+        return np.asarray(g / g.sum(), dtype=float)
+    return np.full(n, 1.0 / n)
+
+
+def share_limits(limits_a: np.ndarray, shares: np.ndarray) -> float:
+    """The largest bank current that keeps every module within its own limit: ``min_i(limit_i / share_i)``."""
+    if limits_a.size == 0:
+        return 0.0
+    if np.any(limits_a <= 0.0):
+        return 0.0
+    with np.errstate(divide="ignore"):
+        per = np.where(shares > 1e-9, limits_a / np.maximum(shares, 1e-9), math.inf)
+    bound = float(per.min())
+    return bound if math.isfinite(bound) else float(limits_a.sum())
+
+
+def aggregate(
+    modules: Sequence[ModuleStatus],
+    t_s: float,
+    *,
+    extra_alarms: frozenset[AlarmKind] = frozenset(),
+    installed_capacity_ah: float | None = None,
+) -> BankStatus:
+    """The bank of ``modules`` (the ones the master can see and that belong to the bank)."""
+    if not modules:
+        raise ValueError("a bank needs at least one module")
+    conducting = [m for m in modules if m.charge_mosfet_on or m.discharge_mosfet_on]
+    cvl = min(m.limits.cvl_v for m in modules)
+    dvl = min(max(m.limits.dvl_v for m in modules), cvl - 1e-3)
+    if conducting:
+        cur = np.array([m.current_a for m in conducting])
+        res = np.array([m.resistance_mohm for m in conducting])
+        ccl = share_limits(np.array([m.limits.ccl_a for m in conducting]), current_shares(cur, res, +1))
+        dcl = share_limits(np.array([m.limits.dcl_a for m in conducting]), current_shares(cur, res, -1))
+    else:
+        ccl = dcl = 0.0
+    limits = ChargeLimits(cvl_v=cvl, dvl_v=dvl, ccl_a=ccl, dcl_a=dcl)
+    full = np.array([m.full_capacity_ah for m in modules])
+    soc = np.array([m.soc_pct for m in modules])
+    remaining = np.array([m.remaining_capacity_ah for m in modules])
+    cells = np.array([m.cell_voltages_v for m in modules])
+    temps = np.array([m.cell_temperatures_c for m in modules])
+    alarms: set[AlarmKind] = set(extra_alarms)
+    prots: set[AlarmKind] = set()
+    for m in modules:
+        alarms |= m.alarms
+        prots |= m.protections
+    flat_v = cells.reshape(-1)
+    flat_t = temps.reshape(-1)
+    on = conducting or list(modules)
+    return BankStatus(
+        t_s=t_s,
+        voltage_v=float(np.mean([m.voltage_v for m in on])),
+        current_a=float(sum(m.current_a for m in modules)),
+        temperature_c=float(flat_t.mean()),
+        soc_pct=float((soc * full).sum() / full.sum()) if full.sum() > 0 else float(soc.mean()),
+        soh_pct=float(min(m.soh_pct for m in modules)),
+        limits=limits,
+        charge_enable=bool(conducting) and ccl > 0.0 and all(m.charge_mosfet_on for m in conducting),
+        discharge_enable=bool(conducting) and dcl > 0.0 and all(m.discharge_mosfet_on for m in conducting),
+        force_charge_1=any(m.force_charge for m in modules),
+        force_charge_2=False,
+        full_charge_request=any(m.full_charge_request for m in modules),
+        cycles=max(m.cycles for m in modules),
+        remaining_capacity_ah=float(remaining.sum()),
+        full_capacity_ah=float(full.sum()),
+        installed_capacity_ah=(
+            installed_capacity_ah
+            if installed_capacity_ah is not None
+            else float(sum(m.design_capacity_ah for m in modules))
+        ),
+        cell_voltage_max_v=float(flat_v.max()),
+        cell_voltage_min_v=float(flat_v.min()),
+        cell_voltage_max_id=int(flat_v.argmax()) + 1,
+        cell_voltage_min_id=int(flat_v.argmin()) + 1,
+        cell_temperature_max_c=float(flat_t.max()),
+        cell_temperature_min_c=float(flat_t.min()),
+        cell_temperature_max_id=int(flat_t.argmax()) + 1,
+        cell_temperature_min_id=int(flat_t.argmin()) + 1,
+        mosfet_temperature_c=float(max(m.temperatures_c[-1] for m in modules)),
+        board_temperature_c=float(max(m.temperatures_c[0] for m in modules)),
+        modules=tuple(modules),
+        alarms=frozenset(alarms),
+        protections=frozenset(prots),
+    )

@@ -1,0 +1,132 @@
+"""A bank of modules joined by the bank link: the twin's modules, their DIP switches, their endpoints, the master.
+
+Built from the installed wiring (DIP IDs in daisy-chain order, termination switches). The commissioning check
+(``system/addressing.py``) names wiring faults at start; at run time the master sees only what the link shows it
+(silence, garbled answers, what modules say about themselves). A module whose switches give no valid ID never
+joins (it keeps itself off the bus and shows the communication failure); a bank without a master presents nothing.
+
+``step(now_s)`` runs the master's transactions for the link time up to ``now_s`` on the in-process bus and returns
+the bank the master presents. ``ml314 run`` replaces the in-process bus with a real serial link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ml314.domain.battery_status import AlarmKind, BankStatus, ModuleIdentity, ModuleStatus
+from ml314.system import bank_link as link
+from ml314.system.addressing import BankWiring, FaultKind, WiringReport, check_wiring, wiring_from_ids
+from ml314.system.bank_bus import ModuleEndpoint, SimulatedBus
+from ml314.system.bank_master import BankMaster, MasterParams
+from ml314.system.compiled_system import CompiledBankSystem
+from ml314.system.status import StatusBuilder
+
+__all__ = ["LinkOptions", "LinkedBank", "default_wiring"]
+
+#: frame error rate per termination fault at 115200 baud (reflections); scaled down with the baud rate
+TERMINATION_ERROR_RATE = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOptions:
+    baud: int = link.DEFAULT_BAUD
+    seed: int = 1
+    watchdog_s: float = 10.0
+    master: MasterParams | None = None
+
+
+def default_wiring(n_modules: int) -> BankWiring:
+    """IDs 1..n in chain order, termination on at both ends: a bank installed as the manual says."""
+    return wiring_from_ids(list(range(1, n_modules + 1)))
+
+
+class LinkedBank:
+    """The twin's bank with every module on the bank link and the master presenting the bank."""
+
+    def __init__(
+        self,
+        system: CompiledBankSystem,
+        builder: StatusBuilder,
+        wiring: BankWiring,
+        options: LinkOptions | None = None,
+        identities: tuple[ModuleIdentity, ...] | None = None,
+    ) -> None:
+        if len(wiring.modules) != system.n_modules:
+            raise ValueError(f"wiring names {len(wiring.modules)} modules, the bank has {system.n_modules}")
+        opts = options or LinkOptions()
+        self.system = system
+        self.builder = builder
+        self.wiring = wiring
+        self.report: WiringReport = check_wiring(wiring)
+        self._cache: dict[int, tuple[float, ModuleStatus]] = {}
+        self.options = opts
+        self.identities = identities or tuple(
+            ModuleIdentity(
+                module_id=cm.module_id if cm.id_valid else 0,
+                serial=builder.serials[i],
+                design_capacity_ah=float(system.bms.counters.capacity_ah[i]),
+                termination_on=cm.termination_on,
+            )
+            for i, cm in enumerate(wiring.modules)
+        )
+        master = self.report.master
+        self.master_index = None if master is None else master.index
+        self.endpoints = [
+            ModuleEndpoint(
+                i,
+                self.identities[i],
+                status=lambda i=i: self._module_status(i),  # type: ignore[misc]
+                isolate=lambda on, i=i: system.isolate(i, on),  # type: ignore[misc]
+                alive=lambda i=i: bool(system.running[i] > 0.5),  # type: ignore[misc]
+                is_master=i == self.master_index,
+                watchdog_s=opts.watchdog_s,
+            )
+            for i in range(system.n_modules)
+        ]
+        termination_faults = len(self.report.of_kind(FaultKind.TERMINATION_MISSING)) + len(
+            self.report.of_kind(FaultKind.TERMINATION_EXTRA)
+        )
+        rate = TERMINATION_ERROR_RATE * termination_faults * min(1.0, opts.baud / 115_200)
+        self.bus = SimulatedBus(self.endpoints, opts.baud, error_rate=rate, seed=opts.seed)
+        self.master: BankMaster | None = None
+        if self.master_index is not None:
+            mi = self.master_index
+            self.master = BankMaster(
+                self.identities[mi].module_id,
+                self.identities[mi],
+                own=lambda: self._module_status(mi),
+                params=opts.master or MasterParams(baud=opts.baud),
+            )
+
+    def _module_status(self, i: int) -> ModuleStatus:
+        """Module ``i``'s status, read once per simulated second (the twin moves in 1 s steps)."""
+        t = self.system.t_s
+        cached = self._cache.get(i)
+        if cached is not None and cached[0] == t:
+            return cached[1]
+        status = self.builder.module_status(i)
+        self._cache[i] = (t, status)
+        return status
+
+    def faults(self) -> list[str]:
+        """The commissioning faults of the wiring and what the master sees now (manual 12.2 #1)."""
+        out = [f.message for f in self.report.faults]
+        if self.master is not None:
+            out += self.master.faults()
+        return out
+
+    def warnings(self) -> list[str]:
+        return self.master.mix_warnings() if self.master is not None else []
+
+    def step(self, now_s: float) -> BankStatus | None:
+        """The master's transactions up to link time ``now_s``; the bank it presents (None: no master)."""
+        self.builder.refresh()
+        for e in self.endpoints:
+            e.watch(now_s)
+        if self.master is None:
+            return None
+        start = max(self.bus.clock_s, now_s - 1.0)
+        self.bus.clock_s = start
+        self.bus.clock_s = self.master.run_until(self.bus.transact, start, now_s)
+        extra = frozenset({AlarmKind.INTERNAL_COMMUNICATION}) if self.report.faults else frozenset()
+        return self.master.bank_status(now_s, extra)
