@@ -23,6 +23,27 @@ def _existing_file(path: Path | None, option: str) -> Path | None:
     return path
 
 
+def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(x) for x in text.replace(" ", "").split(","))
+    except ValueError:
+        raise InputError(f"{option} {text!r}: comma-separated whole numbers, e.g. 1,2,3") from None
+
+
+def _flag_list(text: str | None, option: str) -> tuple[bool, ...] | None:
+    words = {"1": True, "on": True, "0": False, "off": False}
+    if text is None:
+        return None
+    out = []
+    for x in text.replace(" ", "").lower().split(","):
+        if x not in words:
+            raise InputError(f"{option} {text!r}: comma-separated 1/0 (or on/off), one per module")
+        out.append(words[x])
+    return tuple(out)
+
+
 def simulate_command(
     scenario: Annotated[str, typer.Option(help="home (PV, load, grid with outages) or lab (--experiment)")] = "home",
     modules: Annotated[int, typer.Option(help="modules in parallel, 1..16")] = 1,
@@ -57,6 +78,17 @@ def simulate_command(
         str | None,
         typer.Option(help="drive the home inverter through this protocol's codec: CAN:P14, RS485:P01, pylon-rs485 ..."),
     ] = None,
+    link: Annotated[
+        bool | None,
+        typer.Option("--link/--no-link", help="modules talk over the framed bank link (default: on for 2+ modules)"),
+    ] = None,
+    ids: Annotated[
+        str | None, typer.Option(help="DIP IDs of the modules in daisy-chain order, e.g. 1,2,3,4 (default 1..n)")
+    ] = None,
+    termination: Annotated[
+        str | None, typer.Option(help="DIP switch 8 per module in chain order, e.g. 1,0,0,1 (default: the ends)")
+    ] = None,
+    link_baud: Annotated[int, typer.Option(help="baud rate of the bank link")] = 115_200,
     report: Annotated[bool, typer.Option(help="write report.html with plots")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
@@ -115,6 +147,10 @@ def simulate_command(
         bms=bms,
         estimator=estimator,
         protocol=protocol,
+        link=link,
+        module_ids=_int_list(ids, "--ids"),
+        termination=_flag_list(termination, "--termination"),
+        link_baud=link_baud,
     )
     request.validate()
     console = Console(stderr=True)
@@ -147,6 +183,15 @@ def simulate_command(
             f"protocol {p['code']}{mode}: {p['battery_frames']:,} battery frames, "
             f"{p['inverter_frames']:,} inverter frames in {p['periods']:,} periods"
         )
+    if "bank_link" in s:
+        bl = s["bank_link"]
+        refresh = f"{bl['refresh_s']:.2f} s" if bl["refresh_s"] is not None else "-"
+        typer.echo(
+            f"bank link at {bl['baud']} baud: master ID {bl['master_id']}, {len(bl['online'])} of "
+            f"{len(bl['members'])} members online at the end, refresh {refresh}"
+        )
+        for line in bl["faults"] + bl["warnings"]:
+            typer.echo(f"  {line}")
     typer.echo(f"time series: {outcome.series_path}")
     typer.echo(f"summary:     {outcome.summary_path}")
     if report:

@@ -27,8 +27,10 @@ from ml314.runtime.prefetch import prefetch
 from ml314.storage.bms_store import save_bms_state
 from ml314.storage.timeseries import Column, TimeSeriesWriter, open_writer
 from ml314.system import closed_loop as cl
+from ml314.system.addressing import wiring_from_ids
 from ml314.system.compiled_system import CompiledBankSystem
 from ml314.system.inverter_exchange import InverterExchange
+from ml314.system.linked_bank import LinkedBank, LinkOptions
 from ml314.system.status import StatusBuilder
 from ml314.twin import kernel as k
 from ml314.twin.bank import Bank
@@ -68,11 +70,22 @@ class SimulationRequest:
     bms: bool | None = None  # None: on for the home scenario, off for the lab tester (bare cells)
     estimator: str | None = None
     protocol: str | None = None  # drive the bank through this protocol's codec and inverter peer
+    link: bool | None = None  # the bank link between modules (None: on for 2+ modules with the BMS)
+    module_ids: tuple[int, ...] | None = None  # DIP IDs in daisy-chain order (default 1..n)
+    termination: tuple[bool, ...] | None = None  # DIP switch 8 per module (default: first and last on)
+    link_baud: int = 115_200
 
     @property
     def with_bms(self) -> bool:
         """Whether the BMS of every module runs (closed loop)."""
         return self.scenario == "home" if self.bms is None else self.bms
+
+    @property
+    def with_link(self) -> bool:
+        """Whether the modules talk over the framed bank link (the master presents the bank)."""
+        if self.link is None:
+            return self.with_bms and self.modules > 1
+        return self.link
 
     def validate(self) -> None:
         """Refuse values that cannot be simulated, naming the value."""
@@ -120,6 +133,13 @@ class SimulationRequest:
         ratio = self.sample_s / self.dt_s
         if abs(ratio - round(ratio)) > 1e-9:
             raise InputError(f"--sample {self.sample_s} s: must be a whole number of {self.dt_s} s steps")
+        if self.link and not self.with_bms:
+            raise InputError("--link: the bank link joins the modules' BMSs; run it with the BMS on")
+        for name, values in (("--ids", self.module_ids), ("--termination", self.termination)):
+            if values is not None and len(values) != self.modules:
+                raise InputError(f"{name}: {len(values)} values for {self.modules} modules")
+        if self.link_baud not in (9600, 19200, 38400, 57600, 115200):
+            raise InputError(f"--link-baud {self.link_baud}: one of 9600, 19200, 38400, 57600, 115200")
         if self.protocol is not None:
             resolve(self.protocol)
             if not self.with_bms or self.scenario != "home":
@@ -205,9 +225,11 @@ class SimulationContext:
         self.bank = bank
         self.writer = writer
         self.progress = progress
+        self.notes: list[str] = []
         self.system: CompiledBankSystem | None = None
         self.exchange: InverterExchange | None = None
         self.status: StatusBuilder | None = None
+        self.linked: LinkedBank | None = None
         if request.with_bms:
             self.system = CompiledBankSystem(
                 bank,
@@ -216,9 +238,17 @@ class SimulationContext:
                 estimator=request.estimator,
                 wrap_noise=prefetch,
             )
+            if request.protocol is not None or request.with_link:
+                self.status = StatusBuilder(self.system, module_ids=request.module_ids)
             if request.protocol is not None:
                 self.exchange = InverterExchange(create(resolve(request.protocol)))
-                self.status = StatusBuilder(self.system)
+            if request.with_link:
+                assert self.status is not None
+                wiring = wiring_from_ids(list(request.module_ids or range(1, request.modules + 1)), request.termination)
+                self.linked = LinkedBank(
+                    self.system, self.status, wiring, LinkOptions(baud=request.link_baud, seed=request.seed)
+                )
+                self.notes += [f"wiring: {f}" for f in self.linked.faults()]
         self.stats = RunStats(bank.n_modules)
         self.sample_every = round(request.sample_s / request.dt_s)
         self.chunk_steps = max(1, round(request.chunk_s / request.dt_s))
@@ -226,7 +256,6 @@ class SimulationContext:
         self._rows = np.zeros((self.chunk_steps // self.sample_every + 2, n_cols))
         n_bms = cl.ROW_BMS_BANK + bank.n_modules * cl.ROW_BMS_MODULE
         self._bms_rows = np.zeros((self._rows.shape[0], n_bms))
-        self.notes: list[str] = []
         self.extra: dict[str, Any] = {}
         self.start_soc = bank.bank_soc()
         self.start_energy_j = bank.stored_energy_j()
@@ -269,8 +298,8 @@ class SimulationContext:
             if stops is not None:
                 raise ValueError("the BMS closed loop runs without watched thresholds")
             home_row = np.zeros(k.HP_ROWS) if home is None else home
-            if self.exchange is not None:
-                n_rows = self._run_through_protocol(n_steps, mode, inputs, home_row)
+            if self.exchange is not None or self.linked is not None:
+                n_rows = self._run_second_by_second(n_steps, mode, inputs, home_row)
             else:
                 n_rows = self.system.advance(
                     n_steps,
@@ -307,15 +336,20 @@ class SimulationContext:
             self.flush_ageing()
         return done
 
-    def _run_through_protocol(self, n_steps: int, mode: int, inputs: np.ndarray, home: np.ndarray) -> int:
-        """Advance second by second; before each, the inverter peer decodes the battery's frames and its
-        decoded limits (zero until it has them) replace the BMS's in the loop's limit slot."""
-        assert self.system is not None and self.exchange is not None and self.status is not None
+    def _run_second_by_second(self, n_steps: int, mode: int, inputs: np.ndarray, home: np.ndarray) -> int:
+        """Advance second by second. Before each second the bank link runs (the master polls and presents the
+        bank) and/or the inverter peer decodes the battery's frames; the limits the inverter obeys (decoded from
+        the wire, or the master's when no protocol is named) replace the compiled loop's own in its limit slot."""
+        assert self.system is not None and self.status is not None
         system = self.system
         block = np.ascontiguousarray(inputs)
         n_rows = 0
         for i in range(n_steps):
-            limits = self.exchange.exchange(self.status.build())
+            status = self.linked.step(system.t_s) if self.linked is not None else None
+            if self.exchange is not None:
+                limits = self.exchange.exchange(status if status is not None else self.status.build())
+            else:
+                limits = None if status is None else status.limits
             bl = system.bank_limits
             if limits is None:
                 bl[cl.BL_CCL] = 0.0
@@ -444,8 +478,29 @@ def build_summary(ctx: SimulationContext, wall_s: float) -> dict[str, Any]:
         summary["bms"] = bms_summary(ctx)
     if ctx.exchange is not None:
         summary["protocol"] = protocol_summary(ctx.exchange)
+    if ctx.linked is not None:
+        summary["bank_link"] = link_summary(ctx.linked)
     summary.update(ctx.extra)
     return summary
+
+
+def link_summary(linked: LinkedBank) -> dict[str, Any]:
+    """The bank link: who is in the bank, what went wrong, how fast the master refreshed it."""
+    master = linked.master
+    return {
+        "baud": linked.options.baud,
+        "master_id": None if master is None else master.master_id,
+        "members": [] if master is None else sorted(master.members),
+        "online": [] if master is None else sorted(m.address for m in master.online()),
+        "refresh_s": None if master is None else master.last_cycle_s,
+        "polling_rounds": 0 if master is None else master.cycles,
+        "bytes_on_wire": linked.bus.bytes_on_wire,
+        "collisions": linked.bus.collisions,
+        "corrupted_frames": linked.bus.corrupted,
+        "faults": linked.faults(),
+        "warnings": linked.warnings(),
+        "events": [] if master is None else [f"{t:.0f} s: {text}" for t, text in master.events[-50:]],
+    }
 
 
 def protocol_summary(exchange: InverterExchange) -> dict[str, Any]:

@@ -96,6 +96,9 @@ class SimulatedBus:
         seed: int = 0,
     ) -> None:
         self.endpoints = list(endpoints)
+        self._by_id: dict[int, list[ModuleEndpoint]] = {}
+        for e in self.endpoints:  # the receivers that can act on a frame (the others ignore it by its ADR)
+            self._by_id.setdefault(e.module_id, []).append(e)
         self.baud = baud
         self.error_rate = error_rate
         self.rng = random.Random(seed)
@@ -110,7 +113,9 @@ class SimulatedBus:
         took = link.wire_time_s(len(request), self.baud) + gap
         self.bytes_on_wire += len(request)
         now = self.clock_s + took
-        answers = [a for e in self.endpoints if (a := e.respond(request, now)) is not None]
+        adr = _adr(request)
+        heard = self.endpoints if adr is None or adr == link.BROADCAST_ADR else self._by_id.get(adr, ())
+        answers = [a for e in heard if (a := e.respond(request, now)) is not None]
         if not answers:
             took += link.response_timeout_s(cmd, self.baud)
             self.clock_s += took

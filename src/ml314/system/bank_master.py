@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ml314.domain.battery_status import AlarmKind, BankCommand, BankStatus, ModuleIdentity, ModuleStatus
+from ml314.domain.limits import ChargeLimits
 from ml314.errors import FrameError
 from ml314.system import bank_link as link
 from ml314.system.addressing import MAX_BANK_MODULES
@@ -38,10 +39,13 @@ Transport = Callable[[bytes, link.Cid2], tuple[bytes | None, float]]
 class MasterParams:
     baud: int = link.DEFAULT_BAUD
     misses_to_drop: int = 3
-    rejoin_voltage_v: float = 0.5
+    rejoin_voltage_v: float = 1.0
     mix_age_months: int = 6
     mix_soh_pct: float = 10.0
     cycle_period_s: float = 1.0  # a new polling round starts at most this often (the BMS data change each second)
+    assembly_timeout_s: float = 30.0  # at start, zero current limits until every module found has joined, or this
+    default_resistance_mohm: float = 5.0  # a module's string resistance when its BMS has not learned it yet
+    join_current_a: float = 80.0  # the most current a joining module may take at connection (half its 1C/2 rating)
 
 
 class LinkState(enum.Enum):
@@ -80,11 +84,14 @@ class BankMaster:
         self.params = params or MasterParams()
         self.members: dict[int, MemberState] = {}
         self.extra_ids: list[int] = []  # answering beyond the 16th module
+        self.garbled_ids: set[int] = set()  # IDs whose IDENTIFY answers arrive garbled (two modules, one ID)
         self.events: list[tuple[float, str]] = []
         self._scan_next = 1
         self._scanned_all = False
         self._queue: list[tuple[int, link.Cid2]] = []
         self.cycles = 0
+        self.started_s: float | None = None
+        self.assembled = False
         self.next_cycle_s = 0.0
         self.last_cycle_s: float | None = None  # how long the last full round took (the bank's refresh time)
         self._cycle_started_s = 0.0
@@ -124,6 +131,8 @@ class BankMaster:
 
     def poll(self, transport: Transport, now_s: float) -> float:
         """One transaction; returns the seconds it took on the wire (the caller's link clock)."""
+        if self.started_s is None:
+            self.started_s = now_s
         if not self._queue:
             self._plan_cycle(now_s)
         mid, cmd = self._queue.pop(0)
@@ -170,11 +179,15 @@ class BankMaster:
         except FrameError:
             if member is not None:
                 self._failure(member, now_s, garbled=True)
+            elif cmd == link.Cid2.IDENTIFY and mid not in self.garbled_ids:
+                self.garbled_ids.add(mid)
+                self._log(now_s, f"garbled answers at ID {mid}: two modules may share this ID")
             return
         if member is not None:
             member.transactions += 1
 
     def _identified(self, mid: int, identity: ModuleIdentity, now_s: float) -> None:
+        self.garbled_ids.discard(mid)
         if mid in self.members:
             self.members[mid].identity = identity
             return
@@ -183,7 +196,10 @@ class BankMaster:
                 self.extra_ids.append(mid)
                 self._log(now_s, f"module ID {mid} answers but the bank already has 16 modules: left out")
             return
-        self.members[mid] = MemberState(mid, identity=identity)
+        # a new member waits off the bus like a returning one: it joins when its voltage matches the bus
+        self.members[mid] = MemberState(
+            mid, identity=identity, state=LinkState.WAITING, command=BankCommand(True, True, True)
+        )
         self._log(now_s, f"module ID {mid} joined ({identity.serial})")
 
     def _reported(self, member: MemberState, report: ModuleStatus, now_s: float) -> None:
@@ -193,12 +209,22 @@ class BankMaster:
             member.state = LinkState.WAITING
             member.command = BankCommand(isolate=True)
             self._log(now_s, f"module ID {member.module_id} answers again: held off the bus until its voltage matches")
-        if member.state is LinkState.WAITING:
-            bus = self.bus_voltage_v()
-            if bus is None or abs(report.voltage_v - bus) <= self.params.rejoin_voltage_v:
-                member.state = LinkState.ONLINE
-                member.command = BankCommand()
-                self._log(now_s, f"module ID {member.module_id} rejoined at {report.voltage_v:.2f} V")
+        if member.state is LinkState.WAITING and self.may_join(report):
+            member.state = LinkState.ONLINE
+            member.command = BankCommand()
+            self._log(now_s, f"module ID {member.module_id} joined the bus at {report.voltage_v:.2f} V")
+
+    def join_tolerance_v(self, report: ModuleStatus) -> float:
+        """How far a module's voltage may be from the bus's when it connects: the current that difference drives
+        through the module's resistance stays within ``join_current_a``, and never more than ``rejoin_voltage_v``.
+
+        (A module held off the bus reports zero limits, its MOSFETs being open, so its rating stands in.)"""
+        r_ohm = (report.resistance_mohm or self.params.default_resistance_mohm) / 1000.0
+        return min(self.params.rejoin_voltage_v, self.params.join_current_a * r_ohm)
+
+    def may_join(self, report: ModuleStatus) -> bool:
+        bus = self.bus_voltage_v()
+        return bus is None or abs(report.voltage_v - bus) <= self.join_tolerance_v(report)
 
     def _failure(self, member: MemberState, now_s: float, *, garbled: bool) -> None:
         member.misses += 1
@@ -226,8 +252,8 @@ class BankMaster:
             if m.state is LinkState.LOST:
                 kind = "garbled answers: two modules may share this ID" if m.garbled else "no answer"
                 out.append(f"module ID {m.module_id}: {kind} (manual 6.3, 8.4.2)")
-            elif m.state is LinkState.WAITING:
-                out.append(f"module ID {m.module_id}: waiting to rejoin until its voltage matches the bus")
+        for mid in sorted(self.garbled_ids - set(self.members)):
+            out.append(f"ID {mid}: garbled answers, two modules may share this ID (manual 6.3, 8.4.2)")
         if self.extra_ids:
             ids = ", ".join(str(i) for i in sorted(self.extra_ids))
             out.append(f"more than 16 modules answer (IDs {ids} left out): at most 16 in parallel (manual 6.3)")
@@ -238,6 +264,17 @@ class BankMaster:
                 out.append(
                     f"{on} modules have the termination resistor on (switch 8): exactly the first and last "
                     "should (manual 8.5)"
+                )
+        return out
+
+    def waiting(self) -> list[str]:
+        """Members held off the bus until their voltage matches it."""
+        bus = self.bus_voltage_v()
+        out = []
+        for m in sorted(self.members.values(), key=lambda x: x.module_id):
+            if m.state is LinkState.WAITING and m.report is not None and bus is not None:
+                out.append(
+                    f"module ID {m.module_id} waits to join: {m.report.voltage_v:.2f} V against the bus's {bus:.2f} V"
                 )
         return out
 
@@ -278,4 +315,24 @@ class BankMaster:
             alarms.add(AlarmKind.MODULE_MIX)
         modules = [self.own(), *self.online()]
         modules.sort(key=lambda m: m.address)
-        return aggregate(modules, now_s, extra_alarms=frozenset(alarms))
+        status = aggregate(modules, now_s, extra_alarms=frozenset(alarms))
+        if not self._assembled(now_s):
+            lim = status.limits
+            status = replace(
+                status,
+                limits=ChargeLimits(lim.cvl_v, lim.dvl_v, 0.0, 0.0),
+                charge_enable=False,
+                discharge_enable=False,
+            )
+        return status
+
+    def _assembled(self, now_s: float) -> bool:
+        """At start the bank carries no current until every module found has joined (or the timeout passed)."""
+        if self.assembled:
+            return True
+        started = self.started_s if self.started_s is not None else now_s
+        scanned = self.cycles >= 2  # the full IDENTIFY scan is the first round
+        joined = all(m.state is LinkState.ONLINE for m in self.members.values())
+        if (scanned and joined) or now_s - started >= self.params.assembly_timeout_s:
+            self.assembled = True
+        return self.assembled

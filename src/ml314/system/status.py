@@ -56,6 +56,7 @@ ALARM_OF_ROW: dict[str, AlarmKind] = {
 }
 
 _CELLS = ML314.cells_in_series
+_NONE: frozenset[AlarmKind] = frozenset()
 
 
 class StatusBuilder:
@@ -82,7 +83,10 @@ class StatusBuilder:
         self.serials = serials or tuple(f"ML314W08{i:08d}" for i in range(1, n + 1))
 
     def _alarm_sets(self, m: int) -> tuple[frozenset[AlarmKind], frozenset[AlarmKind]]:
-        active = np.flatnonzero(self.system.bms.protection.state[m, :, S_ACTIVE] > 0.5)
+        row = self.system.bms.protection.state[m, :, S_ACTIVE]
+        if not row.any():
+            return _NONE, _NONE
+        active = np.flatnonzero(row > 0.5)
         alarms = {self._kind[i] for i in active if not self._is_protection[i]}
         prots = {self._kind[i] for i in active if self._is_protection[i]}
         return frozenset(alarms), frozenset(prots)
@@ -107,8 +111,8 @@ class StatusBuilder:
             current_a=float(current[m]),
             soc_pct=100.0 * soc,
             soh_pct=100.0 * soh,
-            cell_voltages_v=tuple(float(x) for x in cell_v[m]),
-            temperatures_c=(float(board[m]), *(float(x) for x in ntc[m]), float(mosfet[m])),
+            cell_voltages_v=tuple(cell_v[m].tolist()),
+            temperatures_c=(float(board[m]), *ntc[m].tolist(), float(mosfet[m])),
             remaining_capacity_ah=full_ah * soc,
             full_capacity_ah=full_ah,
             design_capacity_ah=design_ah,
