@@ -155,7 +155,7 @@ def seeded_csvs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("seeds")
     runs = {
         name: subprocess.Popen(
-            [*ML314, "simulate", *SMALL, "--no-report", "--out", str(root / name), *csv_day(seed)],
+            [*ML314, "simulate", *SMALL, "--no-report", "--no-link", "--out", str(root / name), *csv_day(seed)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -23,11 +23,14 @@ def _series(path: Path, modules: int) -> dict[str, np.ndarray]:
 
 
 def test_same_seed_gives_the_same_run(tmp_path: Path) -> None:
-    req = SimulationRequest(modules=2, days=1.0, sample_s=600.0, seed=4, outages_per_month=15.0)
+    req = SimulationRequest(modules=2, days=1.0, sample_s=600.0, seed=4, outages_per_month=15.0, link=False)
     a = simulate(req, tmp_path / "a", SCENARIOS, report=False)
     b = simulate(req, tmp_path / "b", SCENARIOS, report=False)
     c = simulate(
-        SimulationRequest(modules=2, days=1.0, sample_s=600.0, seed=5), tmp_path / "c", SCENARIOS, report=False
+        SimulationRequest(modules=2, days=1.0, sample_s=600.0, seed=5, link=False),
+        tmp_path / "c",
+        SCENARIOS,
+        report=False,
     )
     sa, sb, sc = _series(a.series_path, 2), _series(b.series_path, 2), _series(c.series_path, 2)
     for name in sa:
@@ -86,7 +89,7 @@ def test_home_controller_keeps_the_reserve_and_recharges_with_hysteresis() -> No
 
 
 def test_simulate_runs_the_bms_and_keeps_its_log(tmp_path: Path) -> None:
-    req = SimulationRequest(modules=2, days=1.0, sample_s=600.0, seed=4)
+    req = SimulationRequest(modules=2, days=1.0, sample_s=600.0, seed=4, link=False)
     a = simulate(req, tmp_path / "a", SCENARIOS, report=False)
     b = simulate(req, tmp_path / "b", SCENARIOS, report=False)
     bms = a.summary["bms"]
@@ -106,3 +109,13 @@ def _series_bms(path: Path, modules: int) -> dict[str, np.ndarray]:
     names = [c.name for c in series_columns(modules, with_bms=True)]
     parts = list(read_columns(path, names))
     return {n: np.concatenate([p[n] for p in parts]) for n in names}
+
+
+def test_a_linked_bank_is_deterministic_too(tmp_path: Path) -> None:
+    req = SimulationRequest(modules=3, days=0.1, sample_s=600.0, seed=4)
+    assert req.with_link
+    a = simulate(req, tmp_path / "a", SCENARIOS, report=False)
+    b = simulate(req, tmp_path / "b", SCENARIOS, report=False)
+    assert a.summary["energy"] == b.summary["energy"]
+    assert a.summary["bank_link"] == b.summary["bank_link"]
+    assert a.summary["bank_link"]["online"] == [2, 3] and a.summary["bank_link"]["faults"] == []

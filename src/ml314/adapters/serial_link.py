@@ -7,9 +7,14 @@ Modbus master, an RS485-to-Ethernet gateway). Each link is a :class:`ByteStream`
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pty
+import select
 import socket
 import threading
 import time
+import tty
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -21,6 +26,7 @@ from ml314.errors import InputError, TransportError
 __all__ = [
     "ByteStream",
     "LoggedBytes",
+    "PtyNullModem",
     "Rs485Spec",
     "Rs485TrafficLog",
     "SerialStream",
@@ -104,6 +110,9 @@ def open_serial(url: str, baud: int) -> SerialStream:
         port = serial.serial_for_url(url, baudrate=baud, bytesize=8, parity="N", stopbits=1, timeout=0.05)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise TransportError(f"cannot open RS485 {url}: {exc}") from None
+    sock = getattr(port, "_socket", None)  # socket:// URLs: small frames must not wait for Nagle's algorithm
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return SerialStream(port)
 
 
@@ -120,7 +129,7 @@ class SocketStream:
         self.sock.settimeout(timeout_s)
         try:
             data = self.sock.recv(4096)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             return b""
         except OSError as exc:
             raise TransportError(f"TCP client {self.peer}: {exc}") from None
@@ -160,6 +169,43 @@ class TcpListener:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class PtyNullModem:
+    """Two pseudo-terminals joined like a null-modem cable: bytes written to one device arrive at the other.
+
+    The bank link of ``ml314 run`` uses it when no devices are named: both ends are real kernel serial devices
+    that pyserial opens, so the code path is the one a pair of USB-RS485 adapters would take.
+    """
+
+    def __init__(self) -> None:
+        m1, s1 = pty.openpty()
+        m2, s2 = pty.openpty()
+        for fd in (s1, s2):
+            tty.setraw(fd)
+        self._fds = (m1, s1, m2, s2)
+        self.paths = (os.ttyname(s1), os.ttyname(s2))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name="pty-null-modem", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        m1, _, m2, _ = self._fds
+        while not self._stop.is_set():
+            ready, _, _ = select.select([m1, m2], [], [], 0.05)
+            for src in ready:
+                try:
+                    data = os.read(src, 65536)
+                    os.write(m2 if src == m1 else m1, data)
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class Rs485TrafficLog:

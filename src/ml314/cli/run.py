@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ml314.cli.durations import parse_duration_s
+from ml314.cli.simulate import flag_list, int_list
 from ml314.errors import InputError
 
 DEFAULT_RS485 = "tcp://127.0.0.1:8485"
@@ -43,6 +44,15 @@ def run_command(
     seed: Annotated[int, typer.Option(help="seed of the twin's spread and the home profiles")] = 1,
     initial_soc: Annotated[float, typer.Option(help="initial SOC of every cell, 0..1")] = 0.5,
     duration: Annotated[str | None, typer.Option("--for", help="stop after this wall-clock time (10s, 5min)")] = None,
+    ids: Annotated[str | None, typer.Option(help="DIP IDs in daisy-chain order, e.g. 1,2,3,4 (default 1..n)")] = None,
+    termination: Annotated[
+        str | None, typer.Option(help="DIP switch 8 per module in chain order, e.g. 1,0,0,1 (default: the ends)")
+    ] = None,
+    bank_link: Annotated[
+        str | None,
+        typer.Option(help="link between modules: pty (default), tcp://HOST:PORT, or two devices DEV1,DEV2"),
+    ] = None,
+    link_baud: Annotated[int, typer.Option(help="baud rate of the link between modules")] = 115_200,
     quiet: Annotated[bool, typer.Option(help="no live status line")] = False,
 ) -> None:
     """Run the bank in real time with its protocols live; Ctrl-C or SIGTERM stops it cleanly."""
@@ -92,6 +102,10 @@ def run_command(
         seed=seed,
         initial_soc=initial_soc,
         duration_s=duration_s,
+        bank_link=bank_link,
+        link_baud=link_baud,
+        module_ids=int_list(ids, "--ids"),
+        termination=flag_list(termination, "--termination"),
     )
     runner = Runner(run_config, echo=lambda line: typer.echo(line, err=True))
 

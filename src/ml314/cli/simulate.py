@@ -23,7 +23,7 @@ def _existing_file(path: Path | None, option: str) -> Path | None:
     return path
 
 
-def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
+def int_list(text: str | None, option: str) -> tuple[int, ...] | None:
     if text is None:
         return None
     try:
@@ -32,7 +32,7 @@ def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
         raise InputError(f"{option} {text!r}: comma-separated whole numbers, e.g. 1,2,3") from None
 
 
-def _flag_list(text: str | None, option: str) -> tuple[bool, ...] | None:
+def flag_list(text: str | None, option: str) -> tuple[bool, ...] | None:
     words = {"1": True, "on": True, "0": False, "off": False}
     if text is None:
         return None
@@ -148,8 +148,8 @@ def simulate_command(
         estimator=estimator,
         protocol=protocol,
         link=link,
-        module_ids=_int_list(ids, "--ids"),
-        termination=_flag_list(termination, "--termination"),
+        module_ids=int_list(ids, "--ids"),
+        termination=flag_list(termination, "--termination"),
         link_baud=link_baud,
     )
     request.validate()

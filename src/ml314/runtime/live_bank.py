@@ -8,16 +8,20 @@ tick the master's :class:`BankStatus` is rebuilt and published as an immutable s
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 
 from ml314.bms.parameters import BmsParameters
-from ml314.domain.battery_status import BankStatus, BatteryView
+from ml314.domain.battery_status import BankStatus, BatteryView, ModuleStatus
+from ml314.domain.limits import ChargeLimits
 from ml314.runtime.scenarios.home import home_profiles
 from ml314.runtime.simulation import SimulationRequest
 from ml314.system import closed_loop as cl
+from ml314.system.addressing import wiring_from_ids
 from ml314.system.compiled_system import CompiledBankSystem
+from ml314.system.linked_bank import LinkedBank, LinkOptions
 from ml314.system.status import StatusBuilder
 from ml314.twin import kernel as k
 from ml314.twin.bank import Bank
@@ -36,7 +40,21 @@ class LiveBank:
         self.request = request
         bank = Bank(request.modules, load_cell_parameters(), seed=request.seed, initial_soc=request.initial_soc)
         self.system = CompiledBankSystem(bank, params, seed=request.seed + 3, estimator=request.estimator)
-        self.builder = StatusBuilder(self.system)
+        self.builder = StatusBuilder(self.system, module_ids=request.module_ids)
+        self.snapshot: tuple[ModuleStatus, ...] = self.builder.modules()
+        self._isolations: deque[tuple[int, bool]] = deque()
+        self.linked: LinkedBank | None = None
+        self.bank_status: Callable[[float], BankStatus] | None = None  # the master's view, when a link runs
+        if request.with_link:
+            ids = request.module_ids or tuple(range(1, request.modules + 1))
+            self.linked = LinkedBank(
+                self.system,
+                self.builder,
+                wiring_from_ids(list(ids), request.termination),
+                LinkOptions(baud=request.link_baud, seed=request.seed),
+                status_of=lambda i: self.snapshot[i],
+                isolate=lambda i, on: self._isolations.append((i, on)),
+            )
         self.controller = HomeController(request.inverter)
         plan_request = SimulationRequest(**{**request.__dict__, "days": float(_PROFILE_DAYS)})
         self._profiles = home_profiles(plan_request)
@@ -56,18 +74,30 @@ class LiveBank:
         for row, profile in ((k.IN_AMBIENT_C, ambient), (k.IN_PV_W, pv), (k.IN_LOAD_W, load), (k.IN_GRID_UP, grid)):
             self._inputs[row, 0] = profile.resample(t, 1.0, 1)[0]
 
-    def tick(self, n_steps: int = 1) -> BankStatus:
-        """Advance ``n_steps`` simulated seconds; return (and publish) the new status."""
+    def tick(self, n_steps: int = 1, link_time_s: float = 0.0) -> BankStatus:
+        """Advance ``n_steps`` simulated seconds; return (and publish) the new status.
+
+        With a bank link, the status is the master's (``bank_status`` at ``link_time_s``), and without a peer the
+        home inverter obeys the master's limits."""
+        while self._isolations:
+            i, on = self._isolations.popleft()
+            self.system.isolate(i, on)
         for _ in range(n_steps):
             view = self.peer_view() if self.peer_view is not None else None
             soc = view.soc_pct / 100.0 if view is not None and view.soc_pct is not None else self.status.soc_pct / 100
             home = self.controller.kernel_parameters(self.controller.decide(soc))
             if self.peer_view is not None:
                 self._obey(view)
+            elif self.bank_status is not None:
+                self._obey_limits(self.status.limits)
             self._fill_inputs()
             self.system.advance(1, k.MODE_HOME, self._inputs, home=home)
             self.last_bus_power_w = float(self.system.step_info[cl.SI_BUS_V] * self.system.step_info[cl.SI_BUS_A])
-        self.status = self.builder.build()
+        self.snapshot = self.builder.modules()
+        if self.bank_status is not None:
+            self.status = self.bank_status(link_time_s)
+        else:
+            self.status = self.builder.build(modules=self.snapshot)
         return self.status
 
     def _obey(self, view: BatteryView | None) -> None:
@@ -78,6 +108,10 @@ class LiveBank:
             bl[cl.BL_CCL] = 0.0
             bl[cl.BL_DCL] = 0.0
             return
+        self._obey_limits(limits)
+
+    def _obey_limits(self, limits: ChargeLimits) -> None:
+        bl = self.system.bank_limits
         bl[cl.BL_CVL], bl[cl.BL_DVL] = limits.cvl_v, limits.dvl_v
         bl[cl.BL_CCL], bl[cl.BL_DCL] = limits.ccl_a, limits.dcl_a
 

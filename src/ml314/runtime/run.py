@@ -18,18 +18,22 @@ from pathlib import Path
 
 from ml314.adapters.can_link import CanSpec, CanTrafficLog, open_bus
 from ml314.adapters.serial_link import (
+    ByteStream,
+    PtyNullModem,
     Rs485Spec,
     Rs485TrafficLog,
     SocketStream,
     TcpListener,
     open_serial,
+    parse_rs485_spec,
 )
 from ml314.bms.parameters import BmsParameters
-from ml314.domain.battery_status import BankStatus, BatteryView
-from ml314.errors import TransportError
+from ml314.domain.battery_status import AlarmKind, BankStatus, BatteryView
+from ml314.errors import InputError, TransportError
 from ml314.protocols.base import CanCodec, Rs485Codec
 from ml314.protocols.keepalive import LinkState
 from ml314.protocols.registry import Entry, create
+from ml314.runtime.bank_link_runtime import MasterLoop, ModulesSide, PacedStream
 from ml314.runtime.can_links import CanBatteryLink, CanInverterPeer
 from ml314.runtime.live_bank import LiveBank
 from ml314.runtime.modbus_links import ModbusBatteryService, ModbusInverterPeer, is_register_codec
@@ -56,6 +60,10 @@ class RunConfig:
     seed: int = 1
     initial_soc: float = 0.5
     duration_s: float | None = None  # wall-clock seconds, None: until stopped
+    bank_link: str | None = None  # None/"pty": a pty null modem; "tcp://HOST:PORT"; "DEV1,DEV2"
+    link_baud: int = 115_200
+    module_ids: tuple[int, ...] | None = None
+    termination: tuple[bool, ...] | None = None
 
 
 class Runner:
@@ -74,15 +82,33 @@ class Runner:
         self._can_log: CanTrafficLog | None = None
         self._rs485_log: Rs485TrafficLog | None = None
         self._closers: list[Callable[[], None]] = []
+        self._t0 = time.monotonic()
+        self.master_loop: MasterLoop | None = None
+        self.modules_side: ModulesSide | None = None
 
     # ------------------------------------------------------------------ start
     def start(self) -> list[str]:
         """Open every link and start the threads; return the lines describing what runs where."""
         c = self.config
         lines: list[str] = []
-        request = SimulationRequest(modules=c.modules, seed=c.seed, initial_soc=c.initial_soc)
+        request = SimulationRequest(
+            modules=c.modules,
+            seed=c.seed,
+            initial_soc=c.initial_soc,
+            module_ids=c.module_ids,
+            termination=c.termination,
+            link_baud=c.link_baud,
+        )
+        request.validate()
         self.live = live = LiveBank(request, c.params)
         self._closers.append(live.close)
+        self._t0 = time.monotonic()
+        if live.linked is not None:
+            try:
+                lines.append(self._start_bank_link(live))
+            except BaseException:
+                self.close()
+                raise
 
         status = self._status
         try:
@@ -100,6 +126,57 @@ class Runner:
         else:
             lines.append("no built-in peer: the home inverter obeys the BMS's own limits")
         return lines
+
+    def link_clock(self) -> float:
+        return time.monotonic() - self._t0
+
+    def _start_bank_link(self, live: LiveBank) -> str:
+        """The master and the other modules at the two ends of a real serial line."""
+        linked = live.linked
+        assert linked is not None
+        c = self.config
+        baud = c.link_baud
+        spec = c.bank_link or "pty"
+        if spec == "pty":
+            modem = PtyNullModem()
+            self._closers.append(modem.close)
+            master_url, modules_url = modem.paths
+            modules_stream: ByteStream = open_serial(modules_url, baud)
+            master_stream: ByteStream = open_serial(master_url, baud)
+            where = f"pty null modem {master_url} <-> {modules_url}"
+        elif spec.startswith("tcp://"):
+            listen = parse_rs485_spec(spec).listen
+            assert listen is not None
+            listener = TcpListener(*listen)
+            self._closers.append(listener.close)
+            host, port = listener.address
+            master_stream = open_serial(f"socket://{host}:{port}", baud)
+            accepted = listener.accept(5.0)
+            if accepted is None:
+                raise TransportError(f"bank link tcp://{host}:{port}: the master could not connect")
+            modules_stream = accepted
+            where = f"tcp://{host}:{port}"
+        else:
+            parts = spec.split(",")
+            if len(parts) != 2:
+                raise InputError(f"--bank-link {spec!r}: pty, tcp://HOST:PORT or two devices DEV1,DEV2")
+            master_stream, modules_stream = open_serial(parts[0], baud), open_serial(parts[1], baud)
+            where = f"{parts[0]} (master) <-> {parts[1]} (modules)"
+        side = ModulesSide(linked.endpoints, PacedStream(modules_stream, baud), self.link_clock)
+        self._closers.append(side.close)
+        side.start()
+        self.modules_side = side
+        faults = [f.message for f in linked.report.faults]
+        if linked.master is None:
+            return f"bank link {where} at {baud} baud: NO MASTER - " + "; ".join(faults)
+        loop = MasterLoop(linked.master, PacedStream(master_stream, baud), self.link_clock)
+        self._closers.append(loop.close)
+        loop.start()
+        self.master_loop = loop
+        extra = frozenset({AlarmKind.INTERNAL_COMMUNICATION}) if faults else frozenset()
+        live.bank_status = lambda now: loop.bank_status(now, extra)
+        text = f"bank link {where} at {baud} baud: master ID {linked.master.master_id}, {c.modules} modules"
+        return text + "".join(f"\n  wiring: {f}" for f in faults)
 
     def _status(self) -> BankStatus:
         assert self.live is not None
@@ -206,7 +283,7 @@ class Runner:
             if now < due:
                 self.stop_event.wait(due - now)
                 continue
-            self.live.tick(steps)
+            self.live.tick(steps, self.link_clock())
             due += tick_s
             if now - due > 5 * tick_s:  # the machine could not keep up: do not race to catch up
                 due = now + tick_s
@@ -250,6 +327,10 @@ class Runner:
         if self.rs485_server is not None:
             srv = self.rs485_server
             parts.append(f"RS485 {srv.codec.info.name} req {srv.requests} {_state(srv)}")
+        if self.master_loop is not None:
+            m = self.master_loop.master
+            refresh = f" refresh {m.last_cycle_s:.2f} s" if m.last_cycle_s is not None else ""
+            parts.append(f"bank {s.module_count}/{self.config.modules} online{refresh}")
         view = self.peer_view()
         lim = None if view is None else view.limits()
         if lim is not None:

@@ -20,7 +20,7 @@ from ml314.domain.battery_status import BankCommand, ModuleIdentity, ModuleStatu
 from ml314.errors import FrameError
 from ml314.system import bank_link as link
 
-__all__ = ["ModuleEndpoint", "SimulatedBus"]
+__all__ = ["ModuleEndpoint", "SimulatedBus", "collide", "frame_adr"]
 
 
 class ModuleEndpoint:
@@ -58,7 +58,7 @@ class ModuleEndpoint:
         """The answer to one request heard on the bus (None: not for this module, or it cannot answer)."""
         if self.is_master or not self.connected or not self.alive():
             return None
-        adr = _adr(request)
+        adr = frame_adr(request)
         if adr is not None and adr not in (self.module_id, link.BROADCAST_ADR):
             return None  # not for this module: no need to parse the frame or read the sensors
         try:
@@ -113,7 +113,7 @@ class SimulatedBus:
         took = link.wire_time_s(len(request), self.baud) + gap
         self.bytes_on_wire += len(request)
         now = self.clock_s + took
-        adr = _adr(request)
+        adr = frame_adr(request)
         heard = self.endpoints if adr is None or adr == link.BROADCAST_ADR else self._by_id.get(adr, ())
         answers = [a for e in heard if (a := e.respond(request, now)) is not None]
         if not answers:
@@ -127,7 +127,7 @@ class SimulatedBus:
         self.clock_s += took
         if len(answers) > 1:
             self.collisions += 1
-            return _collide(answers), took
+            return collide(answers), took
         answer = answers[0]
         if self.error_rate > 0.0 and self.rng.random() < self.error_rate:
             self.corrupted += 1
@@ -136,7 +136,7 @@ class SimulatedBus:
         return answer, took
 
 
-def _adr(frame: bytes) -> int | None:
+def frame_adr(frame: bytes) -> int | None:
     """The ADR field of a frame (characters 3-4), or None when it is not readable hex."""
     try:
         return int(frame[3:5], 16)
@@ -144,7 +144,7 @@ def _adr(frame: bytes) -> int | None:
         return None
 
 
-def _collide(answers: list[bytes]) -> bytes:
+def collide(answers: list[bytes]) -> bytes:
     """Two drivers on one pair: where they differ the receiver reads a wired-AND of both (a dominant 0)."""
     n = max(len(a) for a in answers)
     out = bytearray(b"\xff" * n)

@@ -93,7 +93,11 @@ class BankMaster:
         self.started_s: float | None = None
         self.assembled = False
         self.next_cycle_s = 0.0
-        self.last_cycle_s: float | None = None  # how long the last full round took (the bank's refresh time)
+        self.last_cycle_s: float | None = None  # start to start of the last two rounds
+        self.last_refresh_s: float | None = None  # the REPORT transactions of the last round: the data refresh time
+        self._round_report_s = 0.0
+        self._round_reports = 0
+        self.last_refresh_reports = 0
         self._cycle_started_s = 0.0
 
     # ------------------------------------------------------------------ polling
@@ -123,6 +127,11 @@ class BankMaster:
                 plan.append((mid, link.Cid2.COMMAND))
             plan.append((mid, link.Cid2.REPORT))
         self._queue = plan
+        if self._round_reports:
+            self.last_refresh_s = self._round_report_s
+            self.last_refresh_reports = self._round_reports
+        self._round_report_s = 0.0
+        self._round_reports = 0
         if self.cycles:
             self.last_cycle_s = now_s - self._cycle_started_s
         self._cycle_started_s = now_s
@@ -141,7 +150,16 @@ class BankMaster:
         request = link.request(cmd, mid, command)
         response, took_s = transport(request, cmd)
         self.handle(mid, cmd, command, response, now_s)
+        if cmd == link.Cid2.REPORT:
+            self._round_report_s += took_s
+            self._round_reports += 1
         return took_s
+
+    def idle_until(self, now_s: float) -> float | None:
+        """When the master has nothing to send before the next round: the time that round starts; else None."""
+        if not self._queue and now_s < self.next_cycle_s:
+            return self.next_cycle_s
+        return None
 
     def run_until(self, transport: Transport, clock_s: float, until_s: float) -> float:
         """Poll while the link clock is before ``until_s``; return the link clock after the last transaction."""
@@ -172,6 +190,8 @@ class BankMaster:
                 return
             elif cmd == link.Cid2.REPORT:
                 report = link.decode_report(response, serial=member.identity.serial if member.identity else "")
+                if report.address != mid:
+                    raise FrameError(f"answer from ID {report.address} to a request for ID {mid}")
                 self._reported(member, report, now_s)
             else:
                 link.decode_ack(response)

@@ -11,6 +11,7 @@ the bank the master presents. ``ml314 run`` replaces the in-process bus with a r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ml314.domain.battery_status import AlarmKind, BankStatus, ModuleIdentity, ModuleStatus
@@ -50,7 +51,12 @@ class LinkedBank:
         wiring: BankWiring,
         options: LinkOptions | None = None,
         identities: tuple[ModuleIdentity, ...] | None = None,
+        *,
+        status_of: Callable[[int], ModuleStatus] | None = None,
+        isolate: Callable[[int, bool], None] | None = None,
     ) -> None:
+        """``status_of`` and ``isolate`` replace direct access to the twin (``ml314 run``: a snapshot and a queue,
+        since the link runs on other threads than the engine)."""
         if len(wiring.modules) != system.n_modules:
             raise ValueError(f"wiring names {len(wiring.modules)} modules, the bank has {system.n_modules}")
         opts = options or LinkOptions()
@@ -59,6 +65,8 @@ class LinkedBank:
         self.wiring = wiring
         self.report: WiringReport = check_wiring(wiring)
         self._cache: dict[int, tuple[float, ModuleStatus]] = {}
+        self.status_of: Callable[[int], ModuleStatus] = status_of or self._module_status
+        self.isolate: Callable[[int, bool], None] = isolate or system.isolate
         self.options = opts
         self.identities = identities or tuple(
             ModuleIdentity(
@@ -75,8 +83,8 @@ class LinkedBank:
             ModuleEndpoint(
                 i,
                 self.identities[i],
-                status=lambda i=i: self._module_status(i),  # type: ignore[misc]
-                isolate=lambda on, i=i: system.isolate(i, on),  # type: ignore[misc]
+                status=lambda i=i: self.status_of(i),  # type: ignore[misc]
+                isolate=lambda on, i=i: self.isolate(i, on),  # type: ignore[misc]
                 alive=lambda i=i: bool(system.running[i] > 0.5),  # type: ignore[misc]
                 is_master=i == self.master_index,
                 watchdog_s=opts.watchdog_s,
@@ -94,7 +102,7 @@ class LinkedBank:
             self.master = BankMaster(
                 self.identities[mi].module_id,
                 self.identities[mi],
-                own=lambda: self._module_status(mi),
+                own=lambda: self.status_of(mi),
                 params=opts.master or MasterParams(baud=opts.baud),
             )
 
