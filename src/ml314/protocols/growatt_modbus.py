@@ -269,14 +269,7 @@ class Codec(Rs485Codec):
 
     def decode_registers(self, regs: Mapping[int, int]) -> BatteryView:
         """The fields whose registers are all in ``regs`` (address -> u16 word)."""
-        for address, word in regs.items():
-            if not 0 <= word <= 0xFFFF:
-                raise FrameError(f"register 0x{address:04X} value {word} is not a 16-bit word")
-        values: dict[str, object] = {}
-        for name, (addresses, decode) in _DECODE.items():
-            if all(a in regs for a in addresses):
-                values[name] = decode(tuple(regs[a] for a in addresses))
-        return BatteryView(**values)  # type: ignore[arg-type]
+        return mb.view_from_registers(regs, _DECODE)
 
     def decode_response(self, request: bytes, response: bytes) -> BatteryView:
         req = mb.parse_request(request)

@@ -9,9 +9,10 @@ buffer splitting, by the Modbus-like Voltronic protocol (section 1.8).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ml314.domain.battery_status import BatteryView
 from ml314.errors import FrameError
 
 __all__ = [
@@ -311,3 +312,19 @@ def parse_frame(frame: bytes) -> Request | Response:
     if is_request or not (func & 0x80 or func in (READ_HOLDING, WRITE_MULTIPLE)):
         return parse_request(frame)
     return parse_response(frame)
+
+
+#: BatteryView field -> (the registers it needs, how to turn their words into the value)
+RegisterDecoders = Mapping[str, tuple[tuple[int, ...], Callable[[tuple[int, ...]], object]]]
+
+
+def view_from_registers(regs: Mapping[int, int], decoders: RegisterDecoders) -> BatteryView:
+    """The :class:`BatteryView` fields whose registers are all in ``regs`` (address -> u16 word)."""
+    for address, word in regs.items():
+        if not 0 <= word <= 0xFFFF:
+            raise FrameError(f"register 0x{address:04X} value {word} is not a 16-bit word")
+    values: dict[str, object] = {}
+    for name, (addresses, decode) in decoders.items():
+        if all(a in regs for a in addresses):
+            values[name] = decode(tuple(regs[a] for a in addresses))
+    return BatteryView(**values)  # type: ignore[arg-type]
