@@ -42,6 +42,7 @@ TARGET_REALTIME_FACTOR_16_BMS = round(365 * DAY_S / 600.0)
 COLUMNS = (
     "modules",
     "with_bms",
+    "with_link",
     "wall_s",
     "realtime_factor",
     "ns_per_cell_step",
@@ -51,17 +52,25 @@ COLUMNS = (
 )
 
 
-def request(modules: int, with_bms: bool = False) -> SimulationRequest:
+def request(modules: int, with_bms: bool = False, with_link: bool = False, days: float = 1.0) -> SimulationRequest:
     """The benchmarked run: home scenario, one day at 1 s steps, 1 min samples, with or without the BMS."""
     return SimulationRequest(
-        scenario="home", modules=modules, days=1, dt_s=DT_S, sample_s=SAMPLE_S, seed=SEED, bms=with_bms
+        scenario="home",
+        modules=modules,
+        days=days,
+        dt_s=DT_S,
+        sample_s=SAMPLE_S,
+        seed=SEED,
+        bms=with_bms,
+        link=with_link and modules > 1,
     )
 
 
-def engine_wall_s(modules: int, with_bms: bool = False) -> float:
+def engine_wall_s(modules: int, with_bms: bool = False, with_link: bool = False, days: float = 1.0) -> float:
     """Wall time of the engine's drive loop for one simulated day (from the outcome summary)."""
     with tempfile.TemporaryDirectory(prefix="ml314-bench-") as tmp:
-        outcome = simulate(request(modules, with_bms), out_dir=Path(tmp), drivers=SCENARIOS, report=False)
+        req = request(modules, with_bms, with_link, days)
+        outcome = simulate(req, out_dir=Path(tmp), drivers=SCENARIOS, report=False)
         run = outcome.summary["run"]
         if abs(run["simulated_days"] - 1.0) > 1e-9:  # the BMS's power-on second counts as part of the day
             raise RuntimeError(f"expected one simulated day, got {run['simulated_days']}")
@@ -123,6 +132,7 @@ def main() -> None:
         row: dict[str, Any] = {
             "modules": m,
             "with_bms": False,
+            "with_link": False,
             "wall_s": wall,
             "realtime_factor": DAY_S / wall,
             "ns_per_cell_step": wall / (DAY_S / DT_S * m * cells) * 1e9,
@@ -137,6 +147,7 @@ def main() -> None:
         row = {
             "modules": m,
             "with_bms": True,
+            "with_link": False,
             "wall_s": wall,
             "realtime_factor": DAY_S / wall,
             "ns_per_cell_step": wall / (DAY_S / DT_S * m * cells) * 1e9,
@@ -146,6 +157,21 @@ def main() -> None:
             # issue 3: a simulated year of 16 modules with the BMS in under 10 minutes
             row["target_realtime_factor"] = TARGET_REALTIME_FACTOR_16_BMS
         results.append(row)
+    # the framed bank link between modules (issue 5): the master polls every module every second in Python
+    link_days = 0.02 if args.quick else 0.1
+    for m in (4, 16):
+        wall = engine_wall_s(m, with_bms=True, with_link=True, days=link_days)
+        results.append(
+            {
+                "modules": m,
+                "with_bms": True,
+                "with_link": True,
+                "wall_s": wall,
+                "realtime_factor": link_days * DAY_S / wall,
+                "ns_per_cell_step": wall / (link_days * DAY_S / DT_S * m * cells) * 1e9,
+                "year_wall_s": 365.0 * wall / link_days,
+            }
+        )
     finish(NAME, results, COLUMNS, args.json)
 
 

@@ -92,6 +92,10 @@ def test_run_for_a_while_with_a_compatibility_protocol() -> None:
         (("--rs485", "tcp://127.0.0.1"), "tcp://HOST:PORT"),
         (("--speed", "0"), "--speed"),
         (("--for", "soon"), "not a duration"),
+        (("--rs485-baud", "1234"), "--rs485-baud 1234"),
+        (("--ids", "1,x"), "--ids"),
+        (("--modules", "2", "--ids", "1"), "--ids: 1 values for 2 modules"),
+        (("--modules", "2", "--bank-link", "a,b,c"), "--bank-link"),
     ],
 )
 def test_bad_run_options_are_one_line_errors(args: tuple[str, ...], message: str) -> None:
@@ -135,3 +139,18 @@ def test_protocols_lists_table_10_3() -> None:
 def test_protocols_verbose_says_why() -> None:
     r = ml314("protocols", "-v")
     assert r.returncode == 0 and "why:" in r.stdout
+
+
+def test_growatt_modbus_is_served_by_pymodbus_and_logged(tmp_path: Path) -> None:
+    log = tmp_path / "growatt.log"
+    r = ml314(
+        "run", "--protocol", "RS485:P01", "--rs485", "tcp://127.0.0.1:0", "--rs485-baud", "9600",
+        "--rs485-log", log, "--for", "3s", "--quiet",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "Modbus RTU, pymodbus" in r.stdout
+    lines = log.read_text().splitlines()
+    assert any(" rx 0103" in line for line in lines) and any(" tx 0103" in line for line in lines)
+    decoded = ml314("decode", log, "--protocol", "growatt-modbus")
+    assert decoded.returncode == 0, decoded.stdout
+    assert "ccl_a:" in decoded.stdout

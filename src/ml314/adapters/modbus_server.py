@@ -94,8 +94,16 @@ class ModbusRtuServer:
     """A pymodbus RTU server for one register map; start with ``await start()`` or ``async with``."""
 
     def __init__(
-        self, codec: RegisterMap, status_source: Callable[[], BankStatus], link: str, *, baud: int = 9600
+        self,
+        codec: RegisterMap,
+        status_source: Callable[[], BankStatus],
+        link: str,
+        *,
+        baud: int = 9600,
+        trace: Callable[[bytes, bool], None] | None = None,
     ) -> None:
+        """``trace(data, sent)`` sees every frame received and sent (the RS485 traffic log)."""
+        self._trace = trace
         self._codec = codec
         self._source = status_source
         self._link = parse_link(link)
@@ -131,6 +139,11 @@ class ModbusRtuServer:
             return pdu
         return cast(ModbusPDU, None)
 
+    def _packet(self, sending: bool, data: bytes) -> bytes:
+        if self._trace is not None and data:
+            self._trace(bytes(data), sending)
+        return data
+
     async def start(self) -> None:
         """Listen (TCP) or open the serial port; raises :class:`TransportError` when that fails."""
         if self._server is not None:
@@ -140,7 +153,13 @@ class ModbusRtuServer:
         )
         server: ModbusTcpServer | ModbusSerialServer
         if self._link.tcp is not None:
-            server = ModbusTcpServer(device, framer=FramerType.RTU, address=self._link.tcp, trace_pdu=self._only_ours)
+            server = ModbusTcpServer(
+                device,
+                framer=FramerType.RTU,
+                address=self._link.tcp,
+                trace_pdu=self._only_ours,
+                trace_packet=self._packet,
+            )
         else:
             server = ModbusSerialServer(
                 device,
@@ -148,6 +167,7 @@ class ModbusRtuServer:
                 port=self._link.serial or "",
                 baudrate=self._baud,
                 trace_pdu=self._only_ours,
+                trace_packet=self._packet,
             )
         try:
             await server.serve_forever(background=True)

@@ -17,6 +17,7 @@ from ml314.cli.simulate import flag_list, int_list
 from ml314.errors import InputError
 
 DEFAULT_RS485 = "tcp://127.0.0.1:8485"
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
 def run_command(
@@ -31,6 +32,9 @@ def run_command(
     rs485: Annotated[
         str | None,
         typer.Option(help=f"serial device, pyserial URL or tcp://HOST:PORT to listen on (e.g. {DEFAULT_RS485})"),
+    ] = None,
+    rs485_baud: Annotated[
+        int | None, typer.Option(help="RS485 baud rate (default: the protocol's, 9600; Pylon V3.3 also 115200)")
     ] = None,
     speed: Annotated[float, typer.Option(help="simulated seconds per wall-clock second")] = 1.0,
     peer: Annotated[
@@ -62,6 +66,8 @@ def run_command(
         raise InputError(f"--speed {speed}: must be in (0, 100000]")
     if not 0.0 <= initial_soc <= 1.0:
         raise InputError(f"--initial-soc {initial_soc}: must be 0..1")
+    if rs485_baud is not None and rs485_baud not in BAUD_RATES:
+        raise InputError(f"--rs485-baud {rs485_baud}: one of {', '.join(map(str, BAUD_RATES))}")
     duration_s = parse_duration_s(duration, "--for") if duration is not None else None
     # numba compiles on import: keep --help and usage errors fast
     from ml314.adapters.can_link import parse_can_spec  # noqa: PLC0415
@@ -103,6 +109,7 @@ def run_command(
         initial_soc=initial_soc,
         duration_s=duration_s,
         bank_link=bank_link,
+        rs485_baud=rs485_baud,
         link_baud=link_baud,
         module_ids=int_list(ids, "--ids"),
         termination=flag_list(termination, "--termination"),

@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from ml314.adapters.modbus_server import ModbusRtuPoller, ModbusRtuServer
+from ml314.adapters.serial_link import Rs485TrafficLog
 from ml314.domain.battery_status import BankStatus, BatteryView
 from ml314.errors import TransportError
 from ml314.protocols.base import Rs485Codec
@@ -51,14 +52,23 @@ class _LoopThread:
 class ModbusBatteryService:
     """The battery's register map served by pymodbus on ``link`` (``tcp://HOST:PORT``, a device or a URL)."""
 
-    def __init__(self, codec: Rs485Codec, status: Callable[[], BankStatus], link: str) -> None:
+    def __init__(
+        self, codec: Rs485Codec, status: Callable[[], BankStatus], link: str, log: Rs485TrafficLog | None = None
+    ) -> None:
         assert is_register_codec(codec)
         self.codec = codec
         self._status = status
         self.watch = KeepAliveWatch(5.0, codec.info.keepalive_timeout_s, time.monotonic())
         self.requests = 0
         self._loop = _LoopThread(f"modbus-{codec.info.name}")
-        self.server = ModbusRtuServer(codec, self._serve_status, link, baud=codec.info.baud)  # type: ignore[arg-type]
+        trace = None if log is None else (lambda data, sent: log.record(data, sent=sent))
+        self.server = ModbusRtuServer(
+            codec,  # type: ignore[arg-type]
+            self._serve_status,
+            link,
+            baud=codec.info.baud,
+            trace=trace,
+        )
         try:
             self._loop.call(self.server.start())
         except BaseException:

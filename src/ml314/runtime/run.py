@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ml314.adapters.can_link import CanSpec, CanTrafficLog, open_bus
@@ -62,6 +62,7 @@ class RunConfig:
     duration_s: float | None = None  # wall-clock seconds, None: until stopped
     bank_link: str | None = None  # None/"pty": a pty null modem; "tcp://HOST:PORT"; "DEV1,DEV2"
     link_baud: int = 115_200
+    rs485_baud: int | None = None  # None: the protocol's own (9600 for every RS485 protocol here)
     module_ids: tuple[int, ...] | None = None
     termination: tuple[bool, ...] | None = None
 
@@ -202,10 +203,16 @@ class Runner:
             self.can_peer.start()
         return f"CAN {c.can}: {_describe(codec)}" + (" + built-in inverter peer" if with_peer else "")
 
-    def _start_rs485(self, entry: Entry, spec: Rs485Spec, status: Callable[[], BankStatus]) -> str:
-        c = self.config
+    def _rs485_codec(self, entry: Entry) -> Rs485Codec:
         codec = create(entry)
         assert isinstance(codec, Rs485Codec)
+        if self.config.rs485_baud is not None:
+            codec.info = replace(codec.info, baud=self.config.rs485_baud)
+        return codec
+
+    def _start_rs485(self, entry: Entry, spec: Rs485Spec, status: Callable[[], BankStatus]) -> str:
+        c = self.config
+        codec = self._rs485_codec(entry)
         with_peer = c.peer if c.peer is not None else spec.listen is not None
         if is_register_codec(codec):
             return self._start_modbus(entry, codec, spec, status, with_peer)
@@ -240,15 +247,15 @@ class Runner:
     ) -> str:
         """A standard Modbus RTU register map: pymodbus serves it (and polls it, as the peer)."""
         if self.config.rs485_log is not None:
-            self.echo("ml314: warning: --rs485-log records the Pylon-style links; pymodbus serves this one unlogged")
-        service = ModbusBatteryService(codec, status, spec.url)
+            self._rs485_log = Rs485TrafficLog(self.config.rs485_log)
+            self._closers.append(self._rs485_log.close)
+        service = ModbusBatteryService(codec, status, spec.url, self._rs485_log)
         self.rs485_server = service
         self._closers.append(service.close)
         address = service.address
         where = f"listening on tcp://{address[0]}:{address[1]}" if address else f"on {spec.url}"
         if with_peer and address is not None:
-            peer_codec = create(entry)
-            assert isinstance(peer_codec, Rs485Codec)
+            peer_codec = self._rs485_codec(entry)
             peer = ModbusInverterPeer(peer_codec, f"tcp://{address[0]}:{address[1]}")
             self.rs485_peer = peer
             self._closers.append(peer.close)
@@ -260,8 +267,7 @@ class Runner:
         )
 
     def _start_rs485_peer(self, entry: Entry, stream: SocketStream) -> None:
-        peer_codec = create(entry)
-        assert isinstance(peer_codec, Rs485Codec)
+        peer_codec = self._rs485_codec(entry)
         self.rs485_peer = Rs485InverterPeer(peer_codec, stream)
         self._closers.append(self.rs485_peer.close)
         self.rs485_peer.start()
