@@ -94,6 +94,7 @@ class ModulesSide:
                 heard = self.endpoints if adr is None or adr == link.BROADCAST_ADR else self.by_id.get(adr, [])
                 answers = [a for e in heard if (a := e.respond(frame, now)) is not None]
                 if answers:
+                    time.sleep(link.interframe_gap_s(self.stream.baud))  # the bus turnaround before answering
                     try:
                         self.stream.write(answers[0] if len(answers) == 1 else collide(answers))
                     except TransportError as exc:

@@ -90,6 +90,8 @@ class LiveBank:
                 self._obey(view)
             elif self.bank_status is not None:
                 self._obey_limits(self.status.limits)
+            elif self.linked is not None and self.linked.master is None:
+                self._obey(None)  # no master, no inverter communication: the inverter stops
             self._fill_inputs()
             self.system.advance(1, k.MODE_HOME, self._inputs, home=home)
             self.last_bus_power_w = float(self.system.step_info[cl.SI_BUS_V] * self.system.step_info[cl.SI_BUS_A])

@@ -112,6 +112,9 @@ class Runner:
                 raise
 
         status = self._status
+        if live.linked is not None and live.linked.master is None:
+            lines.append("no master module: nothing talks to the inverter (manual 12.2 #1); protocols not started")
+            return lines
         try:
             if c.can_protocol is not None:
                 lines.append(self._start_can(c.can_protocol, status))

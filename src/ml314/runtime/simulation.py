@@ -346,7 +346,9 @@ class SimulationContext:
         n_rows = 0
         for i in range(n_steps):
             status = self.linked.step(system.t_s) if self.linked is not None else None
-            if self.exchange is not None:
+            if self.linked is not None and status is None:
+                limits = None  # no master: nothing talks to the inverter, which then stops (manual 12.2 #1)
+            elif self.exchange is not None:
                 limits = self.exchange.exchange(status if status is not None else self.status.build())
             else:
                 limits = None if status is None else status.limits

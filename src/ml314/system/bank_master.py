@@ -4,7 +4,8 @@ Pure: time is passed in, bytes go through a transport the caller supplies (an in
 serial port or TCP link for ``run``). One transaction at a time, as on a half-duplex RS485 bus.
 
 * Discovery: the master asks IDENTIFY at every ID 1..63 once at start (and later one unknown ID per poll cycle),
-  so a module plugged in later is found; more than 16 answering IDs is a wiring fault (the 16 lowest are kept).
+  so a module plugged in later is found; more than 16 answering IDs is a wiring fault (the first 16 found, in ID
+  order at start, are kept).
 * Polling: REPORT from every member in ID order, round after round; the master's own data comes from itself.
 * Loss: ``misses_to_drop`` consecutive failed transactions (timeout or garbled answer) drop a member from the
   aggregate and raise the internal-communication alarm (manual 12.2 #1). Garbled answers at one address are what
@@ -220,7 +221,7 @@ class BankMaster:
         self.members[mid] = MemberState(
             mid, identity=identity, state=LinkState.WAITING, command=BankCommand(True, True, True)
         )
-        self._log(now_s, f"module ID {mid} joined ({identity.serial})")
+        self._log(now_s, f"module ID {mid} found ({identity.serial}), held off the bus until its voltage matches")
 
     def _reported(self, member: MemberState, report: ModuleStatus, now_s: float) -> None:
         member.report = report
@@ -254,7 +255,7 @@ class BankMaster:
         if member.misses >= self.params.misses_to_drop and member.state is not LinkState.LOST:
             member.state = LinkState.LOST
             member.command_sent = None  # it may have reset: tell it again when it is back
-            why = "garbled answers (two modules with one ID?)" if garbled else "no answer"
+            why = "garbled answers (two modules with one ID, or a termination fault?)" if garbled else "no answer"
             self._log(now_s, f"module ID {member.module_id} dropped out of the bank: {why}")
 
     # ------------------------------------------------------------------- view
@@ -270,7 +271,11 @@ class BankMaster:
         out = []
         for m in sorted(self.members.values(), key=lambda x: x.module_id):
             if m.state is LinkState.LOST:
-                kind = "garbled answers: two modules may share this ID" if m.garbled else "no answer"
+                kind = (
+                    "garbled answers: two modules may share this ID, or the termination is wrong (8.5)"
+                    if m.garbled
+                    else "no answer"
+                )
                 out.append(f"module ID {m.module_id}: {kind} (manual 6.3, 8.4.2)")
         for mid in sorted(self.garbled_ids - set(self.members)):
             out.append(f"ID {mid}: garbled answers, two modules may share this ID (manual 6.3, 8.4.2)")
@@ -282,8 +287,8 @@ class BankMaster:
             on = sum(1 for i in identities if i.termination_on)
             if on != 2:
                 out.append(
-                    f"{on} modules have the termination resistor on (switch 8): exactly the first and last "
-                    "should (manual 8.5)"
+                    f"{on} module{'' if on == 1 else 's'} with the termination resistor on (switch 8): exactly "
+                    "the first and last should have it (manual 8.5)"
                 )
         return out
 
@@ -352,7 +357,7 @@ class BankMaster:
             return True
         started = self.started_s if self.started_s is not None else now_s
         scanned = self.cycles >= 2  # the full IDENTIFY scan is the first round
-        joined = all(m.state is LinkState.ONLINE for m in self.members.values())
+        joined = all(m.state is LinkState.ONLINE and m.command_sent == m.command for m in self.members.values())
         if (scanned and joined) or now_s - started >= self.params.assembly_timeout_s:
             self.assembled = True
         return self.assembled

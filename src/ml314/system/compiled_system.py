@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from ml314.bms.bms import Bms, BmsReadings, Buttons
+from ml314.bms.limits import ST_CCL_A, ST_CCL_HELD_S, ST_CCL_WINDOW_A, ST_DCL_A, ST_DCL_HELD_S, ST_DCL_WINDOW_A
 from ml314.bms.parameters import BmsParameters
 from ml314.bms.soc import ESTIMATOR_IDS, SOC_ESTIMATORS
 from ml314.bms.states import REST_CURRENT_A, REST_HOLD_S, BmsState
@@ -152,6 +153,14 @@ class CompiledBankSystem:
         self.isolated[module] = on
         if on:
             self._open(module)
+        else:
+            # released by the master: the current limits start afresh, as at power-on (their hold after a zero is
+            # for recoveries from a protection, not for a commanded stay off the bus)
+            st = self.bms.limiter.state
+            for col in (ST_CCL_A, ST_DCL_A, ST_CCL_WINDOW_A, ST_DCL_WINDOW_A):
+                st[module, col] = math.inf
+            st[module, ST_CCL_HELD_S] = 0.0
+            st[module, ST_DCL_HELD_S] = 0.0
         self._has_pending = True  # the next second re-runs the state machines, which restore the MOSFETs
 
     def _open(self, m: int) -> None:

@@ -1,8 +1,9 @@
 """The bank as its master presents it to the inverter: a :class:`BankStatus` built from the BMS's own view.
 
 Only what the BMS knows goes in (sensor readings, its SOC/SOH estimates, its limits, its protection table),
-never the twin's truth. The bank's limits are the ones the aggregation computed (``system/aggregation.py``,
-mirrored in the compiled loop). Protection rows map to the protocols' alarm categories through one table.
+never the twin's truth. The bank is one :func:`~ml314.system.bank_aggregate.aggregate` of its modules (the master's
+rules: lowest CVL, current limits by the real current share). Protection rows map to the protocols' alarm
+categories through one table.
 """
 
 from __future__ import annotations
