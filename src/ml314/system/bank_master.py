@@ -283,7 +283,7 @@ class BankMaster:
             ids = ", ".join(str(i) for i in sorted(self.extra_ids))
             out.append(f"more than 16 modules answer (IDs {ids} left out): at most 16 in parallel (manual 6.3)")
         identities = [self.own_identity] + [m.identity for m in self.members.values() if m.identity is not None]
-        if len(identities) >= 2:
+        if len(identities) >= 2 and self.cycles >= 2:  # after the discovery scan: every module has spoken
             on = sum(1 for i in identities if i.termination_on)
             if on != 2:
                 out.append(
