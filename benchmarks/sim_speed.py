@@ -67,13 +67,13 @@ def request(modules: int, with_bms: bool = False, with_link: bool = False, days:
 
 
 def engine_wall_s(modules: int, with_bms: bool = False, with_link: bool = False, days: float = 1.0) -> float:
-    """Wall time of the engine's drive loop for one simulated day (from the outcome summary)."""
+    """Wall time of the engine's drive loop for ``days`` simulated days (from the outcome summary)."""
     with tempfile.TemporaryDirectory(prefix="ml314-bench-") as tmp:
         req = request(modules, with_bms, with_link, days)
         outcome = simulate(req, out_dir=Path(tmp), drivers=SCENARIOS, report=False)
         run = outcome.summary["run"]
-        if abs(run["simulated_days"] - 1.0) > 1e-9:  # the BMS's power-on second counts as part of the day
-            raise RuntimeError(f"expected one simulated day, got {run['simulated_days']}")
+        if abs(run["simulated_days"] - days) > 1e-9:  # the BMS's power-on second counts as part of the run
+            raise RuntimeError(f"expected {days} simulated days, got {run['simulated_days']}")
         return float(run["wall_time_s"])
 
 
