@@ -20,6 +20,7 @@ from ml314.system.linked_bank import LinkedBank, LinkOptions, default_wiring
 from ml314.system.status import StatusBuilder
 from ml314.twin import kernel as k
 from ml314.twin.bank import Bank
+from ml314.twin.frontpanel import DipSwitches
 from ml314.twin.params import load_cell_parameters
 
 C = load_cell_parameters()
@@ -183,3 +184,42 @@ def test_mixing_types_capacities_firmware_or_ages_raises_the_caution() -> None:
     assert len(warnings) == 2
     assert "capacity 280 Ah" in warnings[0] and "firmware 2.1" in warnings[0] and "13.1 (5)" in warnings[0]
     assert "months apart" in warnings[1]
+
+
+def test_switches_are_read_at_reset_only() -> None:
+    system, bank, inputs = make([1, 2, 3])
+    run(system, bank, inputs, 5)
+    master = bank.master
+    assert master is not None and sorted(master.members) == [2, 3]
+    # the installer sets module 3 (index 2) to ID 7: nothing changes until RESET
+    bank.set_switches(2, DipSwitches.from_id(7, termination=True))
+    status = run(system, bank, inputs, 5)
+    assert status is not None and [m.address for m in status.modules] == [1, 2, 3]
+    bank.press_reset(2)
+    assert bank.identities[2].module_id == 7
+    assert bank.report.ok
+    # the master finds ID 7 by its probes; ID 3 is missing until the master itself is reset
+    for _ in range(120):
+        run(system, bank, inputs, 1)
+        if 7 in master.members and master.members[7].state is LinkState.ONLINE:
+            break
+    assert master.members[7].state is LinkState.ONLINE
+    assert master.members[3].state is LinkState.LOST
+    bank.press_reset(0)  # RESET on the master: a fresh scan
+    assert bank.master is not master
+    status = run(system, bank, inputs, 8)
+    assert status is not None and [m.address for m in status.modules] == [1, 2, 7]
+    assert AlarmKind.INTERNAL_COMMUNICATION not in status.alarms
+
+
+def test_a_restarted_module_is_released_again() -> None:
+    system, bank, inputs = make([1, 2])
+    run(system, bank, inputs, 5)
+    bank.press_reset(1)  # RESET without new switches: the module restarts and waits for its master's word
+    run(system, bank, inputs, 2)
+    assert system.isolated[1]
+    for _ in range(30):
+        run(system, bank, inputs, 1)
+        if not system.isolated[1]:
+            break
+    assert not system.isolated[1]  # the master's periodic COMMAND released it

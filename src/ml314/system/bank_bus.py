@@ -70,6 +70,14 @@ class ModuleEndpoint:
             self.last_polled_s = now_s
         return answer
 
+    def readdress(self, identity: ModuleIdentity) -> None:
+        """New switches read at RESET: the module answers as ``identity.module_id`` from now on, off the bus
+        until its master releases it."""
+        self.identity = identity
+        self.module_id = identity.module_id
+        self.released = self.is_master
+        self.last_polled_s = None
+
     def _command(self, command: BankCommand) -> None:
         self.released = not command.isolate
         self._isolate(command.isolate)
@@ -97,8 +105,7 @@ class SimulatedBus:
     ) -> None:
         self.endpoints = list(endpoints)
         self._by_id: dict[int, list[ModuleEndpoint]] = {}
-        for e in self.endpoints:  # the receivers that can act on a frame (the others ignore it by its ADR)
-            self._by_id.setdefault(e.module_id, []).append(e)
+        self.readdress()
         self.baud = baud
         self.error_rate = error_rate
         self.rng = random.Random(seed)
@@ -106,6 +113,12 @@ class SimulatedBus:
         self.bytes_on_wire = 0
         self.collisions = 0
         self.corrupted = 0
+
+    def readdress(self) -> None:
+        """Index the endpoints by their IDs again (after a RESET read new switches)."""
+        self._by_id = {}
+        for e in self.endpoints:  # the receivers that can act on a frame (the others ignore it by its ADR)
+            self._by_id.setdefault(e.module_id, []).append(e)
 
     def transact(self, request: bytes, cmd: link.Cid2) -> tuple[bytes | None, float]:
         """Put ``request`` on the bus; the answer (None: silence) and the time the transaction took."""

@@ -46,6 +46,7 @@ class MasterParams:
     cycle_period_s: float = 1.0  # a new polling round starts at most this often (the BMS data change each second)
     assembly_timeout_s: float = 30.0  # at start, zero current limits until every module found has joined, or this
     default_resistance_mohm: float = 5.0  # a module's string resistance when its BMS has not learned it yet
+    command_refresh_s: float = 10.0  # COMMAND is sent again this often (a module that restarted waits for it)
     join_current_a: float = 80.0  # the most current a joining module may take at connection (half its 1C/2 rating)
 
 
@@ -67,6 +68,7 @@ class MemberState:
     failures: int = 0
     command: BankCommand = field(default_factory=BankCommand)
     command_sent: BankCommand | None = None
+    command_sent_s: float = -1e9
 
 
 class BankMaster:
@@ -124,7 +126,8 @@ class BankMaster:
             m = self.members[mid]
             if m.identity is None:
                 plan.append((mid, link.Cid2.IDENTIFY))
-            if m.command != m.command_sent:
+            stale = now_s - m.command_sent_s > self.params.command_refresh_s
+            if m.command != m.command_sent or (stale and m.state is not LinkState.LOST):
                 plan.append((mid, link.Cid2.COMMAND))
             plan.append((mid, link.Cid2.REPORT))
         self._queue = plan
@@ -197,6 +200,7 @@ class BankMaster:
             else:
                 link.decode_ack(response)
                 member.command_sent = command
+                member.command_sent_s = now_s
         except FrameError:
             if member is not None:
                 self._failure(member, now_s, garbled=True)

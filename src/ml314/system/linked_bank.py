@@ -12,15 +12,23 @@ the bank the master presents. ``ml314 run`` replaces the in-process bus with a r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ml314.domain.battery_status import AlarmKind, BankStatus, ModuleIdentity, ModuleStatus
 from ml314.system import bank_link as link
-from ml314.system.addressing import BankWiring, FaultKind, WiringReport, check_wiring, wiring_from_ids
+from ml314.system.addressing import (
+    BankWiring,
+    ChainModule,
+    FaultKind,
+    WiringReport,
+    check_wiring,
+    wiring_from_ids,
+)
 from ml314.system.bank_bus import ModuleEndpoint, SimulatedBus
 from ml314.system.bank_master import BankMaster, MasterParams
 from ml314.system.compiled_system import CompiledBankSystem
 from ml314.system.status import StatusBuilder
+from ml314.twin.frontpanel import DipSwitches
 
 __all__ = ["LinkOptions", "LinkedBank", "default_wiring"]
 
@@ -97,14 +105,59 @@ class LinkedBank:
         rate = TERMINATION_ERROR_RATE * termination_faults * min(1.0, opts.baud / 115_200)
         self.bus = SimulatedBus(self.endpoints, opts.baud, error_rate=rate, seed=opts.seed)
         self.master: BankMaster | None = None
+        self._pending_dips: dict[int, DipSwitches] = {}
+        self._make_master()
+
+    def _make_master(self) -> None:
+        """The master by the rule of ``check_wiring`` (the lowest valid unique ID), with a fresh discovery scan."""
+        self.master = None
         if self.master_index is not None:
             mi = self.master_index
             self.master = BankMaster(
                 self.identities[mi].module_id,
                 self.identities[mi],
                 own=lambda: self.status_of(mi),
-                params=opts.master or MasterParams(baud=opts.baud),
+                params=self.options.master or MasterParams(baud=self.options.baud),
             )
+
+    def set_switches(self, index: int, dip: DipSwitches) -> None:
+        """The installer moves module ``index``'s DIP switches: nothing changes until its RESET (manual 6.3)."""
+        self._pending_dips[index] = dip
+
+    def press_reset(self, index: int) -> None:
+        """RESET on module ``index``: its BMS restarts and reads its switches again (manual 6.3 note 2).
+
+        The module leaves the bus until the master releases it again. A module that now has another ID is found by
+        the master's probes under the new one; its old ID stays missing (an alarm) until the master itself is reset,
+        which restarts the master with a new discovery scan (and a new master if the rule now picks another module).
+        """
+        self.system.press([index], reset=True)
+        dip = self._pending_dips.pop(index, None)
+        if dip is not None:
+            modules = list(self.wiring.modules)
+            modules[index] = ChainModule.from_dip(dip, powered=modules[index].powered)
+            self.wiring = BankWiring(tuple(modules))
+            self.report = check_wiring(self.wiring)
+            cm = modules[index]
+            identity = replace(
+                self.identities[index],
+                module_id=cm.module_id if cm.id_valid else 0,
+                termination_on=cm.termination_on,
+            )
+            self.identities = (*self.identities[:index], identity, *self.identities[index + 1 :])
+            self.endpoints[index].readdress(identity)
+            self.bus.readdress()
+        new_master = self.report.master
+        new_index = None if new_master is None else new_master.index
+        if index == self.master_index or new_index != self.master_index:
+            for e in self.endpoints:
+                e.is_master = e.index == new_index
+                if not e.is_master:
+                    e.released = False  # a new master releases every module again
+            self.master_index = new_index
+            self._make_master()
+        ep = self.endpoints[index]
+        ep.released = ep.is_master  # a restarted module waits for its master's word again
 
     def _module_status(self, i: int) -> ModuleStatus:
         """Module ``i``'s status, read once per simulated second (the twin moves in 1 s steps)."""
