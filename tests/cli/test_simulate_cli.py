@@ -254,3 +254,28 @@ def test_bare_command_shows_help_without_a_traceback() -> None:
 
 def test_unknown_command_is_one_error_line() -> None:
     assert_one_line_error(ml314("simulat"), "simulat")
+
+
+def test_a_mixed_bank_raises_the_caution_of_13_1_5(tmp_path: Path) -> None:
+    r = simulate(tmp_path / "mix", "--modules", "3", "--capacity-ah", "314,314,280", "--days", "0.02")
+    assert r.returncode == 0, r.stderr
+    assert "differs from the master (capacity 280 Ah)" in r.stdout and "13.1 (5)" in r.stdout
+    summary = summary_of(tmp_path / "mix")
+    assert summary["bank_link"]["warnings"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--modules", "2", "--capacity-ah", "314"), "--capacity-ah: 1 values for 2 modules"),
+        (("--modules", "2", "--capacity-ah", "314,9999"), "--capacity-ah: each module's capacity must be 50..400 Ah"),
+        (("--modules", "2", "--capacity-ah", "314,abc"), "--capacity-ah"),
+        (("--modules", "3", "--ids", "1,2"), "--ids: 2 values for 3 modules"),
+        (("--modules", "2", "--termination", "1,maybe"), "--termination"),
+        (("--modules", "2", "--link-baud", "1234"), "--link-baud 1234"),
+    ],
+)
+def test_bad_bank_options_are_one_line_errors(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    r = simulate(tmp_path / "bad", *args)
+    assert r.returncode == 2, r.stdout
+    assert message in r.stderr and "Traceback" not in r.stderr

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from ml314.cli.durations import parse_duration_s
-from ml314.cli.simulate import flag_list, int_list
+from ml314.cli.simulate import flag_list, float_list, int_list
 from ml314.errors import InputError
 
 DEFAULT_RS485 = "tcp://127.0.0.1:8485"
@@ -57,6 +57,10 @@ def run_command(
         typer.Option(help="link between modules: pty (default), tcp://HOST:PORT, or two devices DEV1,DEV2"),
     ] = None,
     link_baud: Annotated[int, typer.Option(help="baud rate of the link between modules")] = 115_200,
+    capacity_ah: Annotated[
+        str | None,
+        typer.Option(help="rated capacity per module, e.g. 314,314,280 (a mixed bank: caution 13.1 (5))"),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="no live status line")] = False,
 ) -> None:
     """Run the bank in real time with its protocols live; Ctrl-C or SIGTERM stops it cleanly."""
@@ -113,6 +117,7 @@ def run_command(
         link_baud=link_baud,
         module_ids=int_list(ids, "--ids"),
         termination=flag_list(termination, "--termination"),
+        module_capacity_ah=float_list(capacity_ah, "--capacity-ah"),
     )
     runner = Runner(run_config, echo=lambda line: typer.echo(line, err=True))
 

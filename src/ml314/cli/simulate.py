@@ -32,6 +32,18 @@ def int_list(text: str | None, option: str) -> tuple[int, ...] | None:
         raise InputError(f"{option} {text!r}: comma-separated whole numbers, e.g. 1,2,3") from None
 
 
+def float_list(text: str | None, option: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(x) for x in text.replace(" ", "").split(","))
+    except ValueError:
+        raise InputError(f"{option} {text!r}: comma-separated numbers, e.g. 314,314,280") from None
+    if not all(math.isfinite(v) for v in values):
+        raise InputError(f"{option} {text!r}: not finite numbers")
+    return values
+
+
 def flag_list(text: str | None, option: str) -> tuple[bool, ...] | None:
     words = {"1": True, "on": True, "0": False, "off": False}
     if text is None:
@@ -89,6 +101,10 @@ def simulate_command(
         str | None, typer.Option(help="DIP switch 8 per module in chain order, e.g. 1,0,0,1 (default: the ends)")
     ] = None,
     link_baud: Annotated[int, typer.Option(help="baud rate of the bank link")] = 115_200,
+    capacity_ah: Annotated[
+        str | None,
+        typer.Option(help="rated capacity per module, e.g. 314,314,280 (a mixed bank: caution 13.1 (5))"),
+    ] = None,
     report: Annotated[bool, typer.Option(help="write report.html with plots")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
@@ -151,6 +167,7 @@ def simulate_command(
         module_ids=int_list(ids, "--ids"),
         termination=flag_list(termination, "--termination"),
         link_baud=link_baud,
+        module_capacity_ah=float_list(capacity_ah, "--capacity-ah"),
     )
     request.validate()
     console = Console(stderr=True)

@@ -38,7 +38,13 @@ class LiveBank:
 
     def __init__(self, request: SimulationRequest, params: BmsParameters) -> None:
         self.request = request
-        bank = Bank(request.modules, load_cell_parameters(), seed=request.seed, initial_soc=request.initial_soc)
+        bank = Bank(
+            request.modules,
+            load_cell_parameters(),
+            seed=request.seed,
+            initial_soc=request.initial_soc,
+            capacity_scale=request.capacity_scale,
+        )
         self.system = CompiledBankSystem(bank, params, seed=request.seed + 3, estimator=request.estimator)
         self.builder = StatusBuilder(self.system, module_ids=request.module_ids)
         self.snapshot: tuple[ModuleStatus, ...] = self.builder.modules()
@@ -52,6 +58,7 @@ class LiveBank:
                 self.builder,
                 wiring_from_ids(list(ids), request.termination),
                 LinkOptions(baud=request.link_baud, seed=request.seed),
+                design_capacity_ah=request.module_capacity_ah,
                 status_of=lambda i: self.snapshot[i],
                 isolate=lambda i, on: self._isolations.append((i, on)),
             )

@@ -65,6 +65,7 @@ class RunConfig:
     rs485_baud: int | None = None  # None: the protocol's own (9600 for every RS485 protocol here)
     module_ids: tuple[int, ...] | None = None
     termination: tuple[bool, ...] | None = None
+    module_capacity_ah: tuple[float, ...] | None = None
 
 
 class Runner:
@@ -99,6 +100,7 @@ class Runner:
             module_ids=c.module_ids,
             termination=c.termination,
             link_baud=c.link_baud,
+            module_capacity_ah=c.module_capacity_ah,
         )
         request.validate()
         self.live = live = LiveBank(request, c.params)

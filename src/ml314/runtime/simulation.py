@@ -74,6 +74,14 @@ class SimulationRequest:
     module_ids: tuple[int, ...] | None = None  # DIP IDs in daisy-chain order (default 1..n)
     termination: tuple[bool, ...] | None = None  # DIP switch 8 per module (default: first and last on)
     link_baud: int = 115_200
+    module_capacity_ah: tuple[float, ...] | None = None  # rated capacity per module (mixing: caution 13.1 (5))
+
+    @property
+    def capacity_scale(self) -> tuple[float, ...] | None:
+        """Each module's capacity relative to the product's 314 Ah (the twin's cells are scaled by it)."""
+        if self.module_capacity_ah is None:
+            return None
+        return tuple(c / ML314.capacity_ah for c in self.module_capacity_ah)
 
     @property
     def with_bms(self) -> bool:
@@ -135,7 +143,13 @@ class SimulationRequest:
             raise InputError(f"--sample {self.sample_s} s: must be a whole number of {self.dt_s} s steps")
         if self.link and not self.with_bms:
             raise InputError("--link: the bank link joins the modules' BMSs; run it with the BMS on")
-        for name, values in (("--ids", self.module_ids), ("--termination", self.termination)):
+        if self.module_capacity_ah is not None and not all(50.0 <= c <= 400.0 for c in self.module_capacity_ah):
+            raise InputError("--capacity-ah: each module's capacity must be 50..400 Ah")
+        for name, values in (
+            ("--ids", self.module_ids),
+            ("--termination", self.termination),
+            ("--capacity-ah", self.module_capacity_ah),
+        ):
             if values is not None and len(values) != self.modules:
                 raise InputError(f"{name}: {len(values)} values for {self.modules} modules")
         if self.link_baud not in (9600, 19200, 38400, 57600, 115200):
@@ -246,7 +260,11 @@ class SimulationContext:
                 assert self.status is not None
                 wiring = wiring_from_ids(list(request.module_ids or range(1, request.modules + 1)), request.termination)
                 self.linked = LinkedBank(
-                    self.system, self.status, wiring, LinkOptions(baud=request.link_baud, seed=request.seed)
+                    self.system,
+                    self.status,
+                    wiring,
+                    LinkOptions(baud=request.link_baud, seed=request.seed),
+                    design_capacity_ah=request.module_capacity_ah,
                 )
                 self.notes += [f"wiring: {f}" for f in self.linked.faults()]
         self.stats = RunStats(bank.n_modules)
@@ -569,6 +587,7 @@ def simulate(
         initial_soc=request.initial_soc,
         ambient_c=request.ambient_c if request.ambient_c is not None else 25.0,
         dt_s=request.dt_s,
+        capacity_scale=request.capacity_scale,
     )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

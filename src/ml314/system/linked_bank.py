@@ -60,10 +60,12 @@ class LinkedBank:
         options: LinkOptions | None = None,
         identities: tuple[ModuleIdentity, ...] | None = None,
         *,
+        design_capacity_ah: tuple[float, ...] | None = None,
         status_of: Callable[[int], ModuleStatus] | None = None,
         isolate: Callable[[int, bool], None] | None = None,
     ) -> None:
-        """``status_of`` and ``isolate`` replace direct access to the twin (``ml314 run``: a snapshot and a queue,
+        """``design_capacity_ah`` is each module's rating as it states it (default: its BMS's capacity).
+        ``status_of`` and ``isolate`` replace direct access to the twin (``ml314 run``: a snapshot and a queue,
         since the link runs on other threads than the engine)."""
         if len(wiring.modules) != system.n_modules:
             raise ValueError(f"wiring names {len(wiring.modules)} modules, the bank has {system.n_modules}")
@@ -76,11 +78,12 @@ class LinkedBank:
         self.status_of: Callable[[int], ModuleStatus] = status_of or self._module_status
         self.isolate: Callable[[int, bool], None] = isolate or system.isolate
         self.options = opts
+        rated = design_capacity_ah or tuple(float(c) for c in system.bms.counters.capacity_ah)
         self.identities = identities or tuple(
             ModuleIdentity(
                 module_id=cm.module_id if cm.id_valid else 0,
                 serial=builder.serials[i],
-                design_capacity_ah=float(system.bms.counters.capacity_ah[i]),
+                design_capacity_ah=rated[i],
                 termination_on=cm.termination_on,
             )
             for i, cm in enumerate(wiring.modules)
