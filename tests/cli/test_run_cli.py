@@ -74,7 +74,7 @@ def test_run_serves_a_pylon_client_and_stops_cleanly(tmp_path: Path, sig: signal
 
 
 def test_run_for_a_while_with_a_compatibility_protocol() -> None:
-    r = ml314("run", "--protocol", "CAN:P16", "--for", "2s", "--quiet")
+    r = ml314("run", "--protocol", "CAN:P16", "--for", "4s", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "compatibility mode: pylon-can" in r.stdout
     assert "peer obeys" in r.stdout

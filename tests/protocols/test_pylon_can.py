@@ -14,7 +14,8 @@ from ml314.errors import FrameError
 from ml314.protocols import pylon_can
 from ml314.protocols.base import CanFrame
 from ml314.protocols.examples import worked_example
-from ml314.protocols.pylon_can import DB, INFO, PROTECTION_SIGNALS, SMA_ITEMS, WARNING_SIGNALS, Codec
+from ml314.protocols.pylon_can import DB, INFO, Codec
+from ml314.protocols.pylon_can_alarms import PROTECTION_SIGNALS, SMA_ITEMS, WARNING_SIGNALS
 
 CODEC = Codec()
 

@@ -16,6 +16,7 @@ from ml314.protocols import pylon_ascii as pa
 from ml314.protocols import pylon_rs485 as pr
 from ml314.protocols.examples import with_modules, worked_example
 from ml314.protocols.pylon_ascii import PylonFrame, Rtn
+from ml314.protocols.pylon_rs485_blocks import ALARM_OF_STATE, PROTECTION_OF_STATUS1_BIT, STATE_OF_ALARM, STATUS1_BIT
 from ml314.protocols.registry import create, info, resolve
 
 CODEC = pr.Codec()
@@ -328,23 +329,23 @@ def test_protections_go_to_status1_and_warnings_to_state_bytes() -> None:
     assert view.protections == {AlarmKind.PACK_UNDERVOLTAGE, AlarmKind.DISCHARGE_OVERCURRENT}
 
 
-@pytest.mark.parametrize("kind", sorted(pr.STATUS1_BIT, key=lambda k: k.value))
+@pytest.mark.parametrize("kind", sorted(STATUS1_BIT, key=lambda k: k.value))
 def test_every_status1_protection_round_trips(kind: AlarmKind) -> None:
     m = replace(ONE.modules[0], protections=frozenset({kind}))
     request = _req(2, 0x44, b"\xff")
     view = CODEC.decode_response(request, CODEC.respond(request, with_modules(ONE, (m,))) or b"")
-    assert view.protections == {pr.PROTECTION_OF_STATUS1_BIT[pr.STATUS1_BIT[kind]]}
+    assert view.protections == {PROTECTION_OF_STATUS1_BIT[STATUS1_BIT[kind]]}
     assert view.alarms == frozenset()
 
 
-@pytest.mark.parametrize("kind", sorted(pr.STATE_OF_ALARM, key=lambda k: k.value))
+@pytest.mark.parametrize("kind", sorted(STATE_OF_ALARM, key=lambda k: k.value))
 def test_every_state_alarm_round_trips(kind: AlarmKind) -> None:
     m = replace(ONE.modules[0], alarms=frozenset({kind}))
     request = _req(2, 0x44, b"\xff")
     view = CODEC.decode_response(request, CODEC.respond(request, with_modules(ONE, (m,))) or b"")
-    slot, state = pr.STATE_OF_ALARM[kind]
+    slot, state = STATE_OF_ALARM[kind]
     group = slot.removesuffix("_max").removesuffix("_min")
-    assert view.alarms == {pr.ALARM_OF_STATE[group, state]}
+    assert view.alarms == {ALARM_OF_STATE[group, state]}
 
 
 # ---- clamping ----------------------------------------------------------------------------------------------------

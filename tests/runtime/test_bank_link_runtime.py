@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -15,7 +16,6 @@ from ml314.protocols import pylon_ascii
 from ml314.protocols.pylon_ascii import PylonFrame
 from ml314.protocols.registry import resolve
 from ml314.runtime.run import RunConfig, Runner
-from tests.runtime.test_can_links import wait_for
 
 P = load_default_parameters()
 
@@ -33,16 +33,24 @@ def advance(runner: Runner, seconds: float) -> None:
     runner.run()
 
 
+def advance_until(runner: Runner, condition: Callable[[], bool], limit_s: float = 60.0) -> bool:
+    """Run the engine loop half a second at a time until ``condition`` (a guard against hanging, not a timing)."""
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        advance(runner, 0.5)
+        if condition():
+            return True
+    return condition()
+
+
 @pytest.mark.parametrize("bank_link", ["pty", "tcp://127.0.0.1:0"])
 def test_the_master_polls_the_others_over_a_real_serial_line(bank_link: str) -> None:
     runner = start(modules=3, bank_link=bank_link, can_protocol=None)
     try:
-        advance(runner, 4.0)
         live = runner.live
         assert live is not None and runner.master_loop is not None
-        assert wait_for(lambda: len(runner.master_loop.master.online()) == 2)  # type: ignore[union-attr]
-        advance(runner, 1.5)
-        assert live.status.module_count == 3
+        assert advance_until(runner, lambda: live.status.module_count == 3)
+        assert len(runner.master_loop.master.online()) == 2
         assert [m.address for m in live.status.modules] == [1, 2, 3]
         assert runner.modules_side is not None and runner.modules_side.requests > 0
         assert "bank 3/3 online" in runner.status_line()
@@ -53,9 +61,10 @@ def test_the_master_polls_the_others_over_a_real_serial_line(bank_link: str) -> 
 def test_two_modules_with_one_id_collide_on_the_wire() -> None:
     runner = start(modules=3, module_ids=(1, 2, 2), can_protocol=None)
     try:
-        advance(runner, 4.0)
         live = runner.live
-        assert live is not None and runner.master_loop is not None
+        master_loop = runner.master_loop
+        assert live is not None and master_loop is not None
+        assert advance_until(runner, lambda: master_loop.master.cycles >= 3)  # the scan and two rounds are done
         assert live.status.module_count == 1
         assert AlarmKind.INTERNAL_COMMUNICATION in live.status.alarms
         assert any("two modules may share" in f for f in runner.master_loop.master.faults())
@@ -83,9 +92,8 @@ def ask(sock: socket.socket, adr: int, cid2: int, command: int) -> PylonFrame | 
 def test_a_pylontech_stack_client_finds_every_module() -> None:
     runner = start(modules=3, rs485_protocol=resolve("pylon-rs485"), can_protocol=None, peer=False, **_tcp())
     try:
-        advance(runner, 4.0)
         assert runner.live is not None
-        assert wait_for(lambda: runner.live.status.module_count == 3)  # type: ignore[union-attr]
+        assert advance_until(runner, lambda: runner.live.status.module_count == 3)  # type: ignore[union-attr]
         assert runner.listener is not None
         with socket.create_connection(runner.listener.address, timeout=2.0) as sock:
             for adr in (2, 3, 4):

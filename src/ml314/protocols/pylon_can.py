@@ -10,8 +10,8 @@ Contracts:
 * A bank value that overflows its field is clamped by the DBC ranges, never wrapped. Currents stop at
   +-3276.7 A (raw +-32767): 0x8000 is the "invalid" marker of SMA-style readers, so -3276.8 A is never sent.
 * A disabled direction is also sent as a zero current limit, so readers without 0x35C stop too.
-* Alarm kinds map to bits through the tables below; several kinds share a bit, and decoding a bit gives its first
-  (canonical) kind. Kinds with no bit in a frame are not sent by that frame.
+* Alarm kinds map to bits through the tables of :mod:`pylon_can_alarms`; several kinds share a bit, and decoding a
+  bit gives its first (canonical) kind. Kinds with no bit in a frame are not sent by that frame.
 * ``decode`` reads every battery frame of the family whatever the variant sends; other identifiers give an empty
   view. Malformed frames raise :class:`FrameError`.
 """
@@ -26,15 +26,22 @@ from ml314.domain.battery_status import AlarmKind, BankStatus, BatteryView
 from ml314.errors import FrameError
 from ml314.protocols.base import CanCodec, CanFrame, Description, ProtocolInfo, Transport
 from ml314.protocols.fields import dbc, decode_signals, encode_message
+from ml314.protocols.pylon_can_alarms import (
+    PROTECTION_KINDS,
+    PROTECTION_SIGNALS,
+    SMA_ACTIVE,
+    SMA_ITEMS,
+    SMA_KINDS,
+    SMA_OK,
+    WARNING_KINDS,
+    WARNING_SIGNALS,
+)
 
 __all__ = [
     "INFO",
-    "PROTECTION_SIGNALS",
     "PYLON",
-    "SMA_ITEMS",
     "V12_FRAMES",
     "VICTRON_FRAMES",
-    "WARNING_SIGNALS",
     "Codec",
     "PylonCanCodec",
     "PylonCanVariant",
@@ -57,79 +64,6 @@ DB = dbc("pylon_lv")
 V12_FRAMES = (0x351, 0x355, 0x356, 0x359, 0x35C, 0x35E)
 #: Victron's richer set (reference 1.3): SMA frames plus 0x370-0x382, no 0x359/0x35C
 VICTRON_FRAMES = (0x351, 0x355, 0x356, 0x35A, 0x35E, 0x35F, *range(0x370, 0x379), 0x379, 0x382)
-
-# 0x359 (V1.2 Tables 1-4): AlarmKind -> DBC signal. Protections -> bytes 0-1, alarms (warnings) -> bytes 2-3.
-# BMS-internal faults have no own protection bit and raise "system error" (byte 1 bit 3).
-PROTECTION_SIGNALS: dict[AlarmKind, str] = {
-    AlarmKind.CELL_OVERVOLTAGE: "protection_cell_overvoltage",
-    AlarmKind.PACK_OVERVOLTAGE: "protection_cell_overvoltage",
-    AlarmKind.CELL_UNDERVOLTAGE: "protection_cell_undervoltage",
-    AlarmKind.PACK_UNDERVOLTAGE: "protection_cell_undervoltage",
-    AlarmKind.DISCHARGE_OVERTEMPERATURE: "protection_cell_overtemperature",
-    AlarmKind.CHARGE_OVERTEMPERATURE: "protection_cell_overtemperature",
-    AlarmKind.MOSFET_OVERTEMPERATURE: "protection_cell_overtemperature",
-    AlarmKind.BOARD_OVERTEMPERATURE: "protection_cell_overtemperature",
-    AlarmKind.DISCHARGE_UNDERTEMPERATURE: "protection_cell_undertemperature",
-    AlarmKind.CHARGE_UNDERTEMPERATURE: "protection_cell_undertemperature",
-    AlarmKind.DISCHARGE_OVERCURRENT: "protection_discharge_overcurrent",
-    AlarmKind.SHORT_CIRCUIT: "protection_discharge_overcurrent",
-    AlarmKind.CHARGE_OVERCURRENT: "protection_charge_overcurrent",
-    AlarmKind.SYSTEM_ERROR: "protection_system_error",
-    AlarmKind.INTERNAL_COMMUNICATION: "protection_system_error",
-    AlarmKind.SENSOR_FAULT: "protection_system_error",
-    AlarmKind.CELL_IMBALANCE: "protection_system_error",
-}
-WARNING_SIGNALS: dict[AlarmKind, str] = {
-    AlarmKind.CELL_OVERVOLTAGE: "alarm_cell_high_voltage",
-    AlarmKind.PACK_OVERVOLTAGE: "alarm_cell_high_voltage",
-    AlarmKind.CELL_UNDERVOLTAGE: "alarm_cell_low_voltage",
-    AlarmKind.PACK_UNDERVOLTAGE: "alarm_cell_low_voltage",
-    AlarmKind.DISCHARGE_OVERTEMPERATURE: "alarm_cell_high_temperature",
-    AlarmKind.CHARGE_OVERTEMPERATURE: "alarm_cell_high_temperature",
-    AlarmKind.MOSFET_OVERTEMPERATURE: "alarm_cell_high_temperature",
-    AlarmKind.BOARD_OVERTEMPERATURE: "alarm_cell_high_temperature",
-    AlarmKind.DISCHARGE_UNDERTEMPERATURE: "alarm_cell_low_temperature",
-    AlarmKind.CHARGE_UNDERTEMPERATURE: "alarm_cell_low_temperature",
-    AlarmKind.DISCHARGE_OVERCURRENT: "alarm_discharge_high_current",
-    AlarmKind.SHORT_CIRCUIT: "alarm_discharge_high_current",
-    AlarmKind.CHARGE_OVERCURRENT: "alarm_charge_high_current",
-    AlarmKind.INTERNAL_COMMUNICATION: "alarm_internal_communication_fail",
-}
-# 0x35A (SMA item order, reference 1.4): AlarmKind -> item; "alarm_<item>" from protections, "warning_<item>"
-# from alarms. Items without a kind (contactor, reserved, generator) are sent as 00, "not supported".
-SMA_ITEMS: dict[AlarmKind, str] = {
-    AlarmKind.SYSTEM_ERROR: "general",
-    AlarmKind.CELL_OVERVOLTAGE: "high_voltage",
-    AlarmKind.PACK_OVERVOLTAGE: "high_voltage",
-    AlarmKind.CELL_UNDERVOLTAGE: "low_voltage",
-    AlarmKind.PACK_UNDERVOLTAGE: "low_voltage",
-    AlarmKind.DISCHARGE_OVERTEMPERATURE: "high_temperature",
-    AlarmKind.MOSFET_OVERTEMPERATURE: "high_temperature",
-    AlarmKind.BOARD_OVERTEMPERATURE: "high_temperature",
-    AlarmKind.DISCHARGE_UNDERTEMPERATURE: "low_temperature",
-    AlarmKind.CHARGE_OVERTEMPERATURE: "high_temperature_charge",
-    AlarmKind.CHARGE_UNDERTEMPERATURE: "low_temperature_charge",
-    AlarmKind.DISCHARGE_OVERCURRENT: "high_current",
-    AlarmKind.CHARGE_OVERCURRENT: "high_charge_current",
-    AlarmKind.SHORT_CIRCUIT: "short_circuit",
-    AlarmKind.INTERNAL_COMMUNICATION: "bms_internal",
-    AlarmKind.SENSOR_FAULT: "bms_internal",
-    AlarmKind.CELL_IMBALANCE: "cell_imbalance",
-}
-_SMA_ACTIVE, _SMA_OK, _SMA_UNSUPPORTED = 1, 2, 0
-
-
-def _canonical(table: Mapping[AlarmKind, str]) -> dict[str, AlarmKind]:
-    """signal -> the first kind that maps to it (the decoding direction)."""
-    out: dict[str, AlarmKind] = {}
-    for kind, sig in table.items():
-        out.setdefault(sig, kind)
-    return out
-
-
-_PROTECTION_KINDS = _canonical(PROTECTION_SIGNALS)
-_WARNING_KINDS = _canonical(WARNING_SIGNALS)
-_SMA_KINDS = _canonical(SMA_ITEMS)
 
 # ASCII text inside frames (the DBC has no string type): id -> (description key, first byte, end byte)
 _TEXT: dict[int, tuple[str, int, int]] = {
@@ -228,11 +162,11 @@ def _e359(s: BankStatus, v: PylonCanVariant) -> Values:
 def _e35a(s: BankStatus, v: PylonCanVariant) -> Values:
     values: dict[str, Any] = {}
     for prefix, active in (("alarm", s.protections), ("warning", s.alarms)):
-        for item in _SMA_KINDS:
-            values[f"{prefix}_{item}"] = _SMA_OK
+        for item in SMA_KINDS:
+            values[f"{prefix}_{item}"] = SMA_OK
         for kind in active:
             if kind in SMA_ITEMS:
-                values[f"{prefix}_{SMA_ITEMS[kind]}"] = _SMA_ACTIVE
+                values[f"{prefix}_{SMA_ITEMS[kind]}"] = SMA_ACTIVE
     return values, {}
 
 
@@ -397,7 +331,7 @@ def _flags(sig: Mapping[str, Any], table: Mapping[str, AlarmKind]) -> frozenset[
 
 
 def _sma(sig: Mapping[str, Any], prefix: str) -> frozenset[AlarmKind]:
-    return frozenset(kind for item, kind in _SMA_KINDS.items() if sig.get(f"{prefix}_{item}") == _SMA_ACTIVE)
+    return frozenset(kind for item, kind in SMA_KINDS.items() if sig.get(f"{prefix}_{item}") == SMA_ACTIVE)
 
 
 def _view(frame_id: int, sig: Mapping[str, Any], texts: Mapping[str, str]) -> BatteryView:
@@ -426,8 +360,8 @@ def _view(frame_id: int, sig: Mapping[str, Any], texts: Mapping[str, str]) -> Ba
             )
         case 0x359:
             return BatteryView(
-                protections=_flags(sig, _PROTECTION_KINDS),
-                alarms=_flags(sig, _WARNING_KINDS),
+                protections=_flags(sig, PROTECTION_KINDS),
+                alarms=_flags(sig, WARNING_KINDS),
                 module_count=int(sig["module_count"]),
             )
         case 0x35A:
