@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass, field, fields, replace
 
 from ml314.domain.limits import ChargeLimits
+from ml314.domain.spec import ML314
 
 __all__ = [
     "AlarmKind",
@@ -257,7 +258,8 @@ class BatteryView:
             return None
         ccl = 0.0 if self.charge_enable is False else max(0.0, self.ccl_a)
         dcl = 0.0 if self.discharge_enable is False else max(0.0, self.dcl_a)
-        dvl = self.dvl_v if self.dvl_v is not None and self.dvl_v < self.cvl_v else min(44.8, self.cvl_v - 0.1)
+        cutoff = ML314.discharge_cutoff_voltage_v
+        dvl = self.dvl_v if self.dvl_v is not None and self.dvl_v < self.cvl_v else min(cutoff, self.cvl_v - 0.1)
         return ChargeLimits(cvl_v=self.cvl_v, dvl_v=dvl, ccl_a=ccl, dcl_a=dcl)
 
 
