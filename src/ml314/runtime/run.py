@@ -130,7 +130,7 @@ class Runner:
             live.peer_view = peer.current_view
             lines.append(f"the home inverter obeys what the built-in peer decodes on {peer.codec.info.name}")
         else:
-            lines.append("no built-in peer: the home inverter obeys the BMS's own limits")
+            lines.append("no built-in peer: the home inverter obeys the limits the bank presents")
         return lines
 
     def link_clock(self) -> float:
