@@ -8,7 +8,6 @@ import numpy as np
 
 from ml314.bms.parameters import load_default_parameters
 from ml314.domain.battery_status import BankStatus
-from ml314.system import closed_loop as cl
 from ml314.system.compiled_system import CompiledBankSystem
 from ml314.system.linked_bank import LinkedBank, default_wiring
 from ml314.system.status import StatusBuilder
@@ -45,9 +44,7 @@ def test_sixteen_modules_charge_and_discharge_fully_without_a_protection_trip() 
         for _ in range(HOURS * 3600):
             status: BankStatus | None = linked.step(system.t_s)
             assert status is not None
-            lim = status.limits
-            bl = system.bank_limits
-            bl[cl.BL_CVL], bl[cl.BL_DVL], bl[cl.BL_CCL], bl[cl.BL_DCL] = lim.cvl_v, lim.dvl_v, lim.ccl_a, lim.dcl_a
+            system.impose_limits(status.limits)
             system.advance(1, k.MODE_CURRENT, inputs)
             currents = system.readings[2]
             peak_module_a = np.maximum(peak_module_a, np.abs(currents))

@@ -12,7 +12,6 @@ from ml314.bms.parameters import load_default_parameters
 from ml314.domain.battery_status import AlarmKind, BankStatus, ModuleIdentity, ModuleStatus
 from ml314.protocols.examples import worked_example
 from ml314.system import bank_link as link
-from ml314.system import closed_loop as cl
 from ml314.system.addressing import FaultKind, wiring_from_ids
 from ml314.system.bank_master import BankMaster, LinkState, MasterParams
 from ml314.system.compiled_system import CompiledBankSystem
@@ -47,9 +46,7 @@ def run(system: CompiledBankSystem, bank: LinkedBank, inputs: np.ndarray, second
     for _ in range(seconds):
         status = bank.step(system.t_s)
         if status is not None:
-            bl = system.bank_limits
-            bl[cl.BL_CVL], bl[cl.BL_DVL] = status.limits.cvl_v, status.limits.dvl_v
-            bl[cl.BL_CCL], bl[cl.BL_DCL] = status.limits.ccl_a, status.limits.dcl_a
+            system.impose_limits(status.limits)
         system.advance(1, k.MODE_CURRENT, inputs)
     return status
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from ml314.domain.battery_status import AlarmKind, BankStatus
+from ml314.domain.battery_status import AlarmKind, BankStatus, BatteryView
 from ml314.domain.limits import ChargeLimits
+from ml314.protocols.base import ProtocolInfo
 
-__all__ = ["KeepAliveWatch", "LinkState", "safe_status"]
+__all__ = ["PEER_STALE_S", "KeepAliveWatch", "LinkState", "fresh_view", "safe_status", "watch_for"]
+
+#: an inverter stops using what it decoded when the battery has been silent this long (Victron: 3 s for 0x351)
+PEER_STALE_S = 10.0
 
 
 class LinkState(enum.Enum):
@@ -64,3 +68,16 @@ def safe_status(status: BankStatus) -> BankStatus:
         charge_enable=False,
         discharge_enable=False,
     )
+
+
+def watch_for(info: ProtocolInfo, now_s: float) -> KeepAliveWatch:
+    """The battery's watch on one link: the alarm after 5 s or three periods of silence, whichever is longer, safe
+    limits after the protocol's own timeout."""
+    return KeepAliveWatch(max(5.0, 3.0 * info.period_s), info.keepalive_timeout_s, now_s)
+
+
+def fresh_view(view: BatteryView, last_heard_s: float | None, now_s: float) -> BatteryView:
+    """What an inverter acts on: its decoded ``view``, or nothing once the battery has been silent too long."""
+    if last_heard_s is None or now_s - last_heard_s > PEER_STALE_S:
+        return BatteryView()
+    return view

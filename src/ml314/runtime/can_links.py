@@ -19,17 +19,11 @@ from ml314.adapters.can_link import CanTrafficLog, to_frame, to_message
 from ml314.domain.battery_status import BankStatus, BatteryView
 from ml314.errors import FrameError
 from ml314.protocols.base import CanCodec, CanFrame
-from ml314.protocols.keepalive import KeepAliveWatch, LinkState
+from ml314.protocols.keepalive import LinkState, fresh_view, watch_for
 
 __all__ = ["CanBatteryLink", "CanInverterPeer"]
 
 _RX_POLL_S = 0.05
-#: an inverter stops using what it decoded when the battery has been silent this long (Victron: 3 s for 0x351)
-PEER_STALE_S = 10.0
-
-
-def _alarm_after_s(period_s: float) -> float:
-    return max(5.0, 3.0 * period_s)
 
 
 class _CanEndpoint:
@@ -91,7 +85,7 @@ class CanBatteryLink(_CanEndpoint):
         self.codec = codec
         self.status = status
         info = codec.info
-        self.watch = KeepAliveWatch(_alarm_after_s(info.period_s or 1.0), info.keepalive_timeout_s, time.monotonic())
+        self.watch = watch_for(info, time.monotonic())
         self.cycle_starts: deque[float] = deque(maxlen=100_000)
 
     def link_state(self) -> LinkState:
@@ -149,9 +143,7 @@ class CanInverterPeer(_CanEndpoint):
 
     def current_view(self) -> BatteryView:
         """What the inverter acts on: its decoded view, or nothing once the battery has gone silent."""
-        if self.last_frame_s is None or time.monotonic() - self.last_frame_s > PEER_STALE_S:
-            return BatteryView()
-        return self.view
+        return fresh_view(self.view, self.last_frame_s, time.monotonic())
 
     def start(self) -> None:
         self.start_thread(self._send_loop, f"can-peer-tx-{self.codec.info.name}")

@@ -15,7 +15,6 @@ import numpy as np
 
 from ml314.bms.parameters import BmsParameters
 from ml314.domain.battery_status import BankStatus, BatteryView, ModuleStatus
-from ml314.domain.limits import ChargeLimits
 from ml314.runtime.scenarios.home import home_profiles
 from ml314.runtime.simulation import SimulationRequest
 from ml314.system import closed_loop as cl
@@ -94,11 +93,11 @@ class LiveBank:
             soc = view.soc_pct / 100.0 if view is not None and view.soc_pct is not None else self.status.soc_pct / 100
             home = self.controller.kernel_parameters(self.controller.decide(soc))
             if self.peer_view is not None:
-                self._obey(view)
+                self.system.impose_limits(None if view is None else view.limits())
             elif self.bank_status is not None:
-                self._obey_limits(self.status.limits)
+                self.system.impose_limits(self.status.limits)
             elif self.linked is not None and self.linked.master is None:
-                self._obey(None)  # no master, no inverter communication: the inverter stops
+                self.system.impose_limits(None)  # no master, no inverter communication: the inverter stops
             self._fill_inputs()
             self.system.advance(1, k.MODE_HOME, self._inputs, home=home)
             self.last_bus_power_w = float(self.system.step_info[cl.SI_BUS_V] * self.system.step_info[cl.SI_BUS_A])
@@ -108,21 +107,6 @@ class LiveBank:
         else:
             self.status = self.builder.build(modules=self.snapshot)
         return self.status
-
-    def _obey(self, view: BatteryView | None) -> None:
-        """Write the peer's decoded limits (zero currents until it has decoded any) into the loop's slot."""
-        bl = self.system.bank_limits
-        limits = None if view is None else view.limits()
-        if limits is None:
-            bl[cl.BL_CCL] = 0.0
-            bl[cl.BL_DCL] = 0.0
-            return
-        self._obey_limits(limits)
-
-    def _obey_limits(self, limits: ChargeLimits) -> None:
-        bl = self.system.bank_limits
-        bl[cl.BL_CVL], bl[cl.BL_DVL] = limits.cvl_v, limits.dvl_v
-        bl[cl.BL_CCL], bl[cl.BL_DCL] = limits.ccl_a, limits.dcl_a
 
     def close(self) -> None:
         self.system.close()

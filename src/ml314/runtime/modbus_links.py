@@ -20,12 +20,11 @@ from ml314.adapters.serial_link import Rs485TrafficLog
 from ml314.domain.battery_status import BankStatus, BatteryView
 from ml314.errors import TransportError
 from ml314.protocols.base import Rs485Codec
-from ml314.protocols.keepalive import KeepAliveWatch, LinkState
+from ml314.protocols.keepalive import LinkState, fresh_view, watch_for
 
 __all__ = ["ModbusBatteryService", "ModbusInverterPeer", "is_register_codec"]
 
 T = TypeVar("T")
-PEER_STALE_S = 10.0
 
 
 def is_register_codec(codec: object) -> bool:
@@ -58,7 +57,7 @@ class ModbusBatteryService:
         assert is_register_codec(codec)
         self.codec = codec
         self._status = status
-        self.watch = KeepAliveWatch(5.0, codec.info.keepalive_timeout_s, time.monotonic())
+        self.watch = watch_for(codec.info, time.monotonic())
         self.requests = 0
         self._loop = _LoopThread(f"modbus-{codec.info.name}")
         trace = None if log is None else (lambda data, sent: log.record(data, sent=sent))
@@ -126,9 +125,8 @@ class ModbusInverterPeer:
             raise
 
     def current_view(self) -> BatteryView:
-        if self.last_response_s is None or time.monotonic() - self.last_response_s > PEER_STALE_S:
-            return BatteryView()
-        return self.view
+        """What the inverter acts on: its decoded view, or nothing once the battery has gone silent."""
+        return fresh_view(self.view, self.last_response_s, time.monotonic())
 
     def poll_once(self) -> BatteryView:
         """One polling cycle from the caller's thread (tests, benchmarks)."""

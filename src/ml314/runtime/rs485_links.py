@@ -17,13 +17,12 @@ from ml314.adapters.serial_link import ByteStream, Rs485TrafficLog, TcpListener
 from ml314.domain.battery_status import BankStatus, BatteryView
 from ml314.errors import FrameError, TransportError
 from ml314.protocols.base import Rs485Codec
-from ml314.protocols.keepalive import KeepAliveWatch, LinkState
+from ml314.protocols.keepalive import LinkState, fresh_view, watch_for
 
 __all__ = ["Rs485BatteryServer", "Rs485InverterPeer"]
 
 _READ_S = 0.05
 _MAX_BUFFER = 64 * 1024
-PEER_STALE_S = 10.0
 
 
 def _take(codec: Rs485Codec, buf: bytearray, *, response: bool, errors: deque[str]) -> bytes | None:
@@ -52,7 +51,7 @@ class Rs485BatteryServer:
         self.status = status
         self.log = log
         self.stop = threading.Event()
-        self.watch = KeepAliveWatch(5.0, codec.info.keepalive_timeout_s, time.monotonic())
+        self.watch = watch_for(codec.info, time.monotonic())
         self.requests = 0
         self.responses = 0
         self.clients = 0
@@ -156,9 +155,8 @@ class Rs485InverterPeer:
         self._thread: threading.Thread | None = None
 
     def current_view(self) -> BatteryView:
-        if self.last_response_s is None or time.monotonic() - self.last_response_s > PEER_STALE_S:
-            return BatteryView()
-        return self.view
+        """What the inverter acts on: its decoded view, or nothing once the battery has gone silent."""
+        return fresh_view(self.view, self.last_response_s, time.monotonic())
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name=f"rs485-peer-{self.codec.info.name}", daemon=True)

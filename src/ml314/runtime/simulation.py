@@ -370,13 +370,7 @@ class SimulationContext:
                 limits = self.exchange.exchange(status if status is not None else self.status.build())
             else:
                 limits = None if status is None else status.limits
-            bl = system.bank_limits
-            if limits is None:
-                bl[cl.BL_CCL] = 0.0
-                bl[cl.BL_DCL] = 0.0
-            else:
-                bl[cl.BL_CVL], bl[cl.BL_DVL] = limits.cvl_v, limits.dvl_v
-                bl[cl.BL_CCL], bl[cl.BL_DCL] = limits.ccl_a, limits.dcl_a
+            system.impose_limits(limits)
             n_rows += system.advance(
                 1,
                 mode,

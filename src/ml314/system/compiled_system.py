@@ -18,6 +18,7 @@ from ml314.bms.limits import ST_CCL_A, ST_CCL_HELD_S, ST_CCL_WINDOW_A, ST_DCL_A,
 from ml314.bms.parameters import BmsParameters
 from ml314.bms.soc import ESTIMATOR_IDS, SOC_ESTIMATORS
 from ml314.bms.states import REST_CURRENT_A, REST_HOLD_S, BmsState
+from ml314.domain.limits import ChargeLimits
 from ml314.system import closed_loop as cl
 from ml314.twin import kernel as k
 from ml314.twin.bank import Bank
@@ -142,6 +143,17 @@ class CompiledBankSystem:
             b = self._pending[m]
             self._pending[m] = Buttons(b.power_pressed or power, b.power_long_pressed or long, b.reset_pressed or reset)
         self._has_pending = True
+
+    def impose_limits(self, limits: ChargeLimits | None) -> None:
+        """The limits the inverter obeys for the next step, in place of the loop's own aggregation (it recomputes
+        them at the end of each step). ``None``: the inverter knows no limits, so it moves no current."""
+        bl = self.bank_limits
+        if limits is None:
+            bl[cl.BL_CCL] = 0.0
+            bl[cl.BL_DCL] = 0.0
+            return
+        bl[cl.BL_CVL], bl[cl.BL_DVL] = limits.cvl_v, limits.dvl_v
+        bl[cl.BL_CCL], bl[cl.BL_DCL] = limits.ccl_a, limits.dcl_a
 
     def isolate(self, module: int, on: bool) -> None:
         """Hold module ``module`` off the bus (both MOSFETs open) or release it to its BMS's own decision.
