@@ -1,4 +1,11 @@
-"""Voltronic native RS485 (P04-VOL): 2-byte length responses, IDs, error frames, register values, inverter side."""
+"""Voltronic native RS485 (P04-VOL): 2-byte length responses, IDs, error frames, register values, inverter side.
+
+Golden vectors: the document is "Voltronic Inverter and BMS 485 communication protocol" (2020-03-25, copy
+ardupic/voltronic-inverter-communication-protocols, 20201202.docx); the capture is dnc392/rs485-bms-probe
+docs/evidence/voltronic_cell_count_source_custom.json (a JK BMS in "Voltronic_Inverter_and_BMS_485" mode). Vectors
+built with ``_crc`` spell out the body byte by byte from the document's frame formats (sections 3.1-3.3) and the
+register table; the CRC is CRC-16/MODBUS, checked against the capture in ``test_capture_one_register_read``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ml314.domain.battery_status import BatteryView
+from ml314.domain.battery_status import AlarmKind, BatteryView
 from ml314.domain.limits import ChargeLimits
 from ml314.errors import FrameError
 from ml314.protocols import modbus_rtu as mb
@@ -50,9 +57,23 @@ def test_inverter_requests_are_modbus_like_reads_to_the_common_id() -> None:
     assert CODEC.inverter_requests()[0] == bytes.fromhex("01 03 00 30 00 10 44 09")
 
 
-def test_response_has_a_two_byte_length() -> None:
+def test_response_has_a_two_byte_length_in_registers() -> None:
+    # document 3.2: ID, command, data length (MSB, LSB), data length x 2 bytes, CRC. Worked example, 1 module:
+    # CVL 56.8 V = 0x0238, DVL 48.0 V = 0x01E0, CCL 150.0 A = 0x05DC, DCL 200.0 A = 0x07D0, status b7|b6 = 0x00C0,
+    # run time 157 Ah / 12.3 A = 766 min = 0x02FE, remaining 157 000 mAh = 0x0002 0x6548
     response = CODEC.respond(_crc("01 03 00 70 00 08"), worked_example(1))
-    assert response == _crc("01 03 0010 0238 01E0 05DC 07D0 00C0 02FE 0002 6548")
+    assert response == _crc("01 03 0008 0238 01E0 05DC 07D0 00C0 02FE 0002 6548")
+
+
+def test_capture_one_register_read() -> None:
+    """The JK BMS capture, byte for byte: cell count 8 in a one-register read, length field 0x0001."""
+    request, answer = bytes.fromhex("01 03 00 10 00 01 85 CF"), bytes.fromhex("01 03 00 01 00 08 15 CC")
+    example = worked_example(1)
+    eight = replace(example.modules[0], cell_voltages_v=example.modules[0].cell_voltages_v[:8])
+    assert CODEC.respond(request, replace(example, modules=(eight,))) == answer
+    assert CODEC.take_frame(bytearray(answer), response=True) == answer
+    assert CODEC.describe(answer) == ("read request", {"id": 1, "start": "0x0001", "count": 8})  # 8 bytes: ambiguous
+    assert CODEC.decode_response(request, answer) == BatteryView()  # 0x0010 feeds no BatteryView field
 
 
 def test_registers_worked_example_1() -> None:
@@ -148,9 +169,9 @@ def test_battery_answers_the_common_id_and_its_own() -> None:
     status = worked_example(1)
     common = codec.respond(_crc("01 03 00 33 00 01"), status)
     own = codec.respond(_crc("03 03 00 33 00 01"), status)
-    assert common == _crc("01 03 0002 0032")
-    assert own == _crc("03 03 0002 0032")
-    assert codec.respond(_crc("04 03 00 33 00 01"), status) is None
+    assert common == _crc("01 03 0001 0032")
+    assert own == _crc("03 03 0001 0032")
+    assert codec.respond(_crc("04 03 00 33 00 01"), status) is None  # another pack's ID (1..16): its answer
     assert codec.respond(_crc("04 03 00 33 00 01")[:-1] + b"\x00", status) is None  # not ours, even garbled
 
 
@@ -160,6 +181,12 @@ def test_error_frames() -> None:
     assert CODEC.respond(bad_crc, status) == _crc("01 83 03")
     assert CODEC.respond(_crc("0F 10 00 70 00 01 02 00 00"), status) == _crc("0F 90 02")
     assert CODEC.respond(_crc("01 06 00 70 02 38"), status) == _crc("01 86 02")
+    # error 1: "Slave ID should be within 1~16"; an ID outside that range with a valid CRC
+    assert CODEC.respond(_crc("11 03 00 30 00 10"), status) == _crc("11 83 01")
+    assert CODEC.respond(_crc("00 03 00 30 00 10"), status) == _crc("00 83 01")
+    assert CODEC.respond(_crc("11 03 00 30 00 10")[:-1] + b"\x00", status) is None  # ID untrustworthy: silence
+    assert CODEC.respond(_crc("10 03 00 30 00 10"), status) is None  # ID 16 is in range: another pack's
+    assert CODEC.take_frame(bytearray(_crc("01 06 00 70 02 38")), response=False) == _crc("01 06 00 70 02 38")
     name, fields = CODEC.describe(_crc("01 83 03"))
     assert (name, fields["meaning"]) == ("error", "crc_error")
     assert CODEC.describe(_crc("01 83 01"))[1]["meaning"] == "bad_id"
@@ -167,7 +194,7 @@ def test_error_frames() -> None:
 
 def test_undescribed_registers_read_zero() -> None:
     answer = CODEC.respond(_crc("01 03 00 40 00 02"), worked_example(1))
-    assert answer == _crc("01 03 0004 0000 0000")
+    assert answer == _crc("01 03 0002 0000 0000")
 
 
 def test_malformed_requests_raise() -> None:
@@ -182,18 +209,20 @@ def test_malformed_requests_raise() -> None:
 def test_decode_response_checks_the_pairing() -> None:
     read = CODEC.inverter_requests()[1]
     assert CODEC.decode_response(read, _crc("01 83 01")) == BatteryView()
-    with pytest.raises(FrameError, match="data bytes"):
-        CODEC.decode_response(read, _crc("01 03 0002 0000"))
+    with pytest.raises(FrameError, match="data length"):
+        CODEC.decode_response(read, _crc("01 03 0001 0000"))
+    with pytest.raises(FrameError, match="data length"):  # a byte count where the register count belongs
+        CODEC.decode_response(read, _crc("01 03 0010" + " 0000" * 8))
     with pytest.raises(FrameError, match="ID"):
-        CODEC.decode_response(read, _crc("02 03 0010" + " 0000" * 8))
+        CODEC.decode_response(read, _crc("02 03 0008" + " 0000" * 8))
     with pytest.raises(FrameError):
-        CODEC.decode_response(_crc("01 10 00 70 00 01"), _crc("01 03 0002 0000"))
+        CODEC.decode_response(_crc("01 10 00 70 00 01"), _crc("01 03 0001 0000"))
 
 
 def test_describe() -> None:
     assert CODEC.describe(CODEC.inverter_requests()[0]) == ("read request", {"id": 1, "start": "0x0030", "count": 16})
-    name, fields = CODEC.describe(_crc("01 03 0004 0238 01E0"))
-    assert (name, fields["data_length"], fields["words"]) == ("read response", 4, "0238 01E0")
+    name, fields = CODEC.describe(_crc("01 03 0002 0238 01E0"))
+    assert (name, fields["data_length"], fields["words"]) == ("read response", 2, "0238 01E0")
     name, fields = CODEC.describe(_crc("01 10 00 70 00 01 02 38"))
     assert (name, fields["start"], fields["count"]) == ("write request", "0x0070", 1)
     named = v.Codec.describe_registers(CODEC.registers(worked_example(1)))
@@ -244,3 +273,58 @@ def test_fuzz_inverter_side(request: bytes, response: bytes) -> None:
         buf = bytearray(response)
         while (frame := CODEC.take_frame(buf, response=direction)) is not None:
             assert mb.crc16(frame[:-2]) == int.from_bytes(frame[-2:], "little")
+
+
+@pytest.mark.parametrize(
+    ("soc", "b5", "b4"),
+    [(0.0, 1, 0), (8.0, 1, 0), (9.0, 1, 0), (9.4, 1, 0), (10.0, 0, 1), (14.0, 0, 1), (15.0, 0, 0), (50.0, 0, 0)],
+)
+def test_charge_immediately_bits_follow_the_documents_soc_bands(soc: float, b5: int, b4: int) -> None:
+    """0x0074 b5 "SOC <= 9 % set 1", b4 "9 < SOC <= 14 % set 1" (document 4.5), on the SOC 0x0033 says."""
+    word = CODEC.registers(replace(worked_example(1), soc_pct=soc))[0x0074]
+    assert (word >> 5 & 1, word >> 4 & 1) == (b5, b4)
+
+
+#: one row per bit the document defines in 0x0037-0x003C that a BMS row drives: (register, bit, name, level, kind)
+ALARM_TABLE = [
+    (0x0037, 0, "CHT", "alarm", AlarmKind.CHARGE_OVERTEMPERATURE),
+    (0x0037, 1, "COV", "alarm", AlarmKind.CELL_OVERVOLTAGE),
+    (0x0037, 2, "CLT", "alarm", AlarmKind.CHARGE_UNDERTEMPERATURE),
+    (0x0037, 3, "OCC", "alarm", AlarmKind.CHARGE_OVERCURRENT),
+    (0x0038, 0, "DHT", "alarm", AlarmKind.DISCHARGE_OVERTEMPERATURE),
+    (0x0038, 1, "DLT", "alarm", AlarmKind.DISCHARGE_UNDERTEMPERATURE),
+    (0x0038, 2, "FETHT", "alarm", AlarmKind.MOSFET_OVERTEMPERATURE),
+    (0x0038, 3, "CUV", "alarm", AlarmKind.CELL_UNDERVOLTAGE),
+    (0x0039, 6, "FETHT", "protection", AlarmKind.MOSFET_OVERTEMPERATURE),
+    (0x0039, 8, "CHT", "protection", AlarmKind.CHARGE_OVERTEMPERATURE),
+    (0x0039, 9, "CLT", "protection", AlarmKind.CHARGE_UNDERTEMPERATURE),
+    (0x0039, 10, "OCV", "protection", AlarmKind.CELL_OVERVOLTAGE),
+    (0x0039, 11, "OCC", "protection", AlarmKind.CHARGE_OVERCURRENT),
+    (0x003B, 10, "FETHT", "protection", AlarmKind.MOSFET_OVERTEMPERATURE),
+    (0x003B, 11, "CUV", "protection", AlarmKind.CELL_UNDERVOLTAGE),
+    (0x003B, 12, "OCD", "protection", AlarmKind.DISCHARGE_OVERCURRENT),
+    (0x003B, 13, "DLT", "protection", AlarmKind.DISCHARGE_UNDERTEMPERATURE),
+    (0x003B, 14, "DHT", "protection", AlarmKind.DISCHARGE_OVERTEMPERATURE),
+    (0x003C, 1, "Short", "protection", AlarmKind.SHORT_CIRCUIT),
+]
+
+
+@pytest.mark.parametrize(("register", "bit", "name", "level", "kind"), ALARM_TABLE)
+def test_alarm_table(register: int, bit: int, name: str, level: str, kind: AlarmKind) -> None:
+    assert v.BIT_NAMES[register][bit] == name
+    field = "alarms" if level == "alarm" else "protections"
+    regs = CODEC.registers(replace(worked_example(1), **{field: frozenset({kind})}))  # type: ignore[arg-type]
+    assert regs[register] >> bit & 1
+    view = CODEC.decode_registers(regs)
+    assert getattr(view, field) == {kind}
+    assert f"{name}" in v.Codec.describe_registers(regs)[f"0x{register:04X} bits"]
+
+
+def test_every_kind_mapped_sets_only_its_table_rows() -> None:
+    rows = {(r, b) for r, b, _, _, _ in ALARM_TABLE}
+    for field, table in (("alarms", v.ALARM_BITS), ("protections", v.PROTECTION_BITS)):
+        for kind, bits in table.items():
+            regs = CODEC.registers(replace(worked_example(1), **{field: frozenset({kind})}))  # type: ignore[arg-type]
+            set_bits = {(a, b) for a in range(0x0037, 0x003D) for b in range(16) if regs[a] >> b & 1}
+            assert set_bits == set(bits) and set_bits <= rows
+    assert all(w == 0 for a, w in CODEC.registers(worked_example(1)).items() if 0x0037 <= a <= 0x003C)
