@@ -41,10 +41,11 @@ TOLERANCE = {
 
 
 #: (module, field) -> the largest value its wire field can say (u16 10 mAh capacities)
-SATURATES = {
-    (m, f): 655.35 for m in ("growatt_can", "growatt_modbus") for f in ("remaining_capacity_ah", "full_capacity_ah")
-}
+SATURATES = {(m, f): 655.35 for m in ("growatt_can",) for f in ("remaining_capacity_ah", "full_capacity_ah")}
 SATURATES |= {("growatt_modbus", f): 655.35 for f in ("ccl_a", "dcl_a")}  # u16 10 mA limits
+#: modules whose capacity fields overflow and are scaled together (remaining / full kept): their largest full
+SCALED_CAPACITY = {"growatt_modbus": 655.35, "voltronic_pyl": 65.535}
+CAPACITIES = ("remaining_capacity_ah", "full_capacity_ah")
 
 
 def expected(status: BankStatus, name: str) -> object:
@@ -89,6 +90,8 @@ def test_round_trip_through_the_inverter_side(entry: Entry, modules: int) -> Non
         got = getattr(view, name)
         assert got is not None, f"{name} is carried but did not arrive"
         want = expected(status, name)
+        if entry.module in SCALED_CAPACITY and name in CAPACITIES:
+            continue  # checked as a ratio in test_derived_values_stay_consistent
         if (entry.module, name) in SATURATES:
             want = min(float(want), SATURATES[entry.module, name])  # type: ignore[arg-type]
         if name in TOLERANCE:
@@ -147,6 +150,32 @@ def test_sixteen_modules_reach_the_peer_clamped_not_wrapped(entry: Entry) -> Non
 
 CAN_ENTRIES = [e for e in PROTOCOLS if e.transport.value == "CAN"]
 RS485_ENTRIES = [e for e in PROTOCOLS if e.transport.value == "RS485"]
+
+
+def _at_soc(status: BankStatus, soc: float) -> BankStatus:
+    n = status.module_count
+    modules = tuple(replace(m, soc_pct=soc, remaining_capacity_ah=3.14 * soc) for m in status.modules)
+    return replace(status, modules=modules, soc_pct=soc, remaining_capacity_ah=3.14 * soc * n)
+
+
+@pytest.mark.parametrize("soc", [0.0, 8.0, 37.0, 100.0])
+@pytest.mark.parametrize("modules", [1, 4, 16])
+@pytest.mark.parametrize("entry", RS485_ENTRIES, ids=[f"RS485:{e.code or e.name}" for e in RS485_ENTRIES])
+def test_derived_values_stay_consistent(entry: Entry, modules: int, soc: float) -> None:
+    """What an inverter derives from a bank of up to 16 modules, whatever field overflows: SOC = remaining / full
+    (capacities scaled together where the field is too small) and power = voltage x current."""
+    status = _at_soc(worked_example(modules), soc)
+    view = cycle(create(entry), status)
+    if view.remaining_capacity_ah is not None and view.full_capacity_ah:
+        assert 100.0 * view.remaining_capacity_ah / view.full_capacity_ah == pytest.approx(soc, abs=0.01)
+        if entry.module in SCALED_CAPACITY:
+            want = min(status.full_capacity_ah, SCALED_CAPACITY[entry.module] * (modules if "pyl" in entry.name else 1))
+            assert view.full_capacity_ah == pytest.approx(want, abs=0.01)
+    if view.soc_pct is not None:
+        assert view.soc_pct == pytest.approx(soc, abs=0.6)
+    if view.voltage_v is not None and view.current_a is not None:
+        power_w = status.voltage_v * status.current_a
+        assert view.voltage_v * view.current_a == pytest.approx(power_w, rel=0.002)
 
 
 @pytest.mark.parametrize("entry", CAN_ENTRIES, ids=[f"CAN:{e.code}" for e in CAN_ENTRIES])

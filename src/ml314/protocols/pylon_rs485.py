@@ -28,7 +28,9 @@ from ml314.protocols.pylon_rs485_blocks import (
     ALL_PACKS,
     MANAGEMENT_BITS,
     MASTER_ADR,
+    V33,
     Analog,
+    Layout,
     alarm_block,
     alarm_kinds,
     analog_block,
@@ -112,20 +114,24 @@ _ADR0 = frozenset({Cid2.PROTOCOL_VERSION, Cid2.MANUFACTURER})
 
 # ---- the battery's answers: CID2 -> (INFO is COMMAND, 0xFF allowed at the master, INFO builder) ----------------
 
-_Answer = Callable[[BankStatus, int, int], bytes]
+_Answer = Callable[[BankStatus, int, int, Layout], bytes]
 _ANSWERS: dict[int, tuple[bool, bool, _Answer]] = {
-    Cid2.ANALOG: (True, True, lambda s, i, c: packs_info(s, i, c, analog_block)),
-    Cid2.ALARM: (True, True, lambda s, i, c: packs_info(s, i, c, alarm_block)),
-    Cid2.SYSTEM_PARAMETERS: (False, False, lambda s, i, c: system_parameters_block()),
-    Cid2.PROTOCOL_VERSION: (False, False, lambda s, i, c: b""),
+    Cid2.ANALOG: (True, True, lambda s, i, c, v: packs_info(s, i, c, lambda m: analog_block(m, v))),
+    Cid2.ALARM: (True, True, lambda s, i, c, v: packs_info(s, i, c, alarm_block)),
+    Cid2.SYSTEM_PARAMETERS: (False, False, lambda s, i, c, v: system_parameters_block()),
+    Cid2.PROTOCOL_VERSION: (False, False, lambda s, i, c, v: b""),
     Cid2.MANUFACTURER: (
         False,
         False,
-        lambda s, i, c: ascii_field(s.model, 10) + version_bytes(s) + ascii_field(s.manufacturer, 20),
+        lambda s, i, c, v: ascii_field(s.model, 10) + version_bytes(s) + ascii_field(s.manufacturer, 20),
     ),
     Cid2.MANAGEMENT: (True, False, management_block),
-    Cid2.SERIAL: (True, False, lambda s, i, c: bytes([c]) + ascii_field(s.modules[i].serial, 16)),
-    Cid2.SOFTWARE_VERSION: (True, False, lambda s, i, c: bytes([c]) + version_bytes(s) + version_bytes(s) + b"\0"),
+    Cid2.SERIAL: (True, False, lambda s, i, c, v: bytes([c]) + ascii_field(s.modules[i].serial, 16)),
+    Cid2.SOFTWARE_VERSION: (
+        True,
+        False,
+        lambda s, i, c, v: bytes([c]) + version_bytes(s) + version_bytes(s) + b"\0",
+    ),
 }
 
 
@@ -277,6 +283,9 @@ class Codec(Rs485Codec):
         (Cid2.MANAGEMENT, bytes([MASTER_ADR])),
     )
 
+    #: the version-dependent blocks (user-defined count 04, negative 0x92 DCL: what US2000/US5000 send)
+    layout: Layout = V33
+
     def __init__(self, info: ProtocolInfo = INFO, *, ver: int = 0x20) -> None:
         self.info = info
         self.ver = ver
@@ -317,7 +326,7 @@ class Codec(Rs485Codec):
             return self._answer(frame.adr, Rtn.INVALID_DATA)
         if command not in {frame.adr, ALL_PACKS}:
             return self._answer(frame.adr, Rtn.ADR_ERROR)
-        return self._answer(frame.adr, Rtn.NORMAL, answer(status, index, command))
+        return self._answer(frame.adr, Rtn.NORMAL, answer(status, index, command, self.layout))
 
     def inverter_requests(self) -> tuple[bytes, ...]:
         return tuple(pylon_ascii.build(PylonFrame(self.ver, MASTER_ADR, CID1, c, i)) for c, i in self.poll)

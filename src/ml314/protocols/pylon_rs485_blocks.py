@@ -33,8 +33,11 @@ __all__ = [
     "STATUS1_BIT",
     "SYSTEM_PARAMETERS",
     "TEMP_NAMES",
+    "V28",
+    "V33",
     "Alarm",
     "Analog",
+    "Layout",
     "Reader",
     "alarm_block",
     "alarm_kinds",
@@ -55,6 +58,25 @@ __all__ = [
 
 MASTER_ADR = 0x02
 ALL_PACKS = 0xFF
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What differs between the protocol versions in the blocks ml314 sends (docs/protocols.md says why).
+
+    ``capacity_extension``: a module above 65.535 Ah sends user-defined count 04 and two 3-byte mAh capacities
+    (V3.x, as US5000 do); without it the count is 02 and the two 16-bit mAh capacities are scaled together so that
+    remaining / full stays the module's SOC (V2.8 has no bigger unit). ``dcl_negative``: 0x92 sends the discharge
+    current limit negative (real US5000 frames) or positive (the V2.8 senders an Axpert reads).
+    """
+
+    capacity_extension: bool
+    dcl_negative: bool
+
+
+V33 = Layout(capacity_extension=True, dcl_negative=True)
+V28 = Layout(capacity_extension=False, dcl_negative=False)
+_U16_AH = 65.535
 _FLAG = 0x11  # INFOFLAG/DATAFLAG as US2000/US3000/US5000 send it (unread alarm + switch change)
 _MAX_INFO_BYTES = pylon_ascii.MAX_LENID // 2
 
@@ -202,7 +224,14 @@ class Analog:
     cycles: int
 
 
-def analog_block(m: ModuleStatus) -> bytes:
+def _scaled_capacities(remaining_ah: float, full_ah: float) -> tuple[int, int]:
+    """(remaining, full) in 16-bit mAh; above 65.535 Ah both shrink by one factor so their ratio is kept."""
+    if full_ah <= _U16_AH:
+        return raw(remaining_ah, 0.001), raw(full_ah, 0.001)
+    return raw(min(remaining_ah, full_ah) / full_ah * _U16_AH, 0.001), 0xFFFF
+
+
+def analog_block(m: ModuleStatus, layout: Layout = V33) -> bytes:
     cells, temps = m.cell_voltages_v[:255], m.temperatures_c[:255]
     out = bytearray([len(cells)])
     for v in cells:
@@ -212,11 +241,12 @@ def analog_block(m: ModuleStatus) -> bytes:
         out += _s(raw(t, 0.1, signed=True, offset=_K))
     out += _s(raw(m.current_a, 0.1, signed=True)) + _u(raw(m.voltage_v, 0.001))
     cycles = _u(raw(m.cycles, 1))
-    if m.full_capacity_ah > 65.0:  # the 16-bit mAh fields say 0xFFFF, two 24-bit ones follow
+    if layout.capacity_extension and m.full_capacity_ah > 65.0:  # 16-bit fields say 0xFFFF, two 24-bit ones follow
         rem, full = _u(raw(m.remaining_capacity_ah, 0.001, 24), 3), _u(raw(m.full_capacity_ah, 0.001, 24), 3)
         out += b"\xff\xff\x04\xff\xff" + cycles + rem + full
     else:
-        out += _u(raw(m.remaining_capacity_ah, 0.001)) + b"\x02" + _u(raw(m.full_capacity_ah, 0.001)) + cycles
+        rem16, full16 = _scaled_capacities(m.remaining_capacity_ah, m.full_capacity_ah)
+        out += _u(rem16) + b"\x02" + _u(full16) + cycles
     return bytes(out)
 
 
@@ -341,7 +371,7 @@ def read_packs(info: bytes, all_packs: bool | None, read: Callable[[Reader], _T]
 # ---- the other answers: 0x92 charge/discharge management, 0x47 system parameters, versions -----------------------
 
 
-def management_block(status: BankStatus, index: int, command: int) -> bytes:
+def management_block(status: BankStatus, index: int, command: int, layout: Layout = V33) -> bytes:
     """Bank limits and requests at the master's ADR; a module's own limits and MOSFETs at its ADR."""
     m = status.modules[index]
     limits = status.limits if index == 0 else m.limits
@@ -358,7 +388,7 @@ def management_block(status: BankStatus, index: int, command: int) -> bytes:
         + _u(raw(limits.cvl_v, 0.001))
         + _u(raw(limits.dvl_v, 0.001))
         + _s(raw(limits.ccl_a, 0.1, signed=True))
-        + _s(raw(-limits.dcl_a, 0.1, signed=True))
+        + _s(raw(-limits.dcl_a if layout.dcl_negative else limits.dcl_a, 0.1, signed=True))
         + bytes([bits])
     )
 
