@@ -1,4 +1,11 @@
-"""Growatt RS485 Modbus (P01-GRW): register values of the worked example, clamping, exceptions, inverter side."""
+"""Growatt RS485 Modbus (P01-GRW): register values of the worked example, clamping, exceptions, inverter side.
+
+Golden vectors: the capture is dnc392/rs485-bms-probe ``docs/protocol_research/growatt_bms_rs485_1xsxxp.md`` (a
+real BMS in "Growatt_BMS_RS485_Protocol_1x" mode, status block 0x0013-0x0018); the Modbus frames follow the Modbus
+application protocol V1.1b3 (exceptions 6/7, 0x11 6.13, 0x2B/0x0E 6.21) with CRCs from pymodbus' own routine
+(``_crc``, an independent implementation); register values are derived from the worked example
+(``protocols/examples.py``) in the comments. The V2.02 reads are helianthus-modbusreg's four slices.
+"""
 
 from __future__ import annotations
 
@@ -98,11 +105,13 @@ def test_registers_worked_example_16_are_clamped() -> None:
     assert regs[0x0017] == (-19680) & 0xFFFF  # -196.8 A still fits s16 10 mA
     assert regs[0x0019] == 0xFFFF  # CCL 2400 A -> 655.35 A
     assert regs[0x0023] == 0xFFFF  # DCL 3200 A -> 655.35 A
-    assert regs[0x001A] == 0xFFFF  # 2512 Ah -> 655.35 Ah
     assert regs[0x001B] == 0xFFFF  # 5024 Ah -> 655.35 Ah
+    assert regs[0x001A] == 32768  # 2512 / 5024 of 655.35 Ah = 327.675 Ah: the ratio, not a clamp, so SOC holds
     assert regs[0x0013] == 0x0163  # b8-9 = 01 parallel
     view = CODEC.decode_registers(regs)
     assert view.full_capacity_ah == 655.35
+    assert view.remaining_capacity_ah is not None
+    assert 100 * view.remaining_capacity_ah / view.full_capacity_ah == pytest.approx(regs[0x0015], abs=0.01)
     assert view.ccl_a == 655.35
     assert view.current_a == -196.8
 
@@ -138,6 +147,7 @@ def _carried(view: BatteryView, status: BankStatus) -> None:
     assert view.force_charge_1 == status.force_charge_1
     assert view.cycles == status.cycles
     assert view.protections == status.protections
+    assert view.alarms == status.alarms
 
 
 def test_inverter_cycle_round_trip() -> None:
@@ -163,8 +173,91 @@ def test_error_bits_both_ways() -> None:
         decoded = CODEC.decode_registers({0x0014: word}).protections
         assert decoded is not None and len(decoded) == 1
         assert g.ERROR_BITS[next(iter(decoded))] == bit
-    # a warning is not an error: the warning register's bits are not in the reference
-    assert CODEC.registers(replace(worked_example(1), alarms=kinds))[0x0014] == 0
+    # a warning is not an error: it goes to 0x0022 with the same bits (rev 2.3), b14-15 = 00 LiFePO4
+    warned = CODEC.registers(replace(worked_example(1), alarms=kinds))
+    assert (warned[0x0014], warned[0x0022]) == (0, 0b1000_0110)
+    assert CODEC.decode_registers(warned).alarms == kinds
+
+
+#: one row per bit of 0x0014 (protection rows) and 0x0022 (warning/alarm rows): (bit, rev 2.3 name, kind)
+ERROR_TABLE = [
+    (0, "OCD", AlarmKind.DISCHARGE_OVERCURRENT),
+    (1, "SCD", AlarmKind.SHORT_CIRCUIT),
+    (2, "OV", AlarmKind.CELL_OVERVOLTAGE),
+    (3, "UV", AlarmKind.CELL_UNDERVOLTAGE),
+    (4, "OTD", AlarmKind.DISCHARGE_OVERTEMPERATURE),
+    (5, "OTC", AlarmKind.CHARGE_OVERTEMPERATURE),
+    (6, "UTD", AlarmKind.DISCHARGE_UNDERTEMPERATURE),
+    (7, "UTC", AlarmKind.CHARGE_UNDERTEMPERATURE),
+    (9, "permanent_fault", AlarmKind.SYSTEM_ERROR),
+    (10, "delta_v", AlarmKind.CELL_IMBALANCE),
+    (11, "OCC", AlarmKind.CHARGE_OVERCURRENT),
+    (12, "MOS_OT", AlarmKind.MOSFET_OVERTEMPERATURE),
+    (13, "env_OT", AlarmKind.BOARD_OVERTEMPERATURE),
+]
+
+
+@pytest.mark.parametrize("register", [0x0014, 0x0022])
+@pytest.mark.parametrize(("bit", "name", "kind"), ERROR_TABLE)
+def test_alarm_table(register: int, bit: int, name: str, kind: AlarmKind) -> None:
+    field = "protections" if register == 0x0014 else "alarms"
+    regs = CODEC.registers(replace(worked_example(1), **{field: frozenset({kind})}))  # type: ignore[arg-type]
+    assert regs[register] == 1 << bit
+    assert getattr(CODEC.decode_registers(regs), field) == {kind}
+    key = "error_bits" if register == 0x0014 else "warning_bits"
+    assert g.Codec.describe_registers({register: regs[register]})[key] == name
+
+
+def test_capture_status_block() -> None:
+    """The captured answer to ``01 03 00 13 00 06``: status 0469, error 0, SOC 66 %, 26.31 V, 0 A, 20 degC.
+
+    0x0013 0x0469 = b0-1 01 standby, b3 balancing, b5 discharge and b6 charge enabled, b10 "SP status" (an inverter
+    state ml314 does not set). Everything else is the capture byte for byte."""
+    request = bytes.fromhex("01 03 00 13 00 06 34 0D")
+    capture = bytes.fromhex("01 03 0C 04 69 00 00 00 42 0A 47 00 00 00 14 64 8C")
+    m = replace(worked_example(1).modules[0], balancing=True)
+    status = replace(worked_example(1), modules=(m,), soc_pct=66.0, voltage_v=26.31, current_a=0.0, temperature_c=20.0)
+    answer = CODEC.respond(request, status)
+    assert answer is not None and CODEC.take_frame(bytearray(request), response=False) == request
+    sp_status = 0x0400
+    body = bytearray(capture[:-2])
+    body[3:5] = (int.from_bytes(body[3:5], "big") & ~sp_status).to_bytes(2, "big")
+    assert answer == _crc(body.hex())
+    view = CODEC.decode_response(request, capture)
+    assert (view.soc_pct, view.voltage_v, view.current_a, view.temperature_c) == (66.0, 26.31, 0.0, 20.0)
+    assert (view.charge_enable, view.discharge_enable, view.protections) == (True, True, frozenset())
+
+
+def test_v202_extension_block_is_served() -> None:
+    """helianthus-modbusreg reads 0x0001 x 7, 0x000D x 29, 0x0100 x 12, 0x010D x 2 and rejects the status without
+    any of them. Worked example: average cell 3307.5 mV -> 3307 (0x0CEB; 3.3075 V is just below .5 in binary), CV 56.8 V in 0.1 V -> 568 (0x0238)."""
+    for start, count in g.V202_READS:
+        answer = CODEC.respond(mb.build_read_request(1, start, count), worked_example(1))
+        assert answer is not None and answer[1] == 0x03 and answer[2] == 2 * count
+    answer = CODEC.respond(_crc("01 03 01 00 00 0C"), worked_example(1))
+    assert answer == _crc("01 03 18 0000 0000 0CEB 0000 0238 0000 0000" + " 0000" * 5)
+    charged = replace(worked_example(1), charged_energy_kwh=51.2, discharged_energy_kwh=1e6)
+    regs = CODEC.registers(charged)
+    assert (regs[0x0105], regs[0x0106]) == (10000, 0xFFFF)  # 1000.0 Ah in 0.1 Ah; the u16 clamps
+
+
+def test_device_identification_names_the_product() -> None:
+    """0x11: byte count, server ID text, run indicator FF. 0x2B/0x0E code 01 (basic stream): MEI 0E, code 01,
+    conformity 82, more 00, next 00, 3 objects: 00 VendorName, 01 ProductCode, 02 MajorMinorRevision."""
+    from ml314 import __version__
+
+    server_id = f"ML314-51.2-W08 ML314 {__version__}".encode()
+    answer = CODEC.respond(_crc("01 11"), worked_example(1))
+    assert answer == mb.with_crc(bytes([1, 0x11, len(server_id) + 1]) + server_id + b"\xff")
+    objects = [b"ML314", b"ML314-51.2-W08", __version__.encode()]
+    body = b"".join(bytes([i, len(o)]) + o for i, o in enumerate(objects))
+    basic = CODEC.respond(_crc("01 2B 0E 01 00"), worked_example(1))
+    assert basic == mb.with_crc(bytes.fromhex("01 2B 0E 01 82 00 00 03") + body)
+    assert b"Pymodbus" not in (basic or b"")
+    one = CODEC.respond(_crc("01 2B 0E 04 01"), worked_example(1))
+    assert one == mb.with_crc(bytes.fromhex("01 2B 0E 04 82 00 00 01 01 0E") + b"ML314-51.2-W08")
+    assert CODEC.respond(_crc("01 2B 0E 04 07"), worked_example(1)) == _crc("01 AB 02")
+    assert CODEC.respond(_crc("01 2B 0D 01 00"), worked_example(1)) == _crc("01 AB 03")
 
 
 @pytest.mark.parametrize(
@@ -195,6 +288,10 @@ def test_status_word(changes: dict[str, object], bits: int) -> None:
         ("01 03 00 10 00 7E", "01 83 03"),  # count 126
         ("01 04 00 10 00 01", "01 84 01"),  # input registers: not this protocol
         ("01 06 00 13 0C 00", "01 86 01"),
+        ("01 55", "01 D5 01"),  # an unknown function, whatever its length
+        ("01 55 00 10 00 01", "01 D5 01"),
+        ("01 03 01 00 00 0F", "01 03 1E 0000 0000 0CEB 0000 0238" + " 0000" * 10),  # V2.02 block and its tail
+        ("01 03 01 0F 00 01", "01 83 02"),
         ("01 10 00 00 00 01 02 00 00", "01 90 02"),
         ("01 03 00 70 00 11", "01 03 22" + " 0001" + "".join(f" {v:04X}" for v in range(3300, 3316))),
     ],

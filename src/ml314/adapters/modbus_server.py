@@ -4,7 +4,10 @@ The server serves the registers of a register-map codec (``protocols.growatt_mod
 ``status_source()`` on every read, so what an inverter reads is always the bank of that instant. It answers only
 the codec's slave address (requests for other slaves and broadcasts get no answer, as on a shared RS485 bus),
 function 0x03 from the map, 0x10 writes inside the map acknowledged and not stored (the Growatt handshake), any
-other function "illegal function", addresses outside the map "illegal data address".
+other function "illegal function", addresses outside the map "illegal data address", and 0x11 / 0x2B/0x0E with the
+product's identity. pymodbus itself drops a request of a function it does not know and answers a read of 0 or
+more than 125 registers with a malformed frame: ``ml314 run`` therefore serves the battery through the codec
+(``runtime/modbus_links.py``) and keeps this server as a library edge and pymodbus' client as its peer.
 
 A link is ``tcp://host:port`` (a TCP listener carrying RTU frames; port 0 picks a free one) or a serial port for
 pyserial: a device (``/dev/ttyUSB0``) or a pyserial URL. For the server, pymodbus turns ``socket://host:port`` into
@@ -25,11 +28,13 @@ from pymodbus import FramerType, ModbusException
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.constants import ExcCodes
 from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu.device import ModbusDeviceIdentification
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from ml314.domain.battery_status import BankStatus, BatteryView
 from ml314.errors import InputError, TransportError
+from ml314.protocols.modbus_rtu import DeviceIdentity
 
 __all__ = ["Link", "ModbusRtuPoller", "ModbusRtuServer", "RegisterMap", "parse_link", "poll_battery", "serve_registers"]
 
@@ -77,6 +82,15 @@ def parse_link(spec: str) -> Link:
             raise InputError(f"TCP link {spec!r} needs a host and a port, e.g. tcp://127.0.0.1:5020")
         return Link(tcp=(parts.hostname, port))
     return Link(serial=spec)
+
+
+def device_identification(identity: DeviceIdentity | None = None) -> ModbusDeviceIdentification:
+    """pymodbus' identity record for 0x11 and 0x2B/0x0E, from the product's (``protocols.modbus_rtu``)."""
+    objects = (identity or DeviceIdentity()).objects()
+    names = ("VendorName", "ProductCode", "MajorMinorRevision", "VendorUrl", "ProductName", "ModelName")
+    info = {name: objects[i].decode("ascii") for i, name in enumerate(names) if objects[i]}
+    info["UserApplicationName"] = objects[6].decode("ascii")
+    return ModbusDeviceIdentification(info_name=info)  # type: ignore[no-untyped-call]
 
 
 def _blocks(addresses: tuple[int, ...]) -> list[SimData]:
@@ -157,6 +171,7 @@ class ModbusRtuServer:
                 device,
                 framer=FramerType.RTU,
                 address=self._link.tcp,
+                identity=device_identification(),
                 trace_pdu=self._only_ours,
                 trace_packet=self._packet,
             )
@@ -166,6 +181,7 @@ class ModbusRtuServer:
                 framer=FramerType.RTU,
                 port=self._link.serial or "",
                 baudrate=self._baud,
+                identity=device_identification(),
                 trace_pdu=self._only_ours,
                 trace_packet=self._packet,
             )

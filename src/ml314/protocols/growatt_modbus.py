@@ -1,26 +1,43 @@
 """Growatt RS485 (RS485 P01-GRW): standard Modbus RTU, 9600 8N1, slave address 1, the inverter reads holding registers.
 
-Source: Growatt "RS485 protocol 1xSxxP ESS V2.01" as summarised in reference/protocols.md section 3. The battery
-answers function 0x03 from :data:`TABLE` (0x0001-0x0029, plus 0x0070 pack id and 0x0071-0x0080 the cells of the
-master module), acknowledges the inverter's 0x10 "handshake" write (``01 10 00 13 00 01 02 0C 00``) as Modbus says,
-without storing it, and answers exception 02 for any address outside the table, 03 for a bad count, 01 for any
-other function. The same register values feed the pymodbus server in ``adapters/modbus_server.py``.
+Sources: Growatt "RS485 protocol 1xSxxP ESS V2.01" as summarised in reference/protocols.md section 3; its V2.02
+extension block as current decoders read it (Project-Helianthus/helianthus-modbusreg ``growatt_bms_rs485.go``:
+four FC03 slices 0x0001 x 7, 0x000D x 29, 0x0100 x 12, 0x010D x 2, and ``growatt_bms_rs485_typed.go`` for the
+fields it names); the bit tables of rev 2.3 (0xAHA/Growatt_ModbusTCP ``docs/developer/protocol-ess.md``); a
+capture of a real BMS in this mode (dnc392/rs485-bms-probe, ``docs/protocol_research/growatt_bms_rs485_1xsxxp.md``,
+status block 0x0013-0x0018). The battery answers function 0x03 from :data:`TABLE` (0x0001-0x0029, 0x0070 pack id
+and 0x0071-0x0080 the cells of the master module, 0x0100-0x010E the V2.02 extension), acknowledges the inverter's
+0x10 "handshake" write (``01 10 00 13 00 01 02 0C 00``) as Modbus says, without storing it, and answers exception
+02 for any address outside the table, 03 for a count outside 1..125 (1..123 for a write), 01 for any other
+function; 0x11 "report server ID" and 0x2B/0x0E "read device identification" name the product (:mod:`modbus_rtu`).
+The same register values feed the pymodbus server in ``adapters/modbus_server.py``.
 
-Choices where the reference is silent (nothing else is invented; undocumented registers read 0):
+Decisions where the sources are silent or disagree (docs/protocols.md, "Growatt Modbus", says why):
 
-* current (0x0010, 0x0017, s16 10 mA) is positive while charging, like every other ml314 current;
-* 0x0019 max charge current is in 10 mA like its twin 0x0023 max discharge current;
-* 0x0018 temperature is s16 in whole degC; 0x001D delta cell voltage in mV as in Growatt CAN 0x314;
+* current (0x0010, 0x0017, s16 10 mA) is positive while charging, as on an SPH3620 (protocol-ess.md);
+* units: 0x0019 is the charge current limit and 0x0023 the discharge current limit, both u16 in **10 mA** (V2.01
+  gives 10 mA for 0x0023; rev 2.3 names 0x0019 "max charge/discharge current" without a unit, and the twin
+  registers share one unit here); 0x0018 temperature is s16 whole degC (rev 2.3: -127..127); 0x001D delta cell
+  voltage in mV as in Growatt CAN 0x314;
 * 0x0001 MCU firmware packs (major, minor) as high/low byte; 0x0020 SOH keeps its b7 flag clear;
 * 0x0013 b0-1 follow the sign of the 10 mA current (0 standby, >0 charging, <0 discharging); b8-9 say "single"
-  for one module and "parallel" otherwise; b10-11 (inverter status) and b4 sleep, b7 terminal open stay 0;
-* 0x0022 warning bits are not described (only b14-15 battery type, 00 = LFP as in Growatt CAN 0x319), so
-  alarms are not carried; protections go to the 0x0014 error bits of :data:`ERROR_BITS`;
+  for one module and "parallel" otherwise; b10-11 (inverter "SP status") and b4 sleep, b7 terminal open stay 0
+  (the captured BMS sets b10; helianthus' V2.02 decoder rejects a high byte, ml314 follows the documents' bits);
+* 0x0014 error bits (:data:`ERROR_BITS`) come from the BMS's protection rows and 0x0022 warning bits from its
+  warning/alarm rows with the same bit table (rev 2.3: "warning-level equivalents of the above"), b14-15 = 00
+  LiFePO4;
+* V2.02 extension: 0x0102 average cell voltage (mV, over the bank), 0x0104 the CV voltage in 0.1 V (the pack
+  float voltage field; ML314 holds CVL, it has no separate float level), 0x0105/0x0106 cumulative charge /
+  discharge in 0.1 Ah (from the energy counters over the nominal 51.2 V, clamped at 6553.5 Ah); every other word
+  of the block (continuous charge time, this cycle's charge, undocumented words) reads 0;
 * the "same set for a 2nd box" at 0x0031-0x0052 does not line up with 0x0001-0x0029 in the summary, so it is not
   served: a bank of up to 16 modules is reported as one box at 0x0001-0x0029.
 
-Bank values that overflow a field are clamped: 16 x 314 Ah reads 655.35 Ah (u16 10 mAh), currents beyond
-+-327.67 A read +-327.67 A (s16 10 mA), limits beyond 655.35 A read 655.35 A (u16 10 mA).
+Overflow for a bank of up to 16 modules: the capacities (u16 10 mAh) are scaled together when the full capacity
+exceeds 655.35 Ah: full reads 655.35 Ah and remaining keeps the ratio, so remaining / full == 0x0015 SOC (the
+field has no bigger unit). Limits beyond 655.35 A read 655.35 A (u16 10 mA, on the safe side). The current
+(s16 10 mA) cannot say more than +-327.67 A: a bank current beyond that is clamped and an inverter's voltage x
+current is then low; the protocol has no other unit for it (docs/protocols.md lists this limit).
 """
 
 from __future__ import annotations
@@ -51,6 +68,9 @@ SLAVE_ADDRESS = 1
 STATUS_REGISTER = 0x0013
 HANDSHAKE_VALUE = 0x0C00  # the reference's example write to 0x0013
 INVERTER_READ = (0x0010, 0x0029 - 0x0010 + 1)
+#: the V2.02 reads of helianthus-modbusreg (identity, status, extension, extension tail)
+V202_READS = ((0x0001, 7), (0x000D, 29), (0x0100, 12), (0x010D, 2))
+NOMINAL_V = 51.2
 
 #: 0x0014 error bits; several kinds share a bit, the first listed is the one decoded.
 ERROR_BITS: dict[AlarmKind, int] = {
@@ -75,6 +95,9 @@ _ERROR_NAMES = (
     "OCD", "SCD", "OV", "UV", "OTD", "OTC", "UTD", "UTC",
     "soft_start_fail", "permanent_fault", "delta_v", "OCC", "MOS_OT", "env_OT", "env_UT",
 )  # fmt: skip
+
+#: 0x0022 warning bits: the same table, for the warning/alarm levels (rev 2.3); b14-15 battery type 00 = LiFePO4
+WARNING_BITS: dict[AlarmKind, int] = ERROR_BITS
 
 #: 0x0013 single-bit flags (as CAN 0x311, plus b12 force charge): BatteryView field -> bit
 STATUS_BITS: dict[str, int] = {"discharge_enable": 5, "charge_enable": 6, "force_charge_1": 12}
@@ -116,12 +139,32 @@ def _status(s: BankStatus) -> int:
     return word
 
 
+def _bits(kinds: frozenset[AlarmKind], table: Mapping[AlarmKind, int]) -> int:
+    return sum(1 << bit for bit in {table[k] for k in kinds if k in table})
+
+
 def _error(s: BankStatus) -> int:
-    word = 0
-    for kind in s.protections:
-        if kind in ERROR_BITS:
-            word |= 1 << ERROR_BITS[kind]
-    return word
+    return _bits(s.protections, ERROR_BITS)
+
+
+def _warning(s: BankStatus) -> int:
+    return _bits(s.alarms, WARNING_BITS)
+
+
+_U16_10MAH_AH = 655.35
+
+
+def _capacities(s: BankStatus) -> tuple[int, int]:
+    """(remaining, full) in u16 10 mAh; above 655.35 Ah both shrink by one factor so remaining / full == SOC."""
+    full, remaining = s.full_capacity_ah, min(s.remaining_capacity_ah, s.full_capacity_ah)
+    if full <= _U16_10MAH_AH:
+        return raw(remaining, 0.01), raw(full, 0.01)
+    return raw(remaining / full * _U16_10MAH_AH, 0.01), 0xFFFF
+
+
+def _average_cell_mv(s: BankStatus) -> int:
+    cells = [v for m in s.modules for v in m.cell_voltages_v]
+    return raw(sum(cells) / len(cells), 0.001) if cells else 0
 
 
 def _master_cell_mv(index: int) -> Encoder:
@@ -156,15 +199,15 @@ _NAMED: dict[int, Register] = {
     0x0017: Register("current_10ma", _current),
     0x0018: Register("temperature_c", lambda s: _s16(s.temperature_c, 1.0)),
     0x0019: Register("max_charge_current_10ma", lambda s: raw(s.limits.ccl_a, 0.01)),
-    0x001A: Register("remaining_capacity_10mah", lambda s: raw(s.remaining_capacity_ah, 0.01)),
-    0x001B: Register("full_capacity_10mah", lambda s: raw(s.full_capacity_ah, 0.01)),
+    0x001A: Register("remaining_capacity_10mah", lambda s: _capacities(s)[0]),
+    0x001B: Register("full_capacity_10mah", lambda s: _capacities(s)[1]),
     0x001C: Register("hw_sw_version", _zero),
     0x001D: Register("delta_cell_mv", lambda s: raw(s.cell_voltage_max_v - s.cell_voltage_min_v, 0.001)),
     0x001E: Register("cycles", lambda s: raw(s.cycles, 1.0)),
     0x001F: Register("box_id", lambda s: SLAVE_ADDRESS),
     0x0020: Register("soh_pct", lambda s: raw(s.soh_pct, 1.0, 7)),
     0x0021: Register("cv_voltage_10mv", lambda s: raw(s.limits.cvl_v, 0.01)),
-    0x0022: Register("warning", _zero),
+    0x0022: Register("warning", _warning),
     0x0023: Register("max_discharge_current_10ma", lambda s: raw(s.limits.dcl_a, 0.01)),
     0x0024: Register("ext_error", _zero),
     0x0025: Register("max_cell_mv", lambda s: raw(s.cell_voltage_max_v, 0.001)),
@@ -174,6 +217,14 @@ _NAMED: dict[int, Register] = {
     0x0029: Register("cells_in_series", _cells_in_series),
     0x0070: Register("pack_id", lambda s: s.modules[0].address if s.modules else SLAVE_ADDRESS),
     **{0x0071 + i: Register(f"cell_{i + 1}_mv", _master_cell_mv(i)) for i in range(16)},
+    0x0100: Register("continuous_charge_s", _zero),
+    0x0101: Register("cycle_charge_dah", _zero),
+    0x0102: Register("average_cell_mv", _average_cell_mv),
+    0x0103: Register("v202_0103", _zero),
+    0x0104: Register("float_voltage_dv", lambda s: raw(s.limits.cvl_v, 0.1)),
+    0x0105: Register("cumulative_charge_dah", lambda s: raw(s.charged_energy_kwh * 1000.0 / NOMINAL_V, 0.1)),
+    0x0106: Register("cumulative_discharge_dah", lambda s: raw(s.discharged_energy_kwh * 1000.0 / NOMINAL_V, 0.1)),
+    **{a: Register(f"v202_{a:04x}", _zero) for a in range(0x0107, 0x010F)},
 }
 
 #: register address -> (name, encoder from BankStatus); every address the battery serves
@@ -201,6 +252,7 @@ _DECODE: dict[str, tuple[tuple[int, ...], Decoder]] = {
     "discharge_enable": ((STATUS_REGISTER,), _flag(STATUS_BITS["discharge_enable"])),
     "force_charge_1": ((STATUS_REGISTER,), _flag(STATUS_BITS["force_charge_1"])),
     "protections": ((0x0014,), _protections),
+    "alarms": ((0x0022,), _protections),  # the same bit table
     "soc_pct": ((0x0015,), lambda r: float(r[0])),
     "voltage_v": ((0x0016,), _scaled(0.01, 2)),
     "temperature_c": ((0x0018,), lambda r: float(_signed(r[0]))),
@@ -239,6 +291,10 @@ class Codec(Rs485Codec):
         if req.address != SLAVE_ADDRESS:
             return None  # another slave, or a broadcast (answered by nobody)
         if isinstance(req, mb.OtherRequest):
+            if req.function == mb.REPORT_SERVER_ID and not req.data:
+                return mb.build_report_server_id(SLAVE_ADDRESS, identity(status))
+            if req.function == mb.ENCAPSULATED:
+                return mb.build_device_identification(SLAVE_ADDRESS, req.data, identity(status))
             return mb.build_exception(SLAVE_ADDRESS, req.function, mb.ExceptionCode.ILLEGAL_FUNCTION)
         if isinstance(req, mb.ReadRequest):
             func, start, count, limit = mb.READ_HOLDING, req.start, req.count, mb.MAX_READ_COUNT
@@ -317,9 +373,15 @@ class Codec(Rs485Codec):
     def describe_registers(regs: Mapping[int, int]) -> Description:
         """Readable register values (error bits spelt out) for ``ml314 decode`` of a known read."""
         out: dict[str, float | int | str | bool] = {_reg_name(a): v for a, v in sorted(regs.items())}
-        if 0x0014 in regs:
-            out["error_bits"] = ",".join(n for b, n in enumerate(_ERROR_NAMES) if regs[0x0014] >> b & 1)
+        for address, key in ((0x0014, "error_bits"), (0x0022, "warning_bits")):
+            if address in regs:
+                out[key] = ",".join(n for b, n in enumerate(_ERROR_NAMES) if regs[address] >> b & 1)
         return out
+
+
+def identity(status: BankStatus) -> mb.DeviceIdentity:
+    """The device identification of the battery: its maker and model, ml314's version as the revision."""
+    return mb.DeviceIdentity(vendor_name=status.manufacturer, product_code=status.model, model_name=status.model)
 
 
 def _function(req: mb.ReadRequest | mb.WriteRequest) -> int:

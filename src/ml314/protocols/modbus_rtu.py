@@ -1,8 +1,11 @@
 """Modbus RTU frames, pure: CRC-16/MODBUS, read holding (0x03), write multiple (0x10) and exception responses.
 
 Frame = ``[address][function][data][CRC16, low byte first]``; every field of the data is big-endian. Requests of
-functions 0x01..0x06 (8 bytes) are framed too, so a battery can answer them "illegal function". Malformed bytes
-raise :class:`FrameError`. Used by the Growatt RS485 codec (reference/protocols.md section 3) and, for its CRC and
+functions 0x01..0x06 (8 bytes) are framed too, so a battery can answer them "illegal function", and so is any other
+function code below 0x80 whose CRC checks at 4..8 bytes (RTU gives no length for an unknown function; the CRC
+tells). 0x11 "report server ID" and 0x2B/0x0E "read device identification" (Modbus application protocol V1.1b3,
+6.13 and 6.21) answer with :class:`DeviceIdentity`: the product, not the library. Malformed bytes raise
+:class:`FrameError`. Used by the Growatt RS485 codec (reference/protocols.md section 3) and, for its CRC and
 buffer splitting, by the Modbus-like Voltronic protocol (section 1.8).
 """
 
@@ -12,14 +15,19 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ml314 import __version__
 from ml314.domain.battery_status import BatteryView
 from ml314.errors import FrameError
 
 __all__ = [
+    "DEVICE_ID",
+    "ENCAPSULATED",
     "MAX_READ_COUNT",
     "MAX_WRITE_COUNT",
     "READ_HOLDING",
+    "REPORT_SERVER_ID",
     "WRITE_MULTIPLE",
+    "DeviceIdentity",
     "ExceptionCode",
     "ExceptionResponse",
     "OtherRequest",
@@ -29,9 +37,11 @@ __all__ = [
     "Response",
     "WriteRequest",
     "WriteResponse",
+    "build_device_identification",
     "build_exception",
     "build_read_request",
     "build_read_response",
+    "build_report_server_id",
     "build_write_request",
     "build_write_response",
     "check_crc",
@@ -47,6 +57,9 @@ __all__ = [
 
 READ_HOLDING = 0x03
 WRITE_MULTIPLE = 0x10
+REPORT_SERVER_ID = 0x11
+ENCAPSULATED = 0x2B
+DEVICE_ID = 0x0E  # MEI type "read device identification"
 MAX_READ_COUNT = 125  # Modbus application protocol V1.1b3, 6.3
 MAX_WRITE_COUNT = 123  # ibid., 6.12
 
@@ -58,6 +71,35 @@ class ExceptionCode(enum.IntEnum):
     ILLEGAL_DATA_ADDRESS = 0x02
     ILLEGAL_DATA_VALUE = 0x03
     SERVER_DEVICE_FAILURE = 0x04
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceIdentity:
+    """What 0x11 and 0x2B/0x0E say about the server: object id -> text (6.21: 0-2 basic, 3-6 regular)."""
+
+    vendor_name: str = "ML314"
+    product_code: str = "ML314-51.2-W08"
+    revision: str = __version__
+    vendor_url: str = ""
+    product_name: str = "ML314 LiFePO4 wall battery"
+    model_name: str = "ML314-51.2-W08"
+    application_name: str = "ml314"
+
+    def objects(self) -> dict[int, bytes]:
+        texts = (
+            self.vendor_name,
+            self.product_code,
+            self.revision,
+            self.vendor_url,
+            self.product_name,
+            self.model_name,
+            self.application_name,
+        )
+        return {i: t.encode("ascii", "replace")[:64] for i, t in enumerate(texts)}
+
+    def server_id(self) -> bytes:
+        """0x11 server ID: product code, vendor and revision as one text."""
+        return f"{self.product_code} {self.vendor_name} {self.revision}".encode("ascii", "replace")[:200]
 
 
 def _crc_table() -> tuple[int, ...]:
@@ -189,8 +231,43 @@ def build_exception(address: int, function: int, code: int) -> bytes:
     return with_crc(bytes([_u8("address", address), _u8("function", function & 0x7F) | 0x80, _u8("code", code)]))
 
 
-# request length by function code: 0x01..0x06 are 8 bytes; 0x10 = 9 + byte count (byte 6)
-_FIXED_REQUEST = dict.fromkeys(range(0x01, 0x07), 8)
+def build_report_server_id(address: int, identity: DeviceIdentity) -> bytes:
+    """0x11 answer: byte count, server ID, run indicator 0xFF (ON)."""
+    data = identity.server_id() + b"\xff"
+    return with_crc(bytes([_u8("address", address), REPORT_SERVER_ID, len(data)]) + data)
+
+
+_CONFORMITY = 0x82  # regular identification, stream and individual access
+_CATEGORY = {1: range(0, 3), 2: range(3, 7), 3: range(0x80, 0x100)}  # basic, regular, extended (none here)
+
+
+def build_device_identification(address: int, data: bytes, identity: DeviceIdentity) -> bytes:
+    """The answer to a 0x2B request whose bytes after the function code are ``data`` (MEI, code, object id).
+
+    Stream access (codes 1-3) gives the category's objects from the requested one (an unknown start restarts at
+    the category's first, as 6.21 says; the extended category is empty here, so code 3 answers the regular
+    objects); code 4 one object, exception 02 for an unknown one; another MEI type or code, exception 03.
+    """
+    objects = identity.objects()
+    if len(data) != 3 or data[0] != DEVICE_ID or data[1] not in (1, 2, 3, 4):
+        return build_exception(address, ENCAPSULATED, ExceptionCode.ILLEGAL_DATA_VALUE)
+    code, first = data[1], data[2]
+    if code == 4:
+        if first not in objects:
+            return build_exception(address, ENCAPSULATED, ExceptionCode.ILLEGAL_DATA_ADDRESS)
+        ids = [first]
+    else:
+        category = _CATEGORY[2 if code == 3 else code]
+        ids = [i for i in category if i in objects]
+        ids = [i for i in ids if i >= first] if first in ids else ids
+    body = b"".join(bytes([i, len(objects[i])]) + objects[i] for i in ids)
+    head = bytes([_u8("address", address), ENCAPSULATED, DEVICE_ID, code, _CONFORMITY, 0x00, 0x00, len(ids)])
+    return with_crc(head + body)
+
+
+# request length by function code: 0x01..0x06 are 8 bytes; 0x10 = 9 + byte count (byte 6); 0x11 4; 0x2B/0x0E 7
+_FIXED_REQUEST = dict.fromkeys(range(0x01, 0x07), 8) | {REPORT_SERVER_ID: 4, ENCAPSULATED: 7}
+_UNKNOWN_REQUEST = tuple(range(4, 9))  # a function this module does not know: whichever length the CRC confirms
 
 
 def _request_length(buf: bytes | bytearray) -> tuple[int, ...] | None:
@@ -201,7 +278,7 @@ def _request_length(buf: bytes | bytearray) -> tuple[int, ...] | None:
         return (_FIXED_REQUEST[func],)
     if func == WRITE_MULTIPLE:
         return (9 + buf[6],) if len(buf) >= 7 else ()
-    return None
+    return _UNKNOWN_REQUEST if 0 < func < 0x80 else None
 
 
 def _response_length(buf: bytes | bytearray) -> tuple[int, ...] | None:
@@ -212,7 +289,9 @@ def _response_length(buf: bytes | bytearray) -> tuple[int, ...] | None:
         return (5 + buf[2],) if len(buf) >= 3 else ()
     if func == WRITE_MULTIPLE:
         return (8,)
-    if func & 0x80 and (func & 0x7F in _FIXED_REQUEST or func & 0x7F == WRITE_MULTIPLE):
+    if func == REPORT_SERVER_ID:
+        return (5 + buf[2],) if len(buf) >= 3 else ()
+    if func & 0x80:
         return (5,)
     return None
 

@@ -1,9 +1,10 @@
-"""Modbus RTU protocols (Growatt RS485) through pymodbus in ``ml314 run``: server and poller on an asyncio loop.
+"""Modbus RTU protocols (Growatt RS485) in ``ml314 run``: the battery served by its codec, the peer by pymodbus.
 
-pymodbus is asyncio-only; the runner is threads. Each service owns one event loop on its own thread, so the
-pymodbus server (the battery) and client (the built-in inverter peer) run as they are meant to, and the runner
-talks to them with thread-safe calls. Every register read of the server counts as a request and as the inverter's
-keep-alive; the status it serves goes through the same keep-alive watch as every other link.
+The battery side is the RS485 server every protocol uses, answering with the codec's Modbus rules (exceptions and
+device identification as the Modbus specification says); every request counts as the inverter's keep-alive
+through the same watch as every other link. The built-in inverter peer is pymodbus' client: pymodbus is
+asyncio-only and the runner is threads, so the peer owns one event loop on its own thread and the runner talks to
+it with thread-safe calls.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from ml314.adapters.modbus_server import ModbusRtuPoller, ModbusRtuServer
-from ml314.adapters.serial_link import Rs485TrafficLog
+from ml314.adapters.modbus_server import ModbusRtuPoller, parse_link
+from ml314.adapters.serial_link import Rs485TrafficLog, TcpListener, open_serial
 from ml314.domain.battery_status import BankStatus, BatteryView
-from ml314.errors import TransportError
+from ml314.errors import InputError, TransportError
 from ml314.protocols.base import Rs485Codec
-from ml314.protocols.keepalive import LinkState, fresh_view, watch_for
+from ml314.protocols.keepalive import KeepAliveWatch, LinkState, fresh_view
+from ml314.runtime.rs485_links import Rs485BatteryServer
 
 __all__ = ["ModbusBatteryService", "ModbusInverterPeer", "is_register_codec"]
 
@@ -49,49 +52,59 @@ class _LoopThread:
 
 
 class ModbusBatteryService:
-    """The battery's register map served by pymodbus on ``link`` (``tcp://HOST:PORT``, a device or a URL)."""
+    """The battery's register map served on ``link`` (``tcp://HOST:PORT``, a device or a URL), framed by the codec.
+
+    The battery side answers through the codec's own Modbus RTU rules (``protocols.growatt_modbus``,
+    ``protocols.modbus_rtu``) on the same server as every other RS485 protocol, so an unknown function gets
+    exception 01, a read of 0 or more than 125 registers exception 03, and 0x11 / 0x2B/0x0E name the product:
+    pymodbus' server drops the first, answers the second with a malformed ``80 01`` and names itself in the third.
+    pymodbus stays the built-in inverter peer (:class:`ModbusInverterPeer`), an independent client of that server.
+    """
 
     def __init__(
         self, codec: Rs485Codec, status: Callable[[], BankStatus], link: str, log: Rs485TrafficLog | None = None
     ) -> None:
         assert is_register_codec(codec)
         self.codec = codec
-        self._status = status
-        self.watch = watch_for(codec.info, time.monotonic())
-        self.requests = 0
-        self._loop = _LoopThread(f"modbus-{codec.info.name}")
-        trace = None if log is None else (lambda data, sent: log.record(data, sent=sent))
-        self.server = ModbusRtuServer(
-            codec,  # type: ignore[arg-type]
-            self._serve_status,
-            link,
-            baud=codec.info.baud,
-            trace=trace,
-        )
-        try:
-            self._loop.call(self.server.start())
-        except BaseException:
-            self._loop.close()
-            raise
+        self.server = Rs485BatteryServer(codec, status, log)
+        self._listener: TcpListener | None = None
+        parsed = parse_link(link)
+        tcp = parsed.tcp or _socket_url(parsed.serial or "")
+        if tcp is not None:
+            self._listener = TcpListener(*tcp)
+            self.server.serve_listener(self._listener)
+        else:
+            self.server.serve_stream(open_serial(parsed.serial or "", codec.info.baud))
 
-    def _serve_status(self) -> BankStatus:
-        now = time.monotonic()
-        self.requests += 1
-        self.watch.seen(now)
-        return self.watch.apply(self._status(), now)
+    @property
+    def watch(self) -> KeepAliveWatch:
+        return self.server.watch
+
+    @property
+    def requests(self) -> int:
+        return self.server.requests
 
     @property
     def address(self) -> tuple[str, int] | None:
-        return self.server.address
+        return self._listener.address if self._listener is not None else None
 
     def link_state(self) -> LinkState:
-        return self.watch.state(time.monotonic())
+        return self.server.link_state()
 
     def close(self) -> None:
-        try:
-            self._loop.call(self.server.stop(), timeout_s=5.0)
-        finally:
-            self._loop.close()
+        self.server.close()
+        if self._listener is not None:
+            self._listener.close()
+
+
+def _socket_url(spec: str) -> tuple[str, int] | None:
+    """``socket://host:port`` served as a listener, as pymodbus' server did."""
+    if not spec.lower().startswith("socket://"):
+        return None
+    parts = urlsplit(spec)
+    if not parts.hostname or parts.port is None:
+        raise InputError(f"link {spec!r} needs a host and a port, e.g. socket://127.0.0.1:5020")
+    return parts.hostname, parts.port
 
 
 class ModbusInverterPeer:
