@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pymodbus.framer.rtu import FramerRTU
 
+from ml314 import __version__
 from ml314.domain.battery_status import AlarmKind, BankStatus, BatteryView
 from ml314.domain.limits import ChargeLimits
 from ml314.errors import FrameError
@@ -230,7 +231,8 @@ def test_capture_status_block() -> None:
 
 def test_v202_extension_block_is_served() -> None:
     """helianthus-modbusreg reads 0x0001 x 7, 0x000D x 29, 0x0100 x 12, 0x010D x 2 and rejects the status without
-    any of them. Worked example: average cell 3307.5 mV -> 3307 (0x0CEB; 3.3075 V is just below .5 in binary), CV 56.8 V in 0.1 V -> 568 (0x0238)."""
+    any of them. Worked example: average cell 3307.5 mV -> 3307 (0x0CEB; 3.3075 V is just below .5 in binary),
+    CV 56.8 V in 0.1 V -> 568 (0x0238)."""
     for start, count in g.V202_READS:
         answer = CODEC.respond(mb.build_read_request(1, start, count), worked_example(1))
         assert answer is not None and answer[1] == 0x03 and answer[2] == 2 * count
@@ -244,8 +246,6 @@ def test_v202_extension_block_is_served() -> None:
 def test_device_identification_names_the_product() -> None:
     """0x11: byte count, server ID text, run indicator FF. 0x2B/0x0E code 01 (basic stream): MEI 0E, code 01,
     conformity 82, more 00, next 00, 3 objects: 00 VendorName, 01 ProductCode, 02 MajorMinorRevision."""
-    from ml314 import __version__
-
     server_id = f"ML314-51.2-W08 ML314 {__version__}".encode()
     answer = CODEC.respond(_crc("01 11"), worked_example(1))
     assert answer == mb.with_crc(bytes([1, 0x11, len(server_id) + 1]) + server_id + b"\xff")
