@@ -393,7 +393,20 @@ class Codec(Rs485Codec):
         return build_read_response(unit, [regs.get(a, 0) for a in range(start, start + count)])
 
     def take_frame(self, buffer: bytearray, *, response: bool) -> bytes | None:
-        return mb.split_frame(buffer, _response_length if response else _request_length)
+        """The first frame whose CRC checks; failing that, a read for this pack whose CRC fails (8 bytes at the
+        start of ``buffer``), so it can be answered error 3 as the document asks."""
+        if response:
+            return mb.split_frame(buffer, _response_length)
+        trial = bytearray(buffer)
+        frame = mb.split_frame(trial, _request_length)
+        start = len(buffer) - len(trial) - len(frame) if frame is not None else len(buffer)
+        head = bytes(buffer[:8])
+        ours = len(head) == 8 and head[0] in (COMMON_ID, self.unit_id) and head[1] == READ
+        if ours and start >= 8 and mb.crc16(head[:6]) != int.from_bytes(head[6:], "little"):
+            del buffer[:8]
+            return head
+        buffer[:] = trial
+        return frame
 
     # inverter side ----------------------------------------------------------------------------------------------
     def register_reads(self) -> tuple[tuple[int, int], ...]:
