@@ -1,4 +1,19 @@
-"""Pylon LV RS485 V3.3 codec: reference/protocols.md 1.2 goldens, stack addressing, RTN answers, inverter side."""
+"""Pylon LV RS485 V3.3 codec: reference/protocols.md 1.2 goldens, stack addressing, RTN answers, inverter side.
+
+Golden vectors and where each comes from:
+
+* ``REQ_ANALOG``, the 74 Ah / 15-cell answer and the LENID table: the specification's own examples as
+  reference/protocols.md 1.2 quotes them ("Pylon LV RS485 V3.3", and V2.x for the elided cells);
+* ``ANALOG_16S`` and ``ALARM_16S``: the reference's worked example (reference/protocols.md 1.2, lines "worked
+  example"), derived there byte by byte from ``protocols/examples.py``;
+* the V2.x pack at ADR 1 (user-defined 02) and the UP2500 (04) answers: a public decoder's test data (the
+  robske_110 "pylonlv" PHP library's test script, found in the public code index), real packs' frames;
+* ``US2000C_47``, ``US5000_92`` and ``US3000C_51``: **regression vectors**. They have the shape of public US2000C /
+  US5000 / US3000C frames (the 0x92 head ``B01402 D002AF C8`` and the 0x51 head ``C040 5553333030304300`` appear in
+  a public ESP32 Pylon emulator's canned answers), but the full frames could not be traced to a capture again;
+  they pin the decoder's reading of those layouts, not a device's behaviour;
+* every frame built with ``_req`` / ``pa.build`` / ``pa.chksum``: derived from the specification's frame grammar.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +44,7 @@ ANALOG_16S = (
     b"FF85CE40FFFF04FFFF002A02654804CA90DF80\r"
 )
 ALARM_16S = b"~2002460080441102100000000000000000000000000000000006000000000000000000000E400000F0BE\r"
+# regression vectors (see the module docstring)
 US2000C_47 = b"~20024600B032110E420BEA0AF00D030A470384D2F0B3B0A9EC0D030A47FC7CF272"
 US5000_92 = b"~20024600B01402D002AFC80000FCE040F93F"
 US3000C_51 = b"~20024600C040555333303030430000000102" + b"50594C4F4E" + b"00" * 15 + b"F113"

@@ -1,4 +1,10 @@
-"""SMA Sunny Island external-BMS CAN (reference/protocols.md 1.4): golden frames, clamping, alarms, inverter side."""
+"""SMA Sunny Island external-BMS CAN (reference/protocols.md 1.4): golden frames, clamping, alarms, inverter side.
+
+Golden vectors: the document is SMA "FSS-ConnectingBat-TI-en-10" (the layouts of 0x351-0x35F, 0x305/0x306) as
+reference/protocols.md 1.4 summarises it. Every frame below is derived byte by byte from the worked example
+(``protocols/examples.py``) in the comment beside it (little-endian words, the document's scales); none is a
+capture, and none is the codec's output pasted back.
+"""
 
 from __future__ import annotations
 
@@ -53,9 +59,12 @@ def test_worked_example_16_modules_byte_for_byte() -> None:
 
 def test_worked_example_one_module() -> None:
     frames = _hex(CODEC.battery_cycle(worked_example(1)))
-    assert frames[0x351] == "38 02 DC 05 D0 07 E0 01"  # 150.0 A, 200.0 A
-    assert frames[0x356] == "A0 14 85 FF FA 00"  # -12.3 A
-    assert frames[0x35F] == "4C 49 01 00 3A 01 00 00"  # 314 Ah
+    # 351: CVL 568 = 0x0238, CCL 1500 = 0x05DC, DCL 2000 = 0x07D0, DVL 480 = 0x01E0 (0.1 V / 0.1 A, LE)
+    assert frames[0x351] == "38 02 DC 05 D0 07 E0 01"
+    # 356: 52.80 V -> 5280 = 0x14A0, -12.3 A -> -123 = 0xFF85, 25.0 degC -> 250 = 0x00FA
+    assert frames[0x356] == "A0 14 85 FF FA 00"
+    # 35F: "LI", version 1.0, 314 Ah = 0x013A, id 0
+    assert frames[0x35F] == "4C 49 01 00 3A 01 00 00"
 
 
 def test_no_pylon_frames() -> None:
@@ -148,8 +157,9 @@ def test_nan_goes_out_as_the_invalid_marker_and_decodes_as_absent() -> None:
 
 
 def test_soc_without_high_resolution() -> None:
+    # 355 bytes 0-3: SOC 0x0032 = 50 %, SOH 0x0064 = 100 % (the high-resolution SOC of bytes 4-5 absent)
     assert CODEC.decode(CanFrame(0x355, bytes.fromhex("32006400"))) == BatteryView(soc_pct=50.0, soh_pct=100.0)
-    # the high-resolution SOC replaces the 1 % SOC when present
+    # the high-resolution SOC replaces the 1 % SOC when present: 0x138A = 5002 -> 50.02 %
     assert CODEC.decode(CanFrame(0x355, bytes.fromhex("320064008A13"))).soc_pct == pytest.approx(50.02)
     with pytest.raises(FrameError):
         CODEC.decode(CanFrame(0x355, bytes.fromhex("320064")))
@@ -199,6 +209,7 @@ def test_manufacturer_and_battery_info_text() -> None:
     assert frame.data == b"M?nufact"
     assert CODEC.decode(CanFrame(0x35E, b"PYLON   ")).manufacturer == "PYLON"
     assert CODEC.describe(CanFrame(0x35E, b"ML314\x00\x00\x00")) == ("ManufacturerName", {"Name": "ML314"})
+    # 35F: "LI" (0x4C 0x49), version 1.3, 512 Ah = 0x0200, id 0
     described = CODEC.describe(CanFrame(0x35F, bytes.fromhex("4C49010300020000")))
     assert described is not None and described[1]["BatteryType"] == "LI"
 
