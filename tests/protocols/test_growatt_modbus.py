@@ -382,3 +382,19 @@ def test_fuzz_inverter_side(request: bytes, response: bytes) -> None:
 @given(st.dictionaries(st.sampled_from(sorted(g.TABLE)), st.integers(0, 0xFFFF)))
 def test_fuzz_decode_registers(regs: dict[int, int]) -> None:
     assert isinstance(CODEC.decode_registers(regs), BatteryView)
+
+
+def test_an_answer_arriving_byte_by_byte_is_not_cut_short() -> None:
+    """16 modules: the read answer holds ``FF FF 00 00 00``, whose CRC happens to match as an exception frame;
+    taken byte by byte (as a paced serial line delivers it) the whole answer must come out, nothing earlier."""
+    read = CODEC.inverter_requests()[1]
+    answer = CODEC.respond(read, worked_example(16))
+    assert answer is not None and bytes.fromhex("FFFF000000") in answer
+    buf = bytearray()
+    frames = []
+    for b in answer:
+        buf.append(b)
+        if (frame := CODEC.take_frame(buf, response=True)) is not None:
+            frames.append(frame)
+    assert frames == [answer]
+    assert CODEC.take_frame(bytearray(_crc("01 D5 01")), response=True) == _crc("01 D5 01")  # at the start: taken

@@ -291,7 +291,7 @@ def _response_length(buf: bytes | bytearray) -> tuple[int, ...] | None:
         return (8,)
     if func == REPORT_SERVER_ID:
         return (5 + buf[2],) if len(buf) >= 3 else ()
-    if func & 0x80:
+    if func & 0x80 and (func & 0x7F in _FIXED_REQUEST or func & 0x7F == WRITE_MULTIPLE):
         return (5,)
     return None
 
@@ -336,7 +336,15 @@ def take_request(buffer: bytearray) -> bytes | None:
 
 
 def take_response(buffer: bytearray) -> bytes | None:
-    """The first complete response in ``buffer`` (see :func:`split_frame`)."""
+    """The first complete response in ``buffer`` (see :func:`split_frame`).
+
+    An exception to a function this module does not know (``01 D5 01``) is taken only at the start of ``buffer``:
+    anywhere else a byte with its top bit set followed by a chance CRC match would cut a longer answer short.
+    """
+    head = bytes(buffer[:5])
+    if len(head) == 5 and head[1] & 0x80 and crc16(head[:3]) == int.from_bytes(head[3:], "little"):
+        del buffer[:5]
+        return head
     return split_frame(buffer, _response_length)
 
 

@@ -334,7 +334,7 @@ def _response_length(buf: bytes | bytearray) -> tuple[int, ...] | None:
     if len(buf) < 2:
         return ()
     func = buf[1]
-    if func & 0x80:
+    if func in (READ | 0x80, WRITE | 0x80):
         return (5,)
     if func != READ:
         return None
@@ -395,7 +395,11 @@ class Codec(Rs485Codec):
     def take_frame(self, buffer: bytearray, *, response: bool) -> bytes | None:
         """The first frame whose CRC checks; failing that, a read for this pack whose CRC fails (8 bytes at the
         start of ``buffer``), so it can be answered error 3 as the document asks."""
-        if response:
+        if response:  # an error to another command only at the start (mid-buffer it could cut an answer short)
+            head = bytes(buffer[:5])
+            if len(head) == 5 and head[1] & 0x80 and mb.crc16(head[:3]) == int.from_bytes(head[3:], "little"):
+                del buffer[:5]
+                return head
             return mb.split_frame(buffer, _response_length)
         trial = bytearray(buffer)
         frame = mb.split_frame(trial, _request_length)
