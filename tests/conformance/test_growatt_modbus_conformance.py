@@ -34,8 +34,10 @@ def test_handshake_then_the_status_read(battery: Battery) -> None:
     with battery.inverter("growatt-modbus") as inverter:
         handshake = mb.with_crc(bytes.fromhex("01 10 0013 0001 02 0C00"))
         assert inverter.transact(handshake) == mb.with_crc(bytes.fromhex("01 10 0013 0001"))
-        words = _values(inverter.transact(mb.build_read_request(1, 0x0010, 26)))
-        regs = {0x0010 + i: w for i, w in enumerate(words)}
+        regs: dict[int, int] = {}
+        while regs.get(0x001B) != 0xFFFF:  # polled until the bank link has found the 4 modules (1256 Ah)
+            words = _values(inverter.transact(mb.build_read_request(1, 0x0010, 26)))
+            regs = {0x0010 + i: w for i, w in enumerate(words)}
         assert regs[0x0013] >> 8 & 0b11 == 0b01  # parallel boxes
         assert regs[0x0029] == 16
         soc, remaining, full = regs[0x0015], regs[0x001A], regs[0x001B]
