@@ -94,6 +94,10 @@ def test_registers_worked_example_1() -> None:
 def test_inverter_read_golden_response_worked_example_1() -> None:
     read = CODEC.inverter_requests()[1]
     assert read == _crc("01 03 00 10 00 1A")
+    # 0x0010..0x0029 in order, each derived in test_registers_worked_example_1: gauge current FB32, date 0000 0000,
+    # status 0063, error 0000, SOC 0032, 52.80 V 14A0, current FB32, 25 degC 0019, CCL 3A98, remaining 3D54,
+    # full 7AA8, version 0000, delta 000F, cycles 002A, box 0001, SOH 0064, CV 1630, warning 0000, DCL 4E20,
+    # ext error 0000, max/min cell 0CF3/0CE4, their numbers 0010/0001, 16 cells 0010; byte count 0x34 = 52
     words = (
         "FB32 0000 0000 0063 0000 0032 14A0 FB32 0019 3A98 3D54 7AA8 0000 "
         "000F 002A 0001 0064 1630 0000 4E20 0000 0CF3 0CE4 0010 0001 0010"
