@@ -6,7 +6,6 @@ sent back to back, against ``ml314 run`` over TCP."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -83,8 +82,7 @@ def test_a_request_dribbling_in_and_two_back_to_back(battery: Battery) -> None:
         assert len(packs) == 1 and 1 <= packs[0] <= MODULES
 
 
-def test_the_traffic_log_holds_each_exchange(battery: Battery, tmp_path: Path) -> None:
-    del tmp_path
+def test_the_traffic_log_holds_each_exchange(battery: Battery) -> None:
     with battery.inverter("voltronic-rs485") as inverter:
         inverter.transact(mb.with_crc(bytes.fromhex("01 03 0074 0001")))
     lines = battery.log.read_text().splitlines()
