@@ -108,10 +108,12 @@ def test_bad_run_options_are_one_line_errors(args: tuple[str, ...], message: str
 
 def test_the_settings_file_selects_the_protocol_at_start(tmp_path: Path) -> None:
     config = tmp_path / "ml314.toml"
-    r = ml314("protocols", "set", "CAN:P05", "--pin", "123456", "--config", config)
+    label = ml314("label")  # the device's own PIN (ML314_DATA_DIR: this test's data dir)
+    pin = next(line.split()[-1] for line in label.stdout.splitlines() if "technician PIN" in line)
+    r = ml314("protocols", "set", "CAN:P05", "--pin", pin, "--config", config)
     assert r.returncode == 0, r.stderr
     assert "restart" in r.stdout
-    r = ml314("protocols", "set", "CAN:P07", "--pin", "999999", "--config", config)
+    r = ml314("protocols", "set", "CAN:P07", "--pin", "123456", "--config", config)  # the manual's: not this device's
     assert r.returncode == 2 and "wrong technician PIN" in r.stderr
     r = ml314("run", "--config", config, "--for", "1s", "--quiet")
     assert r.returncode == 0, r.stderr

@@ -279,3 +279,16 @@ def test_bad_bank_options_are_one_line_errors(tmp_path: Path, args: tuple[str, .
     r = simulate(tmp_path / "bad", *args)
     assert r.returncode == 2, r.stdout
     assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_resume_continues_in_the_same_output_folder(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    succeeded(simulate(out))
+    first = summary_of(out)
+    r = succeeded(simulate(out, "--resume", out))
+    assert f"resumed from {out / 'bms_state.json'} at t 06:00:00" in r.stdout
+    second = summary_of(out)
+    assert second["soc"]["start_pct"] == pytest.approx(first["soc"]["end_pct"])
+    assert_one_line_error(simulate(tmp_path / "x", "--resume", tmp_path / "nothing"), "--resume", "no saved state")
+    assert_one_line_error(simulate(tmp_path / "y", "--resume", out, "--modules", "2"), "saved for a bank of 1 modules")
+    assert not (tmp_path / "y").exists()

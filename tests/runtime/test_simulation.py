@@ -119,3 +119,29 @@ def test_a_linked_bank_is_deterministic_too(tmp_path: Path) -> None:
     assert a.summary["energy"] == b.summary["energy"]
     assert a.summary["bank_link"] == b.summary["bank_link"]
     assert a.summary["bank_link"]["online"] == [2, 3] and a.summary["bank_link"]["faults"] == []
+
+
+def test_resume_continues_a_finished_run_from_its_saved_bank(tmp_path: Path) -> None:
+    from dataclasses import replace  # noqa: PLC0415
+
+    from ml314.errors import ConfigError  # noqa: PLC0415
+    from ml314.storage.bank_state import BankShape, load_bank_state  # noqa: PLC0415
+
+    req = SimulationRequest(modules=2, days=0.5, sample_s=600.0, seed=4, link=False)
+    a = simulate(req, tmp_path / "a", SCENARIOS, report=False)
+    b = simulate(replace(req, resume=a.out_dir), tmp_path / "b", SCENARIOS, report=False)
+    assert b.summary["soc"]["start_pct"] == pytest.approx(a.summary["soc"]["end_pct"])  # not 50 % again
+    assert b.summary["soc"]["start_pct"] != pytest.approx(50.0, abs=1.0)
+    assert b.summary["run"]["simulated_days"] == pytest.approx(0.5)
+    ta, tb = _series(a.series_path, 2)["t_s"], _series(b.series_path, 2)["t_s"]
+    assert tb[0] == ta[-1] + 600.0  # the clock goes on
+    shape = BankShape(2, 4)
+    saved_a = load_bank_state(a.out_dir / "bms_state.json", shape)
+    saved_b = load_bank_state(b.out_dir / "bms_state.json", shape)
+    assert len(saved_b.events) > len(saved_a.events)  # the log goes on (with a "restored" event)
+    assert (saved_b.counters.values[:, 0] > saved_a.counters.values[:, 0]).all()  # Ah charged accumulate
+    assert any(n.startswith("resumed from") for n in b.summary["notes"])
+    with pytest.raises(ConfigError, match="seed 4, not 2 module"):
+        simulate(replace(req, seed=5, resume=a.out_dir), tmp_path / "c", SCENARIOS, report=False)
+    with pytest.raises(InputError, match="no saved state"):
+        simulate(replace(req, resume=tmp_path / "none"), tmp_path / "d", SCENARIOS, report=False)

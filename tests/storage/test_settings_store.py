@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from ml314.bms.parameters import load_default_parameters
 from ml314.errors import AccessDeniedError, ConfigError
 from ml314.protocols.registry import resolve
+from ml314.storage.identity import DeviceIdentity
 from ml314.storage.settings_store import DEFAULT_SELECTION, load_selection, save_selection
 
-PIN = "123456"  # manual 10.1.5
+NOW = 1_800_000_000.0
 
 
 def test_no_file_selects_pylon_on_both_ports(tmp_path: Path) -> None:
@@ -20,12 +20,13 @@ def test_no_file_selects_pylon_on_both_ports(tmp_path: Path) -> None:
 
 def test_a_change_needs_the_pin_and_is_read_at_the_next_start(tmp_path: Path) -> None:
     path = tmp_path / "ml314.toml"
-    params = load_default_parameters()
+    device, label = DeviceIdentity.create(tmp_path / "data")
     with pytest.raises(AccessDeniedError):
-        save_selection(path, resolve("CAN:P05"), "000000", params)
+        save_selection(path, resolve("CAN:P05"), device.check_pin("123456", NOW))  # the manual's PIN is not it
     assert not path.exists()
-    save_selection(path, resolve("CAN:P05"), PIN, params)
-    save_selection(path, resolve("RS485:P04"), PIN, params)
+    grant = device.check_pin(label.pin, NOW)
+    save_selection(path, resolve("CAN:P05"), grant)
+    save_selection(path, resolve("RS485:P04"), grant)
     sel = load_selection(path)
     assert sel.can.name == "victron-can"
     assert sel.rs485.name == "voltronic-rs485"

@@ -1,14 +1,14 @@
-"""The BMS parameter set: one TOML file, validated on load, changed only with the technician PIN.
+"""The BMS parameter set: one TOML file, validated on load, installed only with the device's technician PIN.
 
 Validation refuses what a BMS must never run with and names the keys involved: a release level on the wrong side
 of its trip level, levels of one quantity out of order, derating tables that are not monotonic in x or leave the
-0..1 range, a charge target the CCL table forbids (the pack could never reach float).
+0..1 range, a charge target the CCL table forbids (the pack could never reach float), and any value outside the
+product's safety envelope (``envelope.py``). The PIN is not a parameter: it is the device's own, kept hashed in
+its data dir (``storage/identity.py``), so no parameter file can carry or replace it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import tomllib
 from dataclasses import dataclass
 from enum import IntEnum
@@ -16,8 +16,9 @@ from importlib import resources
 from itertools import pairwise
 from typing import Literal
 
+from ml314.bms.envelope import check_envelope
 from ml314.domain.tree import Section
-from ml314.errors import AccessDeniedError, ConfigError
+from ml314.errors import ConfigError
 
 
 class Level(IntEnum):
@@ -192,7 +193,6 @@ class BmsParameters:
     soc: SocParams
     soh: SohParams
     states: StateParams
-    technician_pin_sha256: str
 
     def row(self, key: str) -> ProtectionRow:
         """The protection row ``name.level``."""
@@ -200,12 +200,6 @@ class BmsParameters:
             if r.key == key:
                 return r
         raise KeyError(key)
-
-    def check_pin(self, pin: str) -> None:
-        """Raise :class:`AccessDeniedError` unless ``pin`` is the technician PIN."""
-        digest = hashlib.sha256(pin.encode()).hexdigest()
-        if not hmac.compare_digest(digest, self.technician_pin_sha256):
-            raise AccessDeniedError("wrong technician PIN")
 
 
 _LEVEL_KEYS = {"warning": Level.WARNING, "alarm": Level.ALARM, "protection": Level.PROTECTION}
@@ -363,7 +357,11 @@ def parse_parameters(text: str, source: str = "") -> BmsParameters:
     soc = root.section("soc")
     soh = root.section("soh")
     st = root.section("states")
-    sec = root.section("security")
+    if root.has("security"):
+        raise ConfigError(
+            f"{prefix}[security]: a parameter file carries no PIN; each device has its own technician PIN in its "
+            "data dir (remove the [security] section)"
+        )
     params = BmsParameters(
         name=meta.text("name"),
         version=meta.integer("version"),
@@ -414,9 +412,8 @@ def parse_parameters(text: str, source: str = "") -> BmsParameters:
             long_press_s=st.number("long_press_s"),
             oscillation_guard_s=st.number("oscillation_guard_s"),
         ),
-        technician_pin_sha256=sec.text("technician_pin_sha256"),
     )
-    for s in (meta, rest, bal, soc, soh, st, sec, root):
+    for s in (meta, rest, bal, soc, soh, st, root):
         s.done()
     if params.balancing.stop_delta_v >= params.balancing.start_delta_v:
         raise ConfigError(f"{bal.where('stop_delta_v')}: must be below {bal.where('start_delta_v')}")
@@ -428,6 +425,7 @@ def parse_parameters(text: str, source: str = "") -> BmsParameters:
         )
     if not params.soh.end_of_life < params.soh.warning < 1.0:
         raise ConfigError(f"{soh.where('end_of_life')}: need end_of_life < warning < 1")
+    check_envelope(params, source)
     return params
 
 

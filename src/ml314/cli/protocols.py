@@ -44,17 +44,24 @@ def list_command(
 @protocols_app.command("set")
 def set_command(
     protocol: Annotated[str, typer.Argument(help="CAN:P05, RS485:P01, victron-can, ...")],
-    pin: Annotated[str, typer.Option(help="technician PIN (manual 10.1.5)", prompt=True, hide_input=True)],
+    pin: Annotated[
+        str, typer.Option(help="the device's technician PIN (its label; manual 10.1.5)", prompt=True, hide_input=True)
+    ],
     config: Annotated[Path, typer.Option(help="settings file")] = Path("ml314.toml"),
-    params: Annotated[Path | None, typer.Option(help="BMS parameter file whose PIN applies")] = None,
+    data_dir: Annotated[
+        Path, typer.Option(envvar="ML314_DATA_DIR", help="the device's data dir (its identity and PIN)")
+    ] = Path("ml314-data"),
 ) -> None:
     """Select the protocol of its port; it takes effect when the battery (``ml314 run``) next starts."""
+    import time  # noqa: PLC0415
+
     from ml314.protocols.registry import info, resolve  # noqa: PLC0415
-    from ml314.storage.parameter_store import load_parameters  # noqa: PLC0415
+    from ml314.storage.identity import DeviceIdentity  # noqa: PLC0415
     from ml314.storage.settings_store import save_selection  # noqa: PLC0415
 
     entry = resolve(protocol)
-    save_selection(config, entry, pin, load_parameters(params))
+    grant = DeviceIdentity.load(data_dir).check_pin(pin, time.time())
+    save_selection(config, entry, grant)
     i = info(entry)
     mode = f" (compatibility mode: {i.compatibility})" if i.compatibility else ""
     code = f"{entry.transport.value}:{entry.code}" if entry.code else entry.name

@@ -62,6 +62,21 @@ def run_command(
         typer.Option(help="rated capacity per module, e.g. 314,314,280 (a mixed bank: caution 13.1 (5))"),
     ] = None,
     quiet: Annotated[bool, typer.Option(help="no live status line")] = False,
+    # -- state across restarts and the device's identity (storage/data_dir.py)
+    data_dir: Annotated[
+        Path,
+        typer.Option(envvar="ML314_DATA_DIR", help="the device's data dir: state, identity, label, parameter set"),
+    ] = Path("ml314-data"),
+    fresh: Annotated[bool, typer.Option(help="start over: a new bank (the stored one is moved aside)")] = False,
+    save_every: Annotated[str, typer.Option(help="save the bank's state this often (at most 10s)")] = "10s",
+    pin: Annotated[str | None, typer.Option(help="the device's technician PIN (to install --params)")] = None,
+    legacy_secrets: Annotated[
+        bool | None,
+        typer.Option(
+            "--legacy-secrets/--no-legacy-secrets",
+            help="accept the manual's universal PIN 123456 and AP password 12345678 (stored; the status warns)",
+        ),
+    ] = None,
 ) -> None:
     """Run the bank in real time with its protocols live; Ctrl-C or SIGTERM stops it cleanly."""
     if not 1 <= modules <= 16:
@@ -73,15 +88,32 @@ def run_command(
     if rs485_baud is not None and rs485_baud not in BAUD_RATES:
         raise InputError(f"--rs485-baud {rs485_baud}: one of {', '.join(map(str, BAUD_RATES))}")
     duration_s = parse_duration_s(duration, "--for") if duration is not None else None
+    save_every_s = parse_duration_s(save_every, "--save-every")
+    if save_every_s > 10.0:
+        raise InputError(f"--save-every {save_every}: at most 10s (a kill may lose at most this much)")
     # numba compiles on import: keep --help and usage errors fast
     from ml314.adapters.can_link import parse_can_spec  # noqa: PLC0415
     from ml314.adapters.serial_link import parse_rs485_spec  # noqa: PLC0415
     from ml314.protocols.base import Transport  # noqa: PLC0415
     from ml314.protocols.registry import resolve  # noqa: PLC0415
     from ml314.runtime.run import RunConfig, Runner  # noqa: PLC0415
-    from ml314.storage.parameter_store import load_parameters  # noqa: PLC0415
+    from ml314.storage.data_dir import DataDir  # noqa: PLC0415
     from ml314.storage.settings_store import load_selection  # noqa: PLC0415
 
+    data = DataDir(data_dir)
+    data.lock()  # held until this process ends
+    identity, label = data.identity()
+    if label is not None:
+        typer.echo(f"first start: device {label.serial} created in {data_dir}; its label, shown here once "
+                   "(again with `ml314 label`):")  # fmt: skip
+        typer.echo("\n".join("  " + line for line in label.text().splitlines()))
+    if legacy_secrets is not None:
+        identity = identity.with_legacy_secrets(legacy_secrets)
+    if identity.legacy_secrets:
+        typer.echo("WARNING: legacy secrets ON: the manual's PIN 123456 and AP password 12345678 are accepted "
+                   "(--no-legacy-secrets turns them off)")  # fmt: skip
+    bms_params, params_line = data.parameters(params, pin, time.time())
+    typer.echo(f"BMS: {params_line}")
     selection = load_selection(config)
     can_entry = selection.can
     rs485_entry = selection.rs485
@@ -99,7 +131,7 @@ def run_command(
             rs485_chosen = True
     rs485_spec = parse_rs485_spec(rs485 if rs485 is not None else DEFAULT_RS485) if rs485 or rs485_chosen else None
     run_config = RunConfig(
-        params=load_parameters(params),
+        params=bms_params,
         modules=modules,
         can_protocol=can_entry,
         rs485_protocol=rs485_entry,
@@ -118,6 +150,10 @@ def run_command(
         module_ids=int_list(ids, "--ids"),
         termination=flag_list(termination, "--termination"),
         module_capacity_ah=float_list(capacity_ah, "--capacity-ah"),
+        data_dir=data_dir,
+        fresh=fresh,
+        save_every_s=save_every_s,
+        legacy_secrets=identity.legacy_secrets,
     )
     runner = Runner(run_config, echo=lambda line: typer.echo(line, err=True))
 
@@ -153,3 +189,5 @@ def run_command(
     live = runner.live
     simulated = live.t_s if live is not None else 0.0
     typer.echo(f"stopped after {time.monotonic() - wall0:.1f} s ({simulated:.0f} simulated s): {final}")
+    if runner.saves:
+        typer.echo(f"state saved in {data_dir} (continues at the next start; --fresh starts over)")

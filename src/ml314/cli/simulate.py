@@ -105,6 +105,10 @@ def simulate_command(
         str | None,
         typer.Option(help="rated capacity per module, e.g. 314,314,280 (a mixed bank: caution 13.1 (5))"),
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="continue the bank a finished run saved in this output directory (same --modules, --seed)"),
+    ] = None,
     report: Annotated[bool, typer.Option(help="write report.html with plots")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
@@ -168,6 +172,7 @@ def simulate_command(
         termination=flag_list(termination, "--termination"),
         link_baud=link_baud,
         module_capacity_ah=float_list(capacity_ah, "--capacity-ah"),
+        resume=resume,
     )
     request.validate()
     console = Console(stderr=True)
@@ -189,6 +194,9 @@ def simulate_command(
         outcome = simulate(request, out, SCENARIOS, progress=progress, report=report)
     s = outcome.summary
     run = s["run"]
+    for note in s.get("notes", []):
+        if note.startswith("resumed from"):
+            typer.echo(note)
     typer.echo(
         f"simulated {run['simulated_days']:.2f} days of {modules} module(s) in {run['wall_time_s']:.1f} s "
         f"({run['realtime_factor']:,.0f} x real time)"

@@ -42,6 +42,11 @@ class ProductSpec:
     charge_temperature_max_c: float
     discharge_temperature_min_c: float
     discharge_temperature_max_c: float
+    # The safety envelope no parameter set may leave (bms/envelope.py); reference/bms.md rows 8, 12, 23, 31.
+    cell_voltage_hardware_max_v: float  # the independent secondary (hardware) over-voltage level, #8
+    cell_voltage_floor_v: float  # below this a cell is damaged for good (Seplos "failure" 2.0 V, Lishen at <= 0 degC)
+    short_circuit_current_a: float  # the hardware short-circuit path, #23
+    electronics_temperature_max_c: float  # MOSFET and board: the derating reaches zero here, #31
 
     @property
     def nominal_cell_voltage_v(self) -> float:
@@ -79,4 +84,8 @@ ML314 = ProductSpec(
     charge_temperature_max_c=55.0,
     discharge_temperature_min_c=-20.0,
     discharge_temperature_max_c=60.0,
+    cell_voltage_hardware_max_v=3.80,
+    cell_voltage_floor_v=2.0,
+    short_circuit_current_a=800.0,
+    electronics_temperature_max_c=90.0,
 )

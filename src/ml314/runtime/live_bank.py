@@ -108,5 +108,10 @@ class LiveBank:
             self.status = self.builder.build(modules=self.snapshot)
         return self.status
 
+    def republish(self) -> None:
+        """Rebuild the published snapshot and status from the system (after its state was restored)."""
+        self.snapshot = self.builder.modules()
+        self.status = self.builder.build(modules=self.snapshot)
+
     def close(self) -> None:
         self.system.close()

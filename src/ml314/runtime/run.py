@@ -5,6 +5,10 @@ run on their own threads and read the latest status snapshot. The built-in inver
 in this process (the virtual CAN bus, the TCP listener) unless told otherwise; when it runs, the home inverter
 obeys the limits it decoded. :meth:`Runner.stop` (SIGINT, SIGTERM) ends everything cleanly: threads joined, buses
 shut down, logs closed.
+
+With a data dir the bank continues where it stopped: :meth:`Runner.start` restores the stored bank (or moves it
+aside with ``fresh``), the loop saves it at most ``save_every_s`` wall-clock seconds apart and :meth:`Runner.close`
+saves it once more, each save atomic (``storage/bank_state.py``), so a SIGKILL loses at most the last interval.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ml314.adapters.serial_link import (
 )
 from ml314.bms.parameters import BmsParameters
 from ml314.domain.battery_status import AlarmKind, BankStatus, BatteryView
+from ml314.domain.faults import FAULT_KINDS, SystemFaultKind
 from ml314.errors import InputError, TransportError
 from ml314.protocols.base import CanCodec, Rs485Codec
 from ml314.protocols.keepalive import LinkState
@@ -39,6 +44,8 @@ from ml314.runtime.live_bank import LiveBank
 from ml314.runtime.modbus_links import ModbusBatteryService, ModbusInverterPeer, is_register_codec
 from ml314.runtime.rs485_links import Rs485BatteryServer, Rs485InverterPeer
 from ml314.runtime.simulation import SimulationRequest
+from ml314.storage.bank_state import BankShape, clock_text, load_bank_state, restore, save_bank_state
+from ml314.storage.data_dir import DataDir
 
 __all__ = ["RunConfig", "Runner"]
 
@@ -66,6 +73,16 @@ class RunConfig:
     module_ids: tuple[int, ...] | None = None
     termination: tuple[bool, ...] | None = None
     module_capacity_ah: tuple[float, ...] | None = None
+    # state across restarts (None: nothing is kept); the CLI holds the data dir's lock
+    data_dir: Path | None = None
+    fresh: bool = False  # start over: move the stored bank aside
+    save_every_s: float = 10.0  # wall-clock seconds between saves (at most 10)
+    legacy_secrets: bool = False  # the manual's universal PIN / AP password are accepted: the status warns
+
+    @property
+    def shape(self) -> BankShape:
+        """What makes a stored bank this bank."""
+        return BankShape(self.modules, self.seed, self.module_capacity_ah)
 
 
 class Runner:
@@ -87,6 +104,8 @@ class Runner:
         self._t0 = time.monotonic()
         self.master_loop: MasterLoop | None = None
         self.modules_side: ModulesSide | None = None
+        self.saves = 0
+        self._save_error = ""
 
     # ------------------------------------------------------------------ start
     def start(self) -> list[str]:
@@ -105,6 +124,13 @@ class Runner:
         request.validate()
         self.live = live = LiveBank(request, c.params)
         self._closers.append(live.close)
+        if c.data_dir is not None:
+            try:
+                lines.append(self._restore(live, DataDir(c.data_dir)))
+            except BaseException:
+                self.close()
+                raise
+            self._closers.append(self.save_state)  # after the links stop, before the bank closes
         self._t0 = time.monotonic()
         if live.linked is not None:
             try:
@@ -132,6 +158,43 @@ class Runner:
         else:
             lines.append("no built-in peer: the home inverter obeys the limits the bank presents")
         return lines
+
+    def _restore(self, live: LiveBank, data: DataDir) -> str:
+        """Continue the stored bank (or move it aside with ``fresh``); the line that says which."""
+        c = self.config
+        if c.fresh:
+            moved = data.discard_state()
+            kept = f" (the stored bank is kept as {moved[0].name})" if moved else ""
+            return f"--fresh: starting over with a new bank in {data.path}{kept}"
+        stored = load_bank_state(data.state_path, c.shape)
+        if stored.source == "empty":
+            unusable = [e.message for e in stored.events if e.key == "store.unusable"]
+            if unusable:
+                return f"state: {unusable[0]} (damaged files kept as *.corrupt)"
+            return f"state: none saved in {data.path} yet, a new bank starts"
+        restore(live.system.bank, live.system.bms, stored)
+        live.republish()
+        where = "its backup" if stored.source == "backup" else str(data.state_path)
+        return (
+            f"state restored from {where}: t {clock_text(live.t_s)}, SOC {live.status.soc_pct:.1f} %, "
+            f"{len(live.system.bms.events)} events (--fresh starts over)"
+        )
+
+    def save_state(self) -> None:
+        """Store the bank in the data dir now (a failed save is reported once and the bank goes on)."""
+        c = self.config
+        if c.data_dir is None or self.live is None:
+            return
+        system = self.live.system
+        try:
+            save_bank_state(DataDir(c.data_dir).state_path, system.bank, system.bms, c.shape)
+        except (InputError, OSError) as exc:
+            if str(exc) != self._save_error:
+                self._save_error = str(exc)
+                self.echo(f"ml314: warning: the bank's state was not saved: {exc}")
+            return
+        self._save_error = ""
+        self.saves += 1
 
     def link_clock(self) -> float:
         return time.monotonic() - self._t0
@@ -287,6 +350,7 @@ class Runner:
         t0 = time.monotonic()
         due = t0
         next_status = t0
+        next_save = t0 + min(c.save_every_s, 10.0)
         while not self.stop_event.is_set():
             now = time.monotonic()
             if c.duration_s is not None and now - t0 >= c.duration_s:
@@ -298,6 +362,9 @@ class Runner:
             due += tick_s
             if now - due > 5 * tick_s:  # the machine could not keep up: do not race to catch up
                 due = now + tick_s
+            if c.data_dir is not None and now >= next_save:
+                self.save_state()
+                next_save = time.monotonic() + min(c.save_every_s, 10.0)
             if on_status is not None and now >= next_status:
                 on_status(self.status_line())
                 next_status += status_every_s
@@ -349,6 +416,9 @@ class Runner:
         alarms = sorted(a.value for a in s.alarms | s.protections)
         if alarms:
             parts.append("alarms: " + ",".join(alarms))
+        if self.config.legacy_secrets:
+            info = FAULT_KINDS[SystemFaultKind.LEGACY_SECRETS]
+            parts.insert(0, f"{info.severity.name}: {info.label} 123456 ON")
         return " | ".join(parts)
 
 

@@ -24,7 +24,7 @@ from ml314.errors import InputError
 from ml314.protocols.registry import create, resolve
 from ml314.runtime.prefetch import prefetch
 from ml314.runtime.summary import build_summary
-from ml314.storage.bms_store import save_bms_state
+from ml314.storage.bank_state import BankShape, clock_text, load_bank_state, restore, save_bank_state
 from ml314.storage.timeseries import Column, TimeSeriesWriter, open_writer
 from ml314.system import closed_loop as cl
 from ml314.system.addressing import wiring_from_ids
@@ -41,6 +41,7 @@ ProgressFn = Callable[[float, str], None]
 # Ageing moves over days; applying it hourly is exact enough and keeps it out of the hot loop.
 _AGEING_INTERVAL_S = 3600.0
 SeriesFormat = Literal["parquet", "csv"]
+STATE_FILE = "bms_state.json"  # the bank at the end of a run, what --resume continues
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class SimulationRequest:
     termination: tuple[bool, ...] | None = None  # DIP switch 8 per module (default: first and last on)
     link_baud: int = 115_200
     module_capacity_ah: tuple[float, ...] | None = None  # rated capacity per module (mixing: caution 13.1 (5))
+    resume: Path | None = None  # continue the bank a finished run saved in this directory (its STATE_FILE)
 
     @property
     def capacity_scale(self) -> tuple[float, ...] | None:
@@ -82,6 +84,11 @@ class SimulationRequest:
         if self.module_capacity_ah is None:
             return None
         return tuple(c / ML314.capacity_ah for c in self.module_capacity_ah)
+
+    @property
+    def shape(self) -> BankShape:
+        """What makes a saved bank this bank."""
+        return BankShape(self.modules, self.seed, self.module_capacity_ah)
 
     @property
     def with_bms(self) -> bool:
@@ -160,6 +167,11 @@ class SimulationRequest:
                 raise InputError("--protocol: the inverter peer drives the home scenario with the BMS running")
         if self.with_bms and self.dt_s != 1.0:
             raise InputError(f"--dt {self.dt_s} s: the BMS runs every second; use --dt 1s or --no-bms")
+        if self.resume is not None:
+            if not (self.with_bms and self.scenario == "home"):
+                raise InputError("--resume: continues a home run with the BMS (the state it saved)")
+            if not (self.resume / STATE_FILE).is_file():
+                raise InputError(f"--resume {self.resume}: no saved state ({STATE_FILE}) there")
 
 
 class RunStats:
@@ -252,6 +264,10 @@ class SimulationContext:
                 estimator=request.estimator,
                 wrap_noise=prefetch,
             )
+            if request.resume is not None:
+                path = request.resume / STATE_FILE
+                restore(bank, self.system.bms, load_bank_state(path, request.shape, on_error="raise"))
+                self.notes.append(f"resumed from {path} at t {clock_text(self.t_s)}")
             if request.protocol is not None or request.with_link:
                 self.status = StatusBuilder(self.system, module_ids=request.module_ids)
             if request.protocol is not None:
@@ -275,6 +291,7 @@ class SimulationContext:
         n_bms = cl.ROW_BMS_BANK + bank.n_modules * cl.ROW_BMS_MODULE
         self._bms_rows = np.zeros((self._rows.shape[0], n_bms))
         self.extra: dict[str, Any] = {}
+        self.origin_s = self.t_s if request.resume is not None else 0.0  # where this run's time starts
         self.start_soc = bank.bank_soc()
         self.start_energy_j = bank.stored_energy_j()
         self._inputs = np.zeros((k.IN_ROWS, self.chunk_steps))
@@ -282,8 +299,13 @@ class SimulationContext:
 
     @property
     def t_s(self) -> float:
-        """Simulated time so far."""
+        """Simulated time of the bank (a resumed run goes on from the time it was saved at)."""
         return self.bank.step_index * self.request.dt_s
+
+    @property
+    def elapsed_s(self) -> float:
+        """Simulated time of this run."""
+        return self.t_s - self.origin_s
 
     def reported_soc(self) -> float:
         """The bank SOC the battery reports to the inverter: the BMS's estimate, or the truth without a BMS."""
@@ -423,6 +445,8 @@ def simulate(
     if driver is None:
         raise InputError(f"--scenario {request.scenario!r}: one of {', '.join(sorted(drivers))}")
     plan = driver.prepare(request)
+    if request.resume is not None:  # a store for another bank is refused before anything is written
+        load_bank_state(request.resume / STATE_FILE, request.shape, on_error="raise")
     params = load_cell_parameters()
     bank = Bank(
         request.modules,
@@ -455,8 +479,7 @@ def simulate(
         raise InputError("the simulation left the physical range (a value became NaN); check the inputs")
     summary_path = out_dir / "summary.json"
     if ctx.system is not None:
-        bms = ctx.system.bms
-        save_bms_state(out_dir / "bms_state.json", bms.events, bms.counters, {"soc": bms.estimator.soc}, ctx.t_s)
+        save_bank_state(out_dir / STATE_FILE, bank, ctx.system.bms, request.shape)
     summary_path.write_text(json.dumps(summary, indent=2, allow_nan=False, default=_json_default) + "\n")
     report_path = out_dir / "report.html"
     if report:

@@ -30,7 +30,7 @@ def build_summary(ctx: SimulationContext, wall_s: float) -> dict[str, Any]:
     pv = acc[k.AC_PV_J] + acc[k.AC_CURTAILED_J]
     pv_used = acc[k.AC_PV_J] - acc[k.AC_GRID_EXPORT_J]
     load = acc[k.AC_LOAD_J]
-    sim_s = ctx.t_s
+    sim_s = ctx.elapsed_s
     cap_as = float(ctx.bank.capacity_as.min(axis=1).sum())
     throughput_as = acc[k.AC_CHARGE_AS] + acc[k.AC_DISCHARGE_AS]
     soh = float(np.min(ctx.bank.capacity_as / ctx.bank._fresh_capacity_as))

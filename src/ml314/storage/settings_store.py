@@ -1,6 +1,7 @@
 """The battery's working-protocol selection (manual 10.1.5), kept in a small TOML settings file.
 
-As on the product, a change needs the technician PIN and takes effect at the next start: ``ml314 run`` reads the
+As on the product, a change needs the device's technician PIN (a :class:`PinGrant` from its identity) and takes
+effect at the next start: ``ml314 run`` reads the
 file once when it starts, and ``ml314 protocols set`` only writes it. The file is validated when read (unknown keys
 are refused with the nearest valid key suggested) and replaced atomically when written.
 
@@ -12,15 +13,15 @@ are refused with the nearest valid key suggested) and replaced atomically when w
 from __future__ import annotations
 
 import difflib
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml314.bms.parameters import BmsParameters
 from ml314.errors import ConfigError, InputError
 from ml314.protocols.base import Transport
 from ml314.protocols.registry import Entry, resolve
+from ml314.storage.atomic import write_atomically
+from ml314.storage.identity import PinGrant
 
 __all__ = ["DEFAULT_SETTINGS_PATH", "ProtocolSelection", "load_selection", "save_selection"]
 
@@ -81,9 +82,9 @@ def load_selection(path: Path) -> ProtocolSelection:
     )
 
 
-def save_selection(path: Path, entry: Entry, pin: str, parameters: BmsParameters) -> ProtocolSelection:
-    """Select ``entry`` for its port, with the technician PIN of ``parameters``; effective at the next start."""
-    parameters.check_pin(pin)
+def save_selection(path: Path, entry: Entry, grant: PinGrant) -> ProtocolSelection:
+    """Select ``entry`` for its port (``grant``: the device's PIN was given); effective at the next start."""
+    del grant  # its existence is the proof
     current = load_selection(path)
     if entry.transport is Transport.CAN:
         new = ProtocolSelection(can=entry, rs485=current.rs485)
@@ -95,15 +96,7 @@ def save_selection(path: Path, entry: Entry, pin: str, parameters: BmsParameters
         f'can = "{_spelling(new.can)}"\n'
         f'rs485 = "{_spelling(new.rs485)}"\n'
     )
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+    write_atomically(path, text)
     return new
 
 

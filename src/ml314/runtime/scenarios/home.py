@@ -60,7 +60,7 @@ def run_home(ctx: SimulationContext, plan: tuple[Profile, Profile, Profile, Prof
     day_steps = ctx.chunk_steps * max(1, round(86400.0 / req.dt_s) // ctx.chunk_steps)
     day = np.zeros((k.IN_ROWS, day_steps))
     day_start = -day_steps
-    done = ctx.bank.step_index  # the BMS's power-on second, if it ran, is part of the run
+    done = round(ctx.elapsed_s / req.dt_s)  # the BMS's power-on second, if it ran, is part of the run
     outages = 0
     was_up = True
     while done < total:
