@@ -37,7 +37,12 @@ from ml314.runtime.bank_link_runtime import MasterLoop, ModulesSide, PacedStream
 from ml314.runtime.can_links import CanBatteryLink, CanInverterPeer
 from ml314.runtime.live_bank import LiveBank
 from ml314.runtime.modbus_links import ModbusBatteryService, ModbusInverterPeer, is_register_codec
-from ml314.runtime.rs485_links import Rs485BatteryServer, Rs485InverterPeer
+from ml314.runtime.rs485_links import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_CLIENTS,
+    Rs485BatteryServer,
+    Rs485InverterPeer,
+)
 from ml314.runtime.simulation import SimulationRequest
 
 __all__ = ["RunConfig", "Runner"]
@@ -66,6 +71,8 @@ class RunConfig:
     module_ids: tuple[int, ...] | None = None
     termination: tuple[bool, ...] | None = None
     module_capacity_ah: tuple[float, ...] | None = None
+    rs485_max_clients: int = DEFAULT_MAX_CLIENTS  # TCP clients served at once on the RS485 listener
+    rs485_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S  # a silent TCP client is closed after this
 
 
 class Runner:
@@ -196,14 +203,15 @@ class Runner:
             self._can_log = CanTrafficLog(c.can_log, channel=c.can.channel if not c.can.is_virtual else "vcan0")
             self._closers.append(self._can_log.close)
         bus = open_bus(c.can, codec.info.bitrate)
-        self.can_battery = CanBatteryLink(codec, bus, status, self._can_log)
+        reopen = lambda: open_bus(c.can, codec.info.bitrate)  # noqa: E731 - a lost device is opened again
+        self.can_battery = CanBatteryLink(codec, bus, status, self._can_log, reopen=reopen)
         self._closers.append(self.can_battery.close)
         self.can_battery.start()
         with_peer = c.peer if c.peer is not None else c.can.is_virtual
         if with_peer:
             peer_codec = create(entry)
             assert isinstance(peer_codec, CanCodec)
-            self.can_peer = CanInverterPeer(peer_codec, open_bus(c.can, codec.info.bitrate))
+            self.can_peer = CanInverterPeer(peer_codec, open_bus(c.can, codec.info.bitrate), reopen=reopen)
             self._closers.append(self.can_peer.close)
             self.can_peer.start()
         return f"CAN {c.can}: {_describe(codec)}" + (" + built-in inverter peer" if with_peer else "")
@@ -224,7 +232,13 @@ class Runner:
         if c.rs485_log is not None:
             self._rs485_log = Rs485TrafficLog(c.rs485_log)
             self._closers.append(self._rs485_log.close)
-        server = Rs485BatteryServer(codec, status, self._rs485_log)
+        server = Rs485BatteryServer(
+            codec,
+            status,
+            self._rs485_log,
+            max_clients=c.rs485_max_clients,
+            idle_timeout_s=c.rs485_idle_timeout_s,
+        )
         self.rs485_server = server
         self._closers.append(server.close)
         if spec.listen is not None:
@@ -240,7 +254,7 @@ class Runner:
                     raise TransportError(f"the built-in peer cannot reach tcp://{host}:{port}: {exc}") from None
                 self._start_rs485_peer(entry, SocketStream(sock, f"{host}:{port}"))
         else:
-            server.serve_stream(open_serial(spec.url, codec.info.baud))
+            server.serve_device(lambda: open_serial(spec.url, codec.info.baud))
             where = f"on {spec.url} at {codec.info.baud} baud"
             if with_peer:
                 where += " (no built-in peer on a serial port: the inverter is at the other end)"
