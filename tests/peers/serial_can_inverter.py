@@ -9,7 +9,8 @@ sends. Commands on stdin, one per line (each answered ``ok COMMAND`` on stdout o
 * ``garbage N`` - N malformed frames (bad DLC, bad delimiter, stray bytes) in one write
 * ``flood N`` - N valid keep-alive frames as fast as the socket takes them
 * ``drop`` - close the battery's connection (it must reconnect); listening goes on
-* ``wait-connected N`` - wait until the battery has connected N times in all
+* ``wait-connected N`` - wait until the battery has connected N times in all (a guard of 120 s against
+  hanging: then ``gave-up wait-connected``)
 * ``wait-rx N`` - wait until N frames have come from the battery in all
 * ``stats`` - ``stats rx=N tx=N connections=N ccl=X dcl=X cvl=X modules=N``
 * ``quit``
@@ -25,6 +26,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from ml314.domain.battery_status import BatteryView
 from ml314.protocols.base import CanCodec, CanFrame
@@ -98,7 +100,7 @@ class Peer:
                 self.rx += 1
                 try:
                     self.view = self.view.merge(self.codec.decode(f))
-                except Exception:  # noqa: S112 - a frame this protocol does not decode
+                except Exception:
                     continue
 
     def write(self, data: bytes) -> bool:
@@ -144,11 +146,11 @@ class Peer:
                 self.write(one * min(500, n - i))
             self.tx += n
         elif word == "wait-connected":
-            while self.connections < int(arg or 1):
-                time.sleep(0.02)
+            if not _wait(lambda: self.connections >= int(arg or 1)):
+                return f"gave-up {word}"
         elif word == "wait-rx":
-            while self.rx < int(arg or 1):
-                time.sleep(0.02)
+            if not _wait(lambda: self.rx >= int(arg or 1)):
+                return f"gave-up {word}"
         elif word == "drop":
             self.drop()
         elif word == "stats":
@@ -158,6 +160,15 @@ class Peer:
         elif word == "quit":
             return None
         return f"ok {word}"
+
+
+def _wait(condition: Callable[[], bool], guard_s: float = 120.0) -> bool:
+    end = time.monotonic() + guard_s
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def main() -> None:

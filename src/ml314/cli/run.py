@@ -61,6 +61,12 @@ def run_command(
         str | None,
         typer.Option(help="rated capacity per module, e.g. 314,314,280 (a mixed bank: caution 13.1 (5))"),
     ] = None,
+    rs485_max_clients: Annotated[
+        int, typer.Option(help="TCP clients the RS485 listener serves at once (more are closed at once)")
+    ] = 8,
+    rs485_idle_timeout: Annotated[
+        str, typer.Option(help="close an RS485 TCP client silent this long (60s, 5min)")
+    ] = "60s",
     quiet: Annotated[bool, typer.Option(help="no live status line")] = False,
 ) -> None:
     """Run the bank in real time with its protocols live; Ctrl-C or SIGTERM stops it cleanly."""
@@ -73,6 +79,11 @@ def run_command(
     if rs485_baud is not None and rs485_baud not in BAUD_RATES:
         raise InputError(f"--rs485-baud {rs485_baud}: one of {', '.join(map(str, BAUD_RATES))}")
     duration_s = parse_duration_s(duration, "--for") if duration is not None else None
+    if not 1 <= rs485_max_clients <= 1024:
+        raise InputError(f"--rs485-max-clients {rs485_max_clients}: must be 1..1024")
+    idle_timeout_s = parse_duration_s(rs485_idle_timeout, "--rs485-idle-timeout")
+    if idle_timeout_s <= 0.0:
+        raise InputError(f"--rs485-idle-timeout {rs485_idle_timeout}: must be longer than 0 s")
     # numba compiles on import: keep --help and usage errors fast
     from ml314.adapters.can_link import parse_can_spec  # noqa: PLC0415
     from ml314.adapters.serial_link import parse_rs485_spec  # noqa: PLC0415
@@ -118,6 +129,8 @@ def run_command(
         module_ids=int_list(ids, "--ids"),
         termination=flag_list(termination, "--termination"),
         module_capacity_ah=float_list(capacity_ah, "--capacity-ah"),
+        rs485_max_clients=rs485_max_clients,
+        rs485_idle_timeout_s=idle_timeout_s,
     )
     runner = Runner(run_config, echo=lambda line: typer.echo(line, err=True))
 
@@ -146,6 +159,7 @@ def run_command(
         if tty and not quiet:
             sys.stdout.write("\n")
         final = runner.status_line()
+        links = runner.link_health()
     finally:
         runner.close()
         for s, handler in previous.items():
@@ -153,3 +167,5 @@ def run_command(
     live = runner.live
     simulated = live.t_s if live is not None else 0.0
     typer.echo(f"stopped after {time.monotonic() - wall0:.1f} s ({simulated:.0f} simulated s): {final}")
+    for health in links:
+        typer.echo(f"  link {health.brief()}" + "".join(f" {k}={n}" for k, n in health.errors))

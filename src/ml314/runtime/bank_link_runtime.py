@@ -122,6 +122,9 @@ class ModulesSide:
                     return
                 self.health.frame_out()
 
+    def health_snapshot(self) -> LinkHealthSnapshot:
+        return self.health.snapshot()
+
     def close(self) -> None:
         self.stop.set()
         if self._thread is not None:

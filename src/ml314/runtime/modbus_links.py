@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 from ml314.adapters.modbus_server import ModbusRtuPoller, ModbusRtuServer
 from ml314.adapters.serial_link import Rs485TrafficLog
 from ml314.domain.battery_status import BankStatus, BatteryView
-from ml314.errors import TransportError
+from ml314.domain.link_health import LinkHealthSnapshot
 from ml314.protocols.base import Rs485Codec
 from ml314.protocols.keepalive import LinkState, fresh_view, watch_for
+from ml314.runtime.supervision import LinkHealth
 
 __all__ = ["ModbusBatteryService", "ModbusInverterPeer", "is_register_codec"]
 
@@ -59,6 +60,7 @@ class ModbusBatteryService:
         self._status = status
         self.watch = watch_for(codec.info, time.monotonic())
         self.requests = 0
+        self.health = LinkHealth(f"Modbus {codec.info.name}")
         self._loop = _LoopThread(f"modbus-{codec.info.name}")
         trace = None if log is None else (lambda data, sent: log.record(data, sent=sent))
         self.server = ModbusRtuServer(
@@ -77,8 +79,12 @@ class ModbusBatteryService:
     def _serve_status(self) -> BankStatus:
         now = time.monotonic()
         self.requests += 1
+        self.health.frame_in()
         self.watch.seen(now)
         return self.watch.apply(self._status(), now)
+
+    def health_snapshot(self) -> LinkHealthSnapshot:
+        return self.health.snapshot()
 
     @property
     def address(self) -> tuple[str, int] | None:
@@ -105,6 +111,7 @@ class ModbusInverterPeer:
         self.latencies_s: deque[float] = deque(maxlen=100_000)
         self.last_response_s: float | None = None
         self.errors: deque[str] = deque(maxlen=20)
+        self.health = LinkHealth(f"Modbus peer {codec.info.name}")
         self._loop = _LoopThread(f"modbus-peer-{codec.info.name}")
         self._task: asyncio.Future[None] | None = None
 
@@ -146,10 +153,16 @@ class ModbusInverterPeer:
         while True:
             try:
                 await self._poll()
-            except TransportError as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure of one poll: counted, the next one runs on schedule
                 self.errors.append(str(exc))
+                self.health.exception(exc)
             due += self.interval_s
             await asyncio.sleep(max(0.0, due - loop.time()))
+
+    def health_snapshot(self) -> LinkHealthSnapshot:
+        return self.health.snapshot()
 
     def start(self) -> None:
         self._task = asyncio.run_coroutine_threadsafe(self._run(), self._loop.loop)  # type: ignore[assignment]

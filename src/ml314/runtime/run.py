@@ -29,6 +29,7 @@ from ml314.adapters.serial_link import (
 )
 from ml314.bms.parameters import BmsParameters
 from ml314.domain.battery_status import AlarmKind, BankStatus, BatteryView
+from ml314.domain.link_health import LinkHealthSnapshot
 from ml314.errors import InputError, TransportError
 from ml314.protocols.base import CanCodec, Rs485Codec
 from ml314.protocols.keepalive import LinkState
@@ -330,6 +331,11 @@ class Runner:
                 self.echo(f"ml314: warning: while closing: {exc}")
 
     # ----------------------------------------------------------------- status
+    def link_health(self) -> tuple[LinkHealthSnapshot, ...]:
+        """Every running link's health (counters, errors by kind, open faults), for the status line and summary."""
+        links = (self.can_battery, self.can_peer, self.rs485_server, self.master_loop, self.modules_side)
+        return tuple(x.health_snapshot() for x in links if x is not None)
+
     def peer_view(self) -> BatteryView | None:
         peer = self.can_peer or self.rs485_peer
         return None if peer is None else peer.current_view()
@@ -363,6 +369,9 @@ class Runner:
         alarms = sorted(a.value for a in s.alarms | s.protections)
         if alarms:
             parts.append("alarms: " + ",".join(alarms))
+        faults = [f for h in self.link_health() for f in h.faults]
+        if faults:
+            parts.append("link faults: " + ", ".join(f.label for f in sorted(faults, key=lambda f: -f.severity)))
         return " | ".join(parts)
 
 
