@@ -9,12 +9,14 @@ request-to-response times are kept for ``benchmarks/protocols.py``.
 from __future__ import annotations
 
 import contextlib
+import selectors
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from ml314.adapters.serial_link import ByteStream, Rs485TrafficLog, TcpListener
+from ml314.adapters.serial_link import ByteStream, Rs485TrafficLog, SocketStream, TcpListener
 from ml314.domain.battery_status import BankStatus, BatteryView
 from ml314.domain.faults import SystemFaultKind
 from ml314.domain.link_health import LinkHealthSnapshot
@@ -30,6 +32,7 @@ _MAX_BUFFER = 64 * 1024
 DEFAULT_MAX_CLIENTS = 8  # TCP clients served at once; one more is accepted and closed at once
 DEFAULT_IDLE_TIMEOUT_S = 60.0  # a client that sends nothing this long is closed
 _CACHE_SIZE = 64
+_WRITE_S = 2.0
 
 
 def _take(codec: Rs485Codec, buf: bytearray, *, response: bool, errors: deque[str]) -> bytes | None:
@@ -70,6 +73,16 @@ class _Answers:
         return answer
 
 
+@dataclass(eq=False)
+class _Client:
+    """One TCP client of the listener: its stream, what it sent that is not a whole frame yet, when it last spoke."""
+
+    key: int
+    stream: SocketStream
+    heard: float
+    buf: bytearray = field(default_factory=bytearray)
+
+
 class Rs485BatteryServer:
     """Serves one codec on a stream (device) or on every client of a TCP listener, supervised.
 
@@ -105,6 +118,8 @@ class Rs485BatteryServer:
         self._next_key = 0
         self._lock = threading.Lock()
         self._answers = _Answers()
+        self._clients: dict[int, _Client] = {}
+        self._on_close: list[Callable[[], None]] = []
 
     @property
     def clients(self) -> int:
@@ -113,8 +128,9 @@ class Rs485BatteryServer:
 
     @property
     def active_clients(self) -> int:
+        """TCP clients connected now."""
         with self._lock:
-            return len(self._active)
+            return len(self._clients)
 
     def link_state(self) -> LinkState:
         return self.watch.state(time.monotonic())
@@ -172,15 +188,26 @@ class Rs485BatteryServer:
         self._threads.append(start_supervised(step, self.stop, self.health, f"rs485-{self.codec.info.name}"))
 
     def serve_listener(self, listener: TcpListener) -> None:
-        """Accept clients of ``listener`` on a supervised thread, serving each on its own (up to the cap)."""
+        """Serve every client of ``listener`` (up to the cap) from one supervised thread: a selector wakes it for
+        a new connection or a client's bytes, so a client costs a socket and a buffer, never a thread."""
+        selector = selectors.DefaultSelector()
+        selector.register(listener.sock, selectors.EVENT_READ, None)
+        clients: dict[int, _Client] = {}
         backoff = Backoff(0.05, 2.0)
+        sweep = [time.monotonic()]
+
+        def drop(client: _Client) -> None:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                selector.unregister(client.stream.sock)
+            with contextlib.suppress(OSError):
+                client.stream.close()
+            with self._lock:
+                self._clients.pop(client.key, None)
+            clients.pop(client.key, None)
 
         def accept() -> None:
-            if listener.sock.fileno() < 0:  # closed at shutdown
-                self.stop.wait(0.2)
-                return
             try:
-                stream = listener.accept(0.2)
+                stream = listener.accept(0.01)
             except TransportError as exc:  # out of descriptors, ...: count it, pause, accept again
                 if not self.stop.is_set():
                     self.errors.append(str(exc))
@@ -190,14 +217,76 @@ class Rs485BatteryServer:
             backoff.reset()
             if stream is None:
                 return
-            if self.active_clients >= self.max_clients:
+            if len(clients) >= self.max_clients:
                 self.health.refused += 1
                 stream.close()
                 return
             self.health.connections += 1
-            self._spawn(stream, self.idle_timeout_s)
+            stream.sock.settimeout(_WRITE_S)  # an answer a client does not take within this ends that client
+            with self._lock:
+                key = self._next_key
+                self._next_key += 1
+                client = _Client(key, stream, time.monotonic())
+                self._clients[key] = client
+            clients[key] = client
+            selector.register(stream.sock, selectors.EVENT_READ, client)
 
-        self._threads.append(start_supervised(accept, self.stop, self.health, "rs485-accept"))
+        def serve(client: _Client) -> None:
+            try:
+                data = client.stream.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.errors.append(f"TCP client {client.stream.peer}: {exc}")
+                drop(client)
+                return
+            if not data:  # the client closed
+                drop(client)
+                return
+            client.heard = time.monotonic()
+            if not self._feed(client.stream, client.buf, data):
+                drop(client)
+
+        def step() -> None:
+            if listener.sock.fileno() < 0:  # closed at shutdown
+                for client in list(clients.values()):
+                    drop(client)
+                self.stop.wait(0.2)
+                return
+            for key, _ in selector.select(0.2):
+                if key.data is None:
+                    accept()
+                else:
+                    serve(key.data)
+            now = time.monotonic()
+            if self.idle_timeout_s is not None and now - sweep[0] >= min(1.0, self.idle_timeout_s / 2):
+                sweep[0] = now
+                for client in [c for c in clients.values() if now - c.heard > self.idle_timeout_s]:
+                    self.idle_closed += 1
+                    drop(client)
+
+        def close_all() -> None:
+            for client in list(clients.values()):
+                drop(client)
+            selector.close()
+
+        self._on_close.append(close_all)
+        self._threads.append(start_supervised(step, self.stop, self.health, "rs485-listener"))
+
+    def _feed(self, stream: ByteStream, buf: bytearray, data: bytes) -> bool:
+        """Add ``data`` to ``buf`` and answer every whole request in it; False when the stream failed."""
+        buf += data
+        if len(buf) > _MAX_BUFFER:
+            del buf[: len(buf) - _MAX_BUFFER]
+        while (frame := self._take(buf)) is not None:
+            try:
+                self._answer(stream, frame)
+            except TransportError as exc:
+                self.errors.append(str(exc))
+                return False
+            except Exception as exc:  # a request the codec fails on: counted, the next one is answered
+                self.health.exception(exc)
+        return True
 
     def _serve_client(self, stream: ByteStream, key: int, idle_timeout_s: float | None) -> None:
         try:
@@ -226,17 +315,8 @@ class Rs485BatteryServer:
                     return
                 continue
             heard = time.monotonic()
-            buf += data
-            if len(buf) > _MAX_BUFFER:
-                del buf[: len(buf) - _MAX_BUFFER]
-            while (frame := self._take(buf)) is not None:
-                try:
-                    self._answer(stream, frame)
-                except TransportError as exc:
-                    self.errors.append(str(exc))
-                    return
-                except Exception as exc:  # a request the codec fails on: counted, the next one is answered
-                    self.health.exception(exc)
+            if not self._feed(stream, buf, data):
+                return
 
     def _take(self, buf: bytearray) -> bytes | None:
         bad: deque[str] = deque()
@@ -279,6 +359,8 @@ class Rs485BatteryServer:
             active = list(self._active.values())
         for t, _ in active:
             t.join(timeout=2.0)
+        for close in self._on_close:
+            close()
 
 
 class Rs485InverterPeer:
