@@ -159,3 +159,16 @@ def test_a_device_that_fails_is_reported_lost_and_reopened() -> None:
     finally:
         server.close()
         gateway.close()
+
+
+def test_the_run_options_of_the_listener_are_checked() -> None:
+    for args, word in (
+        (["--rs485-max-clients", "0"], "--rs485-max-clients"),
+        (["--rs485-idle-timeout", "0s"], "--rs485-idle-timeout"),
+        (["--rs485-idle-timeout", "soon"], "--rs485-idle-timeout"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "ml314.cli.main", "run", *args], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 2, done.stderr
+        assert word in done.stderr and "Traceback" not in done.stderr
