@@ -74,10 +74,7 @@ def test_every_module_stays_online_under_50_clients_and_a_busy_cpu(modules: int)
         live = runner.live
         assert live is not None and runner.listener is not None
         port = runner.listener.address[1]
-        hogs = [
-            subprocess.Popen([sys.executable, "-c", _HOG])
-            for _ in range(os.cpu_count() or 2)
-        ]
+        hogs = [subprocess.Popen([sys.executable, "-c", _HOG]) for _ in range(os.cpu_count() or 2)]
         clients = subprocess.Popen(
             [sys.executable, str(CLIENTS), "--port", str(port), "--clients", "50", "--requests", "200"],
             stdout=subprocess.PIPE,

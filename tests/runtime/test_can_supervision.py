@@ -188,3 +188,23 @@ def test_ml314_run_survives_the_issues_cases_and_says_so(tmp_path: Path) -> None
     assert "reopened 1" in link
     assert "link_bad_frame:ValueError=1" in link
     assert "link_lost:lost=1" in link
+
+
+def test_a_burst_of_malformed_frames_is_counted_not_taken_for_a_lost_link() -> None:
+    status = worked_example(2)
+    with inverter() as peer:
+        spec = serial_spec(peer.port)
+        battery = CanBatteryLink(
+            codec("pylon-can"), open_bus(spec, 500_000), lambda: status, reopen=lambda: open_bus(spec, 500_000)
+        )
+        battery.start()
+        try:
+            assert peer.cmd("wait-connected 1") == "ok wait-connected"
+            peer.cmd("garbage 100")  # DLC 15, a wrong delimiter, stray bytes, DLC 9: 100 times in one write
+            assert wait_for(lambda: battery.health.snapshot().count(SystemFaultKind.LINK_BAD_FRAME) >= 100)
+            seen = battery.watch.frames_seen
+            assert wait_for(lambda: battery.watch.frames_seen > seen)
+            snap = battery.health.snapshot()
+            assert snap.reopens == 0 and not snap.lost and snap.count(SystemFaultKind.LINK_LOST) == 0
+        finally:
+            battery.close()

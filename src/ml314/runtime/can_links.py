@@ -28,7 +28,7 @@ from ml314.runtime.supervision import Backoff, LinkHealth, start_supervised
 __all__ = ["CanBatteryLink", "CanInverterPeer"]
 
 _RX_POLL_S = 0.05
-#: this many failed reads in a row, with no frame between them, mean the device is gone even if python-can
+#: this many errors in a row (not bad frames), with no frame between them, mean the device is gone even if python-can
 #: does not say so (a driver that keeps raising its own error type)
 _FAILURES_TO_LOSE = 50
 
@@ -107,7 +107,8 @@ class _CanEndpoint:
     def _failed(self, bus: can.BusABC, exc: BaseException, what: str) -> None:
         failure = classify_can_error(exc)
         self.errors.append(f"{what}: {exc}")
-        self._failures += 1
+        if failure is CanFailure.ERROR:  # bad frames prove the line works: only other errors add up to a loss
+            self._failures += 1
         if failure is CanFailure.LOST or self._failures >= _FAILURES_TO_LOSE:
             self._lose(bus, exc)
             return
