@@ -1,11 +1,22 @@
 from __future__ import annotations
 
+import socket
+import struct
 from pathlib import Path
 
 import can
 import pytest
 
-from ml314.adapters.can_link import CanTrafficLog, open_bus, parse_can_spec, read_can_log, to_frame, to_message
+from ml314.adapters.can_link import (
+    CanFailure,
+    CanTrafficLog,
+    classify_can_error,
+    open_bus,
+    parse_can_spec,
+    read_can_log,
+    to_frame,
+    to_message,
+)
 from ml314.errors import InputError, TransportError
 from ml314.protocols.base import CanFrame
 
@@ -67,3 +78,38 @@ def test_bad_captures_are_input_errors(tmp_path: Path) -> None:
     broken.write_text("(1.0) vcan0 351#ZZ\n")
     with pytest.raises(InputError):
         list(read_can_log(broken))
+
+
+def test_what_a_serial_socket_bus_raises_is_classified() -> None:
+    """python-can's ``serial`` interface over ``socket://``: a DLC over 8 is a bad frame, a closed socket a lost
+    device, on receive and on send."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    bus = open_bus(parse_can_spec(f"serial:socket://127.0.0.1:{port}"), 500_000)
+    conn, _ = server.accept()
+    try:
+        conn.sendall(b"\xaa" + struct.pack("<I", 0) + bytes([15]) + struct.pack("<I", 0x305) + bytes(8) + b"\xbb")
+        failures = []
+        for _ in range(100):  # a guard: the frame arrives within a few reads
+            try:
+                bus.recv(0.1)
+            except Exception as exc:
+                failures.append(classify_can_error(exc))
+                break
+        assert failures == [CanFailure.BAD_FRAME]
+        conn.close()
+        failures = []
+        for _ in range(100):
+            try:
+                bus.recv(0.1)
+            except Exception as exc:
+                failures.append(classify_can_error(exc))
+                break
+        assert failures == [CanFailure.LOST]
+        with pytest.raises(Exception) as sent:
+            for _ in range(100):
+                bus.send(can.Message(arbitration_id=0x351, data=bytes(8), is_extended_id=False))
+        assert classify_can_error(sent.value) is CanFailure.LOST
+    finally:
+        bus.shutdown()
+        server.close()

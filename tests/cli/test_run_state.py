@@ -121,7 +121,8 @@ def test_wrong_pins_lock_across_processes_and_the_manuals_pin_needs_legacy_mode(
     )
     _ok(ml314("protocols", "set", "CAN:P05", "--pin", pin, "--data-dir", data, "--config", config))
     out = _ok(ml314("run", "--data-dir", data, "--config", config, "--for", "1s", "--legacy-secrets", *FAST))
-    assert "WARNING: legacy secrets ON" in out and "legacy PIN 123456 ON" in out.splitlines()[-2]
+    stopped = next(line for line in out.splitlines() if line.startswith("stopped after"))
+    assert "WARNING: legacy secrets ON" in out and "legacy PIN 123456 ON" in stopped
     _ok(ml314("protocols", "set", "CAN:P07", "--pin", "123456", "--data-dir", data, "--config", config))
     out = _ok(ml314("run", "--data-dir", data, "--config", config, "--for", "1s", "--no-legacy-secrets", *FAST))
     assert "legacy" not in out and "CAN:P07" in out

@@ -78,7 +78,7 @@ def running(protocol: str, tmp: Path, modules: int = 2) -> Iterator[Battery]:
     log = tmp / "rs485.log"
     proc = subprocess.Popen(
         [*ML314, "run", "--modules", str(modules), "--protocol", protocol, "--rs485", f"tcp://127.0.0.1:{port}",
-         "--no-peer", "--quiet", "--rs485-log", str(log)],
+         "--no-peer", "--quiet", "--rs485-log", str(log), "--data-dir", str(tmp / "data")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -110,7 +110,7 @@ def test_losing_the_inverter_raises_the_alarm_and_the_timeout_brings_safe_limits
         assert AlarmKind.INVERTER_COMMUNICATION in sent.alarms
         assert sent.limits.ccl_a == 0.0 and sent.limits.dcl_a == 0.0
         # what goes on the wire says so too
-        watcher.start_thread(watcher._receive_loop, "rx-only")
+        watcher.start_thread(watcher._receive_step, "rx-only")
         assert wait_for(lambda: watcher.view.ccl_a == 0.0 and watcher.view.charge_enable is False)
         # the first keep-alive restores the BMS's limits
         keepalive = open_bus(spec, 500_000)
@@ -130,7 +130,7 @@ def test_the_cycle_keeps_its_period() -> None:
         assert wait_for(lambda: len(battery.cycle_starts) >= 4, 8.0)
     finally:
         battery.close()
-        peer.bus.shutdown()
+        peer.close()
     starts = list(battery.cycle_starts)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert 0.9 < statistics.median(gaps) < 1.1, gaps  # the schedule is 1 s, not a busy loop or a stall

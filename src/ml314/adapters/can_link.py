@@ -7,6 +7,9 @@ same channel hears the others (the battery and the built-in inverter peer, or tw
 
 from __future__ import annotations
 
+import enum
+import errno
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,14 +17,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import can
+import serial
 
 from ml314.errors import InputError, TransportError
 from ml314.protocols.base import CanFrame
 
 __all__ = [
+    "CanFailure",
     "CanSpec",
     "CanTrafficLog",
     "LoggedFrame",
+    "classify_can_error",
     "open_bus",
     "parse_can_spec",
     "read_can_log",
@@ -67,6 +73,49 @@ def open_bus(spec: CanSpec, bitrate: int) -> can.BusABC:
         return can.Bus(interface=spec.interface, channel=spec.channel, **kwargs)
     except (can.CanError, OSError, ValueError, ImportError) as exc:
         raise TransportError(f"cannot open CAN {spec}: {exc}") from None
+
+
+class CanFailure(enum.Enum):
+    """What an exception from a python-can bus means for the link."""
+
+    BAD_FRAME = "bad_frame"  # the bytes of one frame could not be read: skip it, the bus goes on
+    LOST = "lost"  # the device or socket is gone: close it and reopen with backoff
+    ERROR = "error"  # anything else: count it, the bus goes on
+
+
+#: errno values of a transient condition, not a lost device (a full transmit queue, a signal)
+_TRANSIENT_ERRNO = frozenset({errno.ENOBUFS, errno.EAGAIN, errno.EINTR, errno.ETIMEDOUT})
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in out and len(out) < 8:
+        out.append(e)
+        e = e.__cause__ or e.__context__
+    return out
+
+
+def classify_can_error(exc: BaseException) -> CanFailure:
+    """The meaning of ``exc`` raised by ``Bus.recv`` or ``Bus.send``.
+
+    A serial port or socket error anywhere in the chain (pyserial's ``socket disconnected``, a closed port, a
+    socketcan interface gone down) is a lost device; a frame python-can cannot parse (DLC over 8, a short read, a
+    wrong delimiter) is a bad frame; the rest is an error the link counts and survives.
+    """
+    chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, can.CanTimeoutError | serial.SerialTimeoutException):
+            return CanFailure.ERROR
+        if isinstance(e, serial.SerialException | can.CanInitializationError):
+            return CanFailure.LOST
+        if isinstance(e, OSError) and e.errno not in _TRANSIENT_ERRNO:
+            return CanFailure.LOST
+    if isinstance(exc, ValueError | struct.error | TypeError | IndexError):
+        return CanFailure.BAD_FRAME
+    if isinstance(exc, can.CanOperationError) and "delimiter" in str(exc):
+        return CanFailure.BAD_FRAME
+    return CanFailure.ERROR
 
 
 def to_message(frame: CanFrame, *, timestamp: float = 0.0, is_rx: bool = False) -> can.Message:

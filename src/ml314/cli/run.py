@@ -61,6 +61,12 @@ def run_command(
         str | None,
         typer.Option(help="rated capacity per module, e.g. 314,314,280 (a mixed bank: caution 13.1 (5))"),
     ] = None,
+    rs485_max_clients: Annotated[
+        int, typer.Option(help="TCP clients the RS485 listener serves at once (more are closed at once)")
+    ] = 8,
+    rs485_idle_timeout: Annotated[
+        str, typer.Option(help="close an RS485 TCP client silent this long (60s, 5min)")
+    ] = "60s",
     quiet: Annotated[bool, typer.Option(help="no live status line")] = False,
     # -- state across restarts and the device's identity (storage/data_dir.py)
     data_dir: Annotated[
@@ -91,6 +97,11 @@ def run_command(
     save_every_s = parse_duration_s(save_every, "--save-every")
     if save_every_s > 10.0:
         raise InputError(f"--save-every {save_every}: at most 10s (a kill may lose at most this much)")
+    if not 1 <= rs485_max_clients <= 1024:
+        raise InputError(f"--rs485-max-clients {rs485_max_clients}: must be 1..1024")
+    idle_timeout_s = parse_duration_s(rs485_idle_timeout, "--rs485-idle-timeout")
+    if idle_timeout_s <= 0.0:
+        raise InputError(f"--rs485-idle-timeout {rs485_idle_timeout}: must be longer than 0 s")
     # numba compiles on import: keep --help and usage errors fast
     from ml314.adapters.can_link import parse_can_spec  # noqa: PLC0415
     from ml314.adapters.serial_link import parse_rs485_spec  # noqa: PLC0415
@@ -154,6 +165,8 @@ def run_command(
         fresh=fresh,
         save_every_s=save_every_s,
         legacy_secrets=identity.legacy_secrets,
+        rs485_max_clients=rs485_max_clients,
+        rs485_idle_timeout_s=idle_timeout_s,
     )
     runner = Runner(run_config, echo=lambda line: typer.echo(line, err=True))
 
@@ -182,6 +195,7 @@ def run_command(
         if tty and not quiet:
             sys.stdout.write("\n")
         final = runner.status_line()
+        links = runner.link_health()
     finally:
         runner.close()
         for s, handler in previous.items():
@@ -191,3 +205,5 @@ def run_command(
     typer.echo(f"stopped after {time.monotonic() - wall0:.1f} s ({simulated:.0f} simulated s): {final}")
     if runner.saves:
         typer.echo(f"state saved in {data_dir} (continues at the next start; --fresh starts over)")
+    for health in links:
+        typer.echo(f"  link {health.brief()}" + "".join(f" {k}={n}" for k, n in health.errors))

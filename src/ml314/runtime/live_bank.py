@@ -19,6 +19,7 @@ from ml314.runtime.scenarios.home import home_profiles
 from ml314.runtime.simulation import SimulationRequest
 from ml314.system import closed_loop as cl
 from ml314.system.addressing import wiring_from_ids
+from ml314.system.bank_master import MasterParams
 from ml314.system.compiled_system import CompiledBankSystem
 from ml314.system.linked_bank import LinkedBank, LinkOptions
 from ml314.system.status import StatusBuilder
@@ -30,6 +31,7 @@ from ml314.twin.params import load_cell_parameters
 __all__ = ["LiveBank"]
 
 _PROFILE_DAYS = 7  # the home profiles repeat weekly in a long run
+LIVE_RETRIES = 2  # tries after a timeout before the master counts a miss on the live bank link
 
 
 class LiveBank:
@@ -56,7 +58,12 @@ class LiveBank:
                 self.system,
                 self.builder,
                 wiring_from_ids(list(ids), request.termination),
-                LinkOptions(baud=request.link_baud, seed=request.seed),
+                # on a real line a late answer (a busy host) is retried before it counts as a miss
+                LinkOptions(
+                    baud=request.link_baud,
+                    seed=request.seed,
+                    master=MasterParams(baud=request.link_baud, retries=LIVE_RETRIES),
+                ),
                 design_capacity_ah=request.module_capacity_ah,
                 status_of=lambda i: self.snapshot[i],
                 isolate=lambda i, on: self._isolations.append((i, on)),

@@ -20,10 +20,11 @@ from urllib.parse import urlsplit
 from ml314.adapters.modbus_server import ModbusRtuPoller, parse_link
 from ml314.adapters.serial_link import Rs485TrafficLog, TcpListener, open_serial
 from ml314.domain.battery_status import BankStatus, BatteryView
+from ml314.domain.link_health import LinkHealthSnapshot
 from ml314.errors import InputError, TransportError
 from ml314.protocols.base import Rs485Codec
 from ml314.protocols.keepalive import KeepAliveWatch, LinkState, fresh_view
-from ml314.runtime.rs485_links import Rs485BatteryServer
+from ml314.runtime.rs485_links import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CLIENTS, Rs485BatteryServer
 
 __all__ = ["ModbusBatteryService", "ModbusInverterPeer", "is_register_codec"]
 
@@ -62,11 +63,18 @@ class ModbusBatteryService:
     """
 
     def __init__(
-        self, codec: Rs485Codec, status: Callable[[], BankStatus], link: str, log: Rs485TrafficLog | None = None
+        self,
+        codec: Rs485Codec,
+        status: Callable[[], BankStatus],
+        link: str,
+        log: Rs485TrafficLog | None = None,
+        *,
+        max_clients: int = DEFAULT_MAX_CLIENTS,
+        idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S,
     ) -> None:
         assert is_register_codec(codec)
         self.codec = codec
-        self.server = Rs485BatteryServer(codec, status, log)
+        self.server = Rs485BatteryServer(codec, status, log, max_clients=max_clients, idle_timeout_s=idle_timeout_s)
         self._listener: TcpListener | None = None
         parsed = parse_link(link)
         tcp = parsed.tcp or _socket_url(parsed.serial or "")
@@ -74,7 +82,8 @@ class ModbusBatteryService:
             self._listener = TcpListener(*tcp)
             self.server.serve_listener(self._listener)
         else:
-            self.server.serve_stream(open_serial(parsed.serial or "", codec.info.baud))
+            device = parsed.serial or ""
+            self.server.serve_device(lambda: open_serial(device, codec.info.baud))
 
     @property
     def watch(self) -> KeepAliveWatch:
@@ -90,6 +99,10 @@ class ModbusBatteryService:
 
     def link_state(self) -> LinkState:
         return self.server.link_state()
+
+    def health_snapshot(self) -> LinkHealthSnapshot:
+        """The link's counters and open faults (the supervised server's)."""
+        return self.server.health_snapshot()
 
     def close(self) -> None:
         self.server.close()

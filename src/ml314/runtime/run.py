@@ -34,6 +34,7 @@ from ml314.adapters.serial_link import (
 from ml314.bms.parameters import BmsParameters
 from ml314.domain.battery_status import AlarmKind, BankStatus, BatteryView
 from ml314.domain.faults import FAULT_KINDS, SystemFaultKind
+from ml314.domain.link_health import LinkHealthSnapshot
 from ml314.errors import InputError, TransportError
 from ml314.protocols.base import CanCodec, Rs485Codec
 from ml314.protocols.keepalive import LinkState
@@ -42,7 +43,12 @@ from ml314.runtime.bank_link_runtime import MasterLoop, ModulesSide, PacedStream
 from ml314.runtime.can_links import CanBatteryLink, CanInverterPeer
 from ml314.runtime.live_bank import LiveBank
 from ml314.runtime.modbus_links import ModbusBatteryService, ModbusInverterPeer, is_register_codec
-from ml314.runtime.rs485_links import Rs485BatteryServer, Rs485InverterPeer
+from ml314.runtime.rs485_links import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_CLIENTS,
+    Rs485BatteryServer,
+    Rs485InverterPeer,
+)
 from ml314.runtime.simulation import SimulationRequest
 from ml314.storage.bank_state import BankShape, clock_text, load_bank_state, restore, save_bank_state
 from ml314.storage.data_dir import DataDir
@@ -83,6 +89,9 @@ class RunConfig:
     def shape(self) -> BankShape:
         """What makes a stored bank this bank."""
         return BankShape(self.modules, self.seed, self.module_capacity_ah)
+
+    rs485_max_clients: int = DEFAULT_MAX_CLIENTS  # TCP clients served at once on the RS485 listener
+    rs485_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S  # a silent TCP client is closed after this
 
 
 class Runner:
@@ -259,14 +268,15 @@ class Runner:
             self._can_log = CanTrafficLog(c.can_log, channel=c.can.channel if not c.can.is_virtual else "vcan0")
             self._closers.append(self._can_log.close)
         bus = open_bus(c.can, codec.info.bitrate)
-        self.can_battery = CanBatteryLink(codec, bus, status, self._can_log)
+        reopen = lambda: open_bus(c.can, codec.info.bitrate)  # noqa: E731 - a lost device is opened again
+        self.can_battery = CanBatteryLink(codec, bus, status, self._can_log, reopen=reopen)
         self._closers.append(self.can_battery.close)
         self.can_battery.start()
         with_peer = c.peer if c.peer is not None else c.can.is_virtual
         if with_peer:
             peer_codec = create(entry)
             assert isinstance(peer_codec, CanCodec)
-            self.can_peer = CanInverterPeer(peer_codec, open_bus(c.can, codec.info.bitrate))
+            self.can_peer = CanInverterPeer(peer_codec, open_bus(c.can, codec.info.bitrate), reopen=reopen)
             self._closers.append(self.can_peer.close)
             self.can_peer.start()
         return f"CAN {c.can}: {_describe(codec)}" + (" + built-in inverter peer" if with_peer else "")
@@ -287,7 +297,13 @@ class Runner:
         if c.rs485_log is not None:
             self._rs485_log = Rs485TrafficLog(c.rs485_log)
             self._closers.append(self._rs485_log.close)
-        server = Rs485BatteryServer(codec, status, self._rs485_log)
+        server = Rs485BatteryServer(
+            codec,
+            status,
+            self._rs485_log,
+            max_clients=c.rs485_max_clients,
+            idle_timeout_s=c.rs485_idle_timeout_s,
+        )
         self.rs485_server = server
         self._closers.append(server.close)
         if spec.listen is not None:
@@ -303,7 +319,7 @@ class Runner:
                     raise TransportError(f"the built-in peer cannot reach tcp://{host}:{port}: {exc}") from None
                 self._start_rs485_peer(entry, SocketStream(sock, f"{host}:{port}"))
         else:
-            server.serve_stream(open_serial(spec.url, codec.info.baud))
+            server.serve_device(lambda: open_serial(spec.url, codec.info.baud))
             where = f"on {spec.url} at {codec.info.baud} baud"
             if with_peer:
                 where += " (no built-in peer on a serial port: the inverter is at the other end)"
@@ -313,11 +329,18 @@ class Runner:
     def _start_modbus(
         self, entry: Entry, codec: Rs485Codec, spec: Rs485Spec, status: Callable[[], BankStatus], with_peer: bool
     ) -> str:
-        """A standard Modbus RTU register map: pymodbus serves it (and polls it, as the peer)."""
+        """A standard Modbus RTU register map: served through the codec's RTU rules, polled by pymodbus as the peer."""
         if self.config.rs485_log is not None:
             self._rs485_log = Rs485TrafficLog(self.config.rs485_log)
             self._closers.append(self._rs485_log.close)
-        service = ModbusBatteryService(codec, status, spec.url, self._rs485_log)
+        service = ModbusBatteryService(
+            codec,
+            status,
+            spec.url,
+            self._rs485_log,
+            max_clients=self.config.rs485_max_clients,
+            idle_timeout_s=self.config.rs485_idle_timeout_s,
+        )
         self.rs485_server = service
         self._closers.append(service.close)
         address = service.address
@@ -330,9 +353,7 @@ class Runner:
             peer.start()
         else:
             with_peer = False
-        return f"RS485 {where} (Modbus RTU, pymodbus): {_describe(codec)}" + (
-            " + built-in inverter peer" if with_peer else ""
-        )
+        return f"RS485 {where} (Modbus RTU): {_describe(codec)}" + (" + built-in inverter peer" if with_peer else "")
 
     def _start_rs485_peer(self, entry: Entry, stream: SocketStream) -> None:
         peer_codec = self._rs485_codec(entry)
@@ -383,6 +404,11 @@ class Runner:
                 self.echo(f"ml314: warning: while closing: {exc}")
 
     # ----------------------------------------------------------------- status
+    def link_health(self) -> tuple[LinkHealthSnapshot, ...]:
+        """Every running link's health (counters, errors by kind, open faults), for the status line and summary."""
+        links = (self.can_battery, self.can_peer, self.rs485_server, self.master_loop, self.modules_side)
+        return tuple(x.health_snapshot() for x in links if x is not None)
+
     def peer_view(self) -> BatteryView | None:
         peer = self.can_peer or self.rs485_peer
         return None if peer is None else peer.current_view()
@@ -419,6 +445,9 @@ class Runner:
         if self.config.legacy_secrets:
             info = FAULT_KINDS[SystemFaultKind.LEGACY_SECRETS]
             parts.insert(0, f"{info.severity.name}: {info.label} 123456 ON")
+        faults = [f for h in self.link_health() for f in h.faults]
+        if faults:
+            parts.append("link faults: " + ", ".join(f.label for f in sorted(faults, key=lambda f: -f.severity)))
         return " | ".join(parts)
 
 

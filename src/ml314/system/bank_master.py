@@ -7,6 +7,8 @@ serial port or TCP link for ``run``). One transaction at a time, as on a half-du
   so a module plugged in later is found; more than 16 answering IDs is a wiring fault (the first 16 found, in ID
   order at start, are kept).
 * Polling: REPORT from every member in ID order, round after round; the master's own data comes from itself.
+* Retry: a member's transaction that gets no answer is sent again up to ``retries`` times before it counts as a
+  miss (a late answer on a busy host is retried, not counted).
 * Loss: ``misses_to_drop`` consecutive failed transactions (timeout or garbled answer) drop a member from the
   aggregate and raise the internal-communication alarm (manual 12.2 #1). Garbled answers at one address are what
   two modules sharing an ID produce; the fault says so.
@@ -48,6 +50,7 @@ class MasterParams:
     default_resistance_mohm: float = 5.0  # a module's string resistance when its BMS has not learned it yet
     command_refresh_s: float = 10.0  # COMMAND is sent again this often (a module that restarted waits for it)
     join_current_a: float = 80.0  # the most current a joining module may take at connection (half its 1C/2 rating)
+    retries: int = 0  # a member's unanswered transaction is sent again this often before it counts as a miss
 
 
 class LinkState(enum.Enum):
@@ -102,6 +105,7 @@ class BankMaster:
         self._round_reports = 0
         self.last_refresh_reports = 0
         self._cycle_started_s = 0.0
+        self.retried = 0  # transactions sent again after no answer
 
     # ------------------------------------------------------------------ polling
     def _log(self, now_s: float, text: str) -> None:
@@ -153,6 +157,12 @@ class BankMaster:
         command = member.command if member is not None and cmd == link.Cid2.COMMAND else None
         request = link.request(cmd, mid, command)
         response, took_s = transport(request, cmd)
+        tries = self.params.retries if member is not None else 0  # silence at an unknown ID is an answer
+        while response is None and tries > 0:
+            tries -= 1
+            self.retried += 1
+            response, more_s = transport(request, cmd)
+            took_s += more_s
         self.handle(mid, cmd, command, response, now_s)
         if cmd == link.Cid2.REPORT:
             self._round_report_s += took_s
