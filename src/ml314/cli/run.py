@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import shutil
 import signal
 import sys
 import time
@@ -12,15 +12,18 @@ from typing import Annotated
 
 import typer
 
-from ml314.cli.durations import parse_duration_s
-from ml314.cli.simulate import flag_list, float_list, int_list
+from ml314.cli.options import announce_compiling, given_options
 from ml314.errors import InputError
 
 DEFAULT_RS485 = "tcp://127.0.0.1:8485"
-BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+#: command-line options whose configuration field has another name (ml314.runtime.config)
+RUN_RENAMES = {"can_iface": "can", "duration": "duration_s", "ids": "module_ids", "capacity_ah": "module_capacity_ah"}
+#: options that are no part of the configuration
+CLI_ONLY = frozenset({"config", "protocol", "quiet"})
 
 
 def run_command(
+    ctx: typer.Context,
     modules: Annotated[int, typer.Option(help="modules in parallel, 1..16")] = 1,
     protocol: Annotated[
         list[str] | None,
@@ -64,62 +67,22 @@ def run_command(
     quiet: Annotated[bool, typer.Option(help="no live status line")] = False,
 ) -> None:
     """Run the bank in real time with its protocols live; Ctrl-C or SIGTERM stops it cleanly."""
-    if not 1 <= modules <= 16:
-        raise InputError(f"--modules {modules}: must be 1..16")
-    if not (math.isfinite(speed) and 0.0 < speed <= 100_000.0):
-        raise InputError(f"--speed {speed}: must be in (0, 100000]")
-    if not 0.0 <= initial_soc <= 1.0:
-        raise InputError(f"--initial-soc {initial_soc}: must be 0..1")
-    if rs485_baud is not None and rs485_baud not in BAUD_RATES:
-        raise InputError(f"--rs485-baud {rs485_baud}: one of {', '.join(map(str, BAUD_RATES))}")
-    duration_s = parse_duration_s(duration, "--for") if duration is not None else None
-    # numba compiles on import: keep --help and usage errors fast
-    from ml314.adapters.can_link import parse_can_spec  # noqa: PLC0415
-    from ml314.adapters.serial_link import parse_rs485_spec  # noqa: PLC0415
+    announce_compiling()  # before the imports below, which take a second or more
     from ml314.protocols.base import Transport  # noqa: PLC0415
     from ml314.protocols.registry import resolve  # noqa: PLC0415
-    from ml314.runtime.run import RunConfig, Runner  # noqa: PLC0415
-    from ml314.storage.parameter_store import load_parameters  # noqa: PLC0415
-    from ml314.storage.settings_store import load_selection  # noqa: PLC0415
+    from ml314.runtime.config import run_config  # noqa: PLC0415
+    from ml314.runtime.run import STATUS_WIDTH, Runner, fault_detail  # noqa: PLC0415
 
-    selection = load_selection(config)
-    can_entry = selection.can
-    rs485_entry = selection.rs485
-    rs485_chosen = False
+    overrides = given_options(ctx, RUN_RENAMES, CLI_ONLY)
     seen: set[Transport] = set()
     for spec in protocol or []:
         entry = resolve(spec)
         if entry.transport in seen:
             raise InputError(f"--protocol {spec}: one protocol per port ({entry.transport.value} given twice)")
         seen.add(entry.transport)
-        if entry.transport is Transport.CAN:
-            can_entry = entry
-        else:
-            rs485_entry = entry
-            rs485_chosen = True
-    rs485_spec = parse_rs485_spec(rs485 if rs485 is not None else DEFAULT_RS485) if rs485 or rs485_chosen else None
-    run_config = RunConfig(
-        params=load_parameters(params),
-        modules=modules,
-        can_protocol=can_entry,
-        rs485_protocol=rs485_entry,
-        can=parse_can_spec(can_iface),
-        rs485=rs485_spec,
-        speed=speed,
-        peer=peer,
-        can_log=can_log,
-        rs485_log=rs485_log,
-        seed=seed,
-        initial_soc=initial_soc,
-        duration_s=duration_s,
-        bank_link=bank_link,
-        rs485_baud=rs485_baud,
-        link_baud=link_baud,
-        module_ids=int_list(ids, "--ids"),
-        termination=flag_list(termination, "--termination"),
-        module_capacity_ah=float_list(capacity_ah, "--capacity-ah"),
-    )
-    runner = Runner(run_config, echo=lambda line: typer.echo(line, err=True))
+        overrides["can_protocol" if entry.transport is Transport.CAN else "rs485_protocol"] = entry
+    cfg = run_config(config, overrides)  # the one configuration: ml314.toml's [run], then the options given
+    runner = Runner(cfg, echo=lambda line: typer.echo(line, err=True))
 
     def stop(signum: int, frame: FrameType | None) -> None:
         del signum, frame
@@ -130,22 +93,29 @@ def run_command(
     try:
         for line in runner.start():
             typer.echo(line)
-        typer.echo(f"ml314 run: {modules} module(s) at {speed:g}x real time; Ctrl-C stops")
+        typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
         tty = sys.stdout.isatty()
+        width = max(40, shutil.get_terminal_size((STATUS_WIDTH + 1, 24)).columns - 1) if tty else STATUS_WIDTH
 
         def show(line: str) -> None:
             if quiet:
                 return
             if tty:
-                sys.stdout.write("\r\x1b[2K" + line[:200])
+                sys.stdout.write("\r\x1b[2K" + line)
                 sys.stdout.flush()
             else:
                 typer.echo(line)
 
-        runner.run(status_every_s=1.0 if tty else 10.0, on_status=show)
+        def detail(line: str) -> None:  # a fault appeared or cleared: on a line of its own, above the status
+            if tty and not quiet:
+                sys.stdout.write("\r\x1b[2K")
+            typer.echo(line)
+
+        runner.run(status_every_s=1.0 if tty else 10.0, on_status=show, on_detail=detail, width=width)
         if tty and not quiet:
             sys.stdout.write("\n")
-        final = runner.status_line()
+        final = runner.status_line(None)
+        still = [fault_detail(f) for f in runner.faults()]
     finally:
         runner.close()
         for s, handler in previous.items():
@@ -153,3 +123,5 @@ def run_command(
     live = runner.live
     simulated = live.t_s if live is not None else 0.0
     typer.echo(f"stopped after {time.monotonic() - wall0:.1f} s ({simulated:.0f} simulated s): {final}")
+    for line in still:
+        typer.echo(f"  at stop: {line}")

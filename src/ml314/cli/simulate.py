@@ -10,53 +10,39 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ml314.cli.durations import parse_duration_s
+from ml314.cli.options import announce_compiling, given_options
 from ml314.errors import InputError
+
+#: command-line options whose configuration field (SimulationRequest) has another name
+SIMULATE_RENAMES = {
+    "dt": "dt_s",
+    "sample": "sample_s",
+    "start_day": "start_day_of_year",
+    "pv_kw": "pv_peak_kw",
+    "load_kwh": "annual_load_kwh",
+    "outages": "outages_per_month",
+    "outage_hours": "mean_outage_h",
+    "ambient": "ambient_c",
+    "fmt": "series_format",
+    "ids": "module_ids",
+    "capacity_ah": "module_capacity_ah",
+}
+#: options that are no part of the configuration (where to write, how to show it)
+SIMULATE_CLI_ONLY = frozenset({"out", "report", "quiet", "config"})
 
 # The range the twin's physics stays finite in, with margin (it breaks down somewhere above 400 degC).
 AMBIENT_RANGE_C = (-60.0, 100.0)
 
 
-def _existing_file(path: Path | None, option: str) -> Path | None:
-    if path is not None and not path.is_file():
-        raise InputError(f"{option} {path}: no such file")
-    return path
-
-
-def int_list(text: str | None, option: str) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(int(x) for x in text.replace(" ", "").split(","))
-    except ValueError:
-        raise InputError(f"{option} {text!r}: comma-separated whole numbers, e.g. 1,2,3") from None
-
-
-def float_list(text: str | None, option: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        values = tuple(float(x) for x in text.replace(" ", "").split(","))
-    except ValueError:
-        raise InputError(f"{option} {text!r}: comma-separated numbers, e.g. 314,314,280") from None
-    if not all(math.isfinite(v) for v in values):
-        raise InputError(f"{option} {text!r}: not finite numbers")
-    return values
-
-
-def flag_list(text: str | None, option: str) -> tuple[bool, ...] | None:
-    words = {"1": True, "on": True, "0": False, "off": False}
-    if text is None:
-        return None
-    out = []
-    for x in text.replace(" ", "").lower().split(","):
-        if x not in words:
-            raise InputError(f"{option} {text!r}: comma-separated 1/0 (or on/off), one per module")
-        out.append(words[x])
-    return tuple(out)
+def fault_line(fault: dict[str, object]) -> str:
+    """One fault record of ``summary.json`` as a line: severity, kind, module, details, the manual's section."""
+    where = f" M{fault['module_id']}" if fault.get("module_id") is not None else ""
+    link = f" {fault['link']}" if fault.get("link") else ""
+    return f"{fault['severity']}: {fault['kind']}{where}{link}: {fault['details']} [manual {fault['manual_ref']}]"
 
 
 def simulate_command(
+    ctx: typer.Context,
     scenario: Annotated[str, typer.Option(help="home (PV, load, grid with outages) or lab (--experiment)")] = "home",
     modules: Annotated[int, typer.Option(help="modules in parallel, 1..16")] = 1,
     days: Annotated[float, typer.Option(help="simulated days (home scenario)")] = 1.0,
@@ -107,6 +93,9 @@ def simulate_command(
     ] = None,
     report: Annotated[bool, typer.Option(help="write report.html with plots")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    config: Annotated[
+        Path, typer.Option(help="settings file: its [simulate] table, overridden by the options given")
+    ] = Path("ml314.toml"),
 ) -> None:
     """Run the twin over a scenario faster than real time; write time series, summary.json and report.html."""
     numbers = {
@@ -135,41 +124,24 @@ def simulate_command(
         raise InputError(f"--reserve {reserve}: must be 0..1")
     if scenario == "lab" and not experiment:  # before the run creates --out
         raise InputError('--scenario lab needs --experiment "charge 0.5C to 3.65 V; rest 1 h; ..."')
+    announce_compiling()  # before the imports below, which take a second or more
     # Imported here: numba and matplotlib take most of a second, which `--help` and usage errors need not pay.
+    from ml314.runtime.config import simulation_request  # noqa: PLC0415
     from ml314.runtime.scenarios import SCENARIOS  # noqa: PLC0415
-    from ml314.runtime.simulation import SimulationRequest, simulate  # noqa: PLC0415
-    from ml314.twin.home import InverterSpec  # noqa: PLC0415
+    from ml314.runtime.simulation import simulate  # noqa: PLC0415
 
-    request = SimulationRequest(
-        scenario=scenario,
-        modules=modules,
-        days=days,
-        dt_s=parse_duration_s(dt, "--dt"),
-        sample_s=parse_duration_s(sample, "--sample"),
-        seed=seed,
-        initial_soc=initial_soc,
-        start_day_of_year=start_day,
-        weather=weather,
-        pv_peak_kw=pv_kw,
-        annual_load_kwh=load_kwh,
-        load_csv=_existing_file(load_csv, "--load-csv"),
-        pv_csv=_existing_file(pv_csv, "--pv-csv"),
-        outages_per_month=outages,
-        mean_outage_h=outage_hours,
-        experiment=experiment,
-        ambient_c=ambient,
-        inverter=InverterSpec(max_power_w=inverter_kw * 1000.0, mode=mode, reserve_soc=reserve),  # type: ignore[arg-type]
-        series_format=fmt,  # type: ignore[arg-type]
-        bms=bms,
-        estimator=estimator,
-        protocol=protocol,
-        link=link,
-        module_ids=int_list(ids, "--ids"),
-        termination=flag_list(termination, "--termination"),
-        link_baud=link_baud,
-        module_capacity_ah=float_list(capacity_ah, "--capacity-ah"),
-    )
-    request.validate()
+    overrides = given_options(ctx, SIMULATE_RENAMES, SIMULATE_CLI_ONLY)
+    inverter = {
+        field: overrides.pop(option) * scale
+        for option, field, scale in (("inverter_kw", "max_power_w", 1000.0), ("reserve", "reserve_soc", 1))
+        if option in overrides
+    }
+    if "mode" in overrides:
+        inverter["mode"] = overrides.pop("mode")
+    if inverter:
+        overrides["inverter"] = inverter
+    request = simulation_request(config, overrides)  # the one configuration: [simulate], then the options given
+    scenario, modules = request.scenario, request.modules
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]simulate[/bold] {task.description}"),
@@ -204,11 +176,11 @@ def simulate_command(
         bl = s["bank_link"]
         refresh = f"{bl['refresh_s']:.2f} s" if bl["refresh_s"] is not None else "-"
         typer.echo(
-            f"bank link at {bl['baud']} baud: master ID {bl['master_id']}, {len(bl['online'])} of "
-            f"{len(bl['members'])} members online at the end, refresh {refresh}"
+            f"bank link at {bl['baud']} baud: master ID {bl['master_id']}, {bl['modules_online']} of "
+            f"{bl['modules']} modules online at the end, refresh {refresh}"
         )
-        for line in bl["faults"] + bl["warnings"]:
-            typer.echo(f"  {line}")
+        for fault in bl["faults"] + bl["warnings"]:
+            typer.echo(f"  {fault_line(fault)}")
     typer.echo(f"time series: {outcome.series_path}")
     typer.echo(f"summary:     {outcome.summary_path}")
     if report:

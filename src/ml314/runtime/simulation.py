@@ -136,6 +136,10 @@ class SimulationRequest:
                 raise InputError(message)
         if self.estimator is not None and self.estimator not in ("coulomb", "ekf"):
             raise InputError(f"--estimator {self.estimator!r}: coulomb or ekf")
+        if self.scenario == "lab" and not self.experiment:
+            raise InputError('--scenario lab needs --experiment "charge 0.5C to 3.65 V; rest 1 h; ..."')
+        if not self.inverter.max_power_w > 0.0:
+            raise InputError(f"--inverter-kw {self.inverter.max_power_w / 1000.0:g}: must be positive")
         if self.with_bms and self.scenario == "lab":
             raise InputError("--bms: the lab tester works on the bare cells; run it with --no-bms")
         ratio = self.sample_s / self.dt_s
