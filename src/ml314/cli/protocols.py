@@ -43,10 +43,12 @@ def list_command(
 
 @protocols_app.command("set")
 def set_command(
-    protocol: Annotated[str, typer.Argument(help="CAN:P05, RS485:P01, victron-can, ...")],
-    pin: Annotated[str, typer.Option(help="technician PIN (manual 10.1.5)", prompt=True, hide_input=True)],
-    config: Annotated[Path, typer.Option(help="settings file")] = Path("ml314.toml"),
-    params: Annotated[Path | None, typer.Option(help="BMS parameter file whose PIN applies")] = None,
+    protocol: Annotated[str, typer.Argument(metavar="CODE", help="CAN:P05, RS485:P01, victron-can, ...")],
+    pin: Annotated[
+        str, typer.Option(metavar="PIN", help="technician PIN (manual 10.1.5)", prompt=True, hide_input=True)
+    ],
+    config: Annotated[Path, typer.Option(metavar="FILE", help="settings file")] = Path("ml314.toml"),
+    params: Annotated[Path | None, typer.Option(metavar="FILE", help="BMS parameter file whose PIN applies")] = None,
 ) -> None:
     """Select the protocol of its port; it takes effect when the battery (``ml314 run``) next starts."""
     from ml314.protocols.registry import info, resolve  # noqa: PLC0415

@@ -24,45 +24,72 @@ CLI_ONLY = frozenset({"config", "protocol", "quiet"})
 
 def run_command(
     ctx: typer.Context,
-    modules: Annotated[int, typer.Option(help="modules in parallel, 1..16")] = 1,
+    modules: Annotated[int, typer.Option(metavar="N", help="modules in parallel, 1..16")] = 1,
     protocol: Annotated[
         list[str] | None,
-        typer.Option(help="protocol per port, e.g. CAN:P14, RS485:P04, pylon-rs485 (repeat for both ports)"),
+        typer.Option(
+            metavar="CODE", help="protocol per port, e.g. CAN:P14, RS485:P04, pylon-rs485 (repeat for both ports)"
+        ),
     ] = None,
     can_iface: Annotated[
-        str | None, typer.Option("--can", help="python-can INTERFACE:CHANNEL (socketcan:can0); default virtual")
+        str | None,
+        typer.Option(
+            "--can", metavar="INTERFACE:CHANNEL", help="python-can INTERFACE:CHANNEL (socketcan:can0); default virtual"
+        ),
     ] = None,
     rs485: Annotated[
         str | None,
-        typer.Option(help=f"serial device, pyserial URL or tcp://HOST:PORT to listen on (e.g. {DEFAULT_RS485})"),
+        typer.Option(
+            metavar="PORT", help=f"serial device, pyserial URL or tcp://HOST:PORT to listen on (e.g. {DEFAULT_RS485})"
+        ),
     ] = None,
     rs485_baud: Annotated[
-        int | None, typer.Option(help="RS485 baud rate (default: the protocol's, 9600; Pylon V3.3 also 115200)")
+        int | None,
+        typer.Option(metavar="BAUD", help="RS485 baud rate (default: the protocol's, 9600; Pylon V3.3 also 115200)"),
     ] = None,
-    speed: Annotated[float, typer.Option(help="simulated seconds per wall-clock second")] = 1.0,
+    speed: Annotated[float, typer.Option(metavar="FACTOR", help="simulated seconds per wall-clock second")] = 1.0,
     peer: Annotated[
         bool | None,
         typer.Option("--peer/--no-peer", help="built-in inverter peer (default: on links that end in this process)"),
     ] = None,
-    can_log: Annotated[Path | None, typer.Option(help="record every CAN frame in candump format")] = None,
-    rs485_log: Annotated[Path | None, typer.Option(help="record every RS485 request and response as hex lines")] = None,
-    config: Annotated[Path, typer.Option(help="settings file with the selected protocols")] = Path("ml314.toml"),
-    params: Annotated[Path | None, typer.Option(help="BMS parameter file (default: the shipped set)")] = None,
-    seed: Annotated[int, typer.Option(help="seed of the twin's spread and the home profiles")] = 1,
-    initial_soc: Annotated[float, typer.Option(help="initial SOC of every cell, 0..1")] = 0.5,
-    duration: Annotated[str | None, typer.Option("--for", help="stop after this wall-clock time (10s, 5min)")] = None,
-    ids: Annotated[str | None, typer.Option(help="DIP IDs in daisy-chain order, e.g. 1,2,3,4 (default 1..n)")] = None,
+    can_log: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="record every CAN frame in candump format")
+    ] = None,
+    rs485_log: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="record every RS485 request and response as hex lines")
+    ] = None,
+    config: Annotated[Path, typer.Option(metavar="FILE", help="settings file with the selected protocols")] = Path(
+        "ml314.toml"
+    ),
+    params: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="BMS parameter file (default: the shipped set)")
+    ] = None,
+    seed: Annotated[int, typer.Option(metavar="N", help="seed of the twin's spread and the home profiles")] = 1,
+    initial_soc: Annotated[float, typer.Option(metavar="SOC", help="initial SOC of every cell, 0..1")] = 0.5,
+    duration: Annotated[
+        str | None, typer.Option("--for", metavar="DURATION", help="stop after this wall-clock time (10s, 5min)")
+    ] = None,
+    ids: Annotated[
+        str | None, typer.Option(metavar="ID,ID,...", help="DIP IDs in daisy-chain order, e.g. 1,2,3,4 (default 1..n)")
+    ] = None,
     termination: Annotated[
-        str | None, typer.Option(help="DIP switch 8 per module in chain order, e.g. 1,0,0,1 (default: the ends)")
+        str | None,
+        typer.Option(
+            metavar="1|0,...", help="DIP switch 8 per module in chain order, e.g. 1,0,0,1 (default: the ends)"
+        ),
     ] = None,
     bank_link: Annotated[
         str | None,
-        typer.Option(help="link between modules: pty (default), tcp://HOST:PORT, or two devices DEV1,DEV2"),
+        typer.Option(
+            metavar="LINK", help="link between modules: pty (default), tcp://HOST:PORT, or two devices DEV1,DEV2"
+        ),
     ] = None,
-    link_baud: Annotated[int, typer.Option(help="baud rate of the link between modules")] = 115_200,
+    link_baud: Annotated[int, typer.Option(metavar="BAUD", help="baud rate of the link between modules")] = 115_200,
     capacity_ah: Annotated[
         str | None,
-        typer.Option(help="rated capacity per module, e.g. 314,314,280 (a mixed bank: caution 13.1 (5))"),
+        typer.Option(
+            metavar="AH,AH,...", help="rated capacity per module, e.g. 314,314,280 (a mixed bank: caution 13.1 (5))"
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option(help="no live status line")] = False,
 ) -> None:

@@ -404,6 +404,15 @@ class SimulationOutcome:
     summary: dict[str, Any]
 
 
+class SimulationInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the run; ``outcome`` says what was kept: the time series up to that moment and a summary
+    marked ``"interrupted": true`` (no report)."""
+
+    def __init__(self, outcome: SimulationOutcome) -> None:
+        super().__init__("interrupted")
+        self.outcome = outcome
+
+
 class ScenarioDriver(Protocol):
     """One scenario: ``prepare`` reads and checks its inputs before anything is written, ``run`` drives the bank."""
 
@@ -445,16 +454,20 @@ def simulate(
     series_path = out_dir / f"timeseries.{ext}"
     wall0 = time.perf_counter()
     columns = series_columns(request.modules, request.with_bms)
+    interrupted = False
     with open_writer(series_path, columns, request.series_format) as writer:
         ctx = SimulationContext(request, bank, writer, progress)
         try:
             driver.run(ctx, plan)
+        except KeyboardInterrupt:  # Ctrl-C: keep what was simulated (the rows written so far, a partial summary)
+            interrupted = True
         finally:
             if ctx.system is not None:
                 ctx.system.close()
         ctx.flush_ageing()
     wall = time.perf_counter() - wall0
     summary = build_summary(ctx, wall)
+    summary["run"]["interrupted"] = interrupted
     if not _all_finite(summary):
         raise InputError("the simulation left the physical range (a value became NaN); check the inputs")
     summary_path = out_dir / "summary.json"
@@ -463,6 +476,8 @@ def simulate(
         save_bms_state(out_dir / "bms_state.json", bms.events, bms.counters, {"soc": bms.estimator.soc}, ctx.t_s)
     summary_path.write_text(json.dumps(summary, indent=2, allow_nan=False, default=_json_default) + "\n")
     report_path = out_dir / "report.html"
+    if interrupted:
+        raise SimulationInterrupted(SimulationOutcome(out_dir, series_path, summary_path, report_path, summary))
     if report:
         from ml314.storage.report import write_report  # noqa: PLC0415 - matplotlib only when a report is wanted
 
