@@ -24,11 +24,11 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 _KERNEL_PACKAGES = ("twin", "bms", "system")
 
 
-def kernel_sources() -> list[Path]:
+def kernel_sources(package: Path = _PACKAGE) -> list[Path]:
     """The source files that define cached numba kernels."""
     out = []
     for sub in _KERNEL_PACKAGES:
-        for path in sorted((_PACKAGE / sub).rglob("*.py")):
+        for path in sorted((package / sub).rglob("*.py")):
             try:
                 if "cache=True" in path.read_text(encoding="utf-8"):
                     out.append(path)
@@ -37,12 +37,12 @@ def kernel_sources() -> list[Path]:
     return out
 
 
-def cache_is_warm() -> bool:
+def cache_is_warm(package: Path = _PACKAGE) -> bool:
     """Whether every kernel source has a cache index no older than itself (a cold or stale cache compiles)."""
     if os.environ.get("NUMBA_CACHE_DIR") or os.environ.get("NUMBA_DISABLE_JIT"):
         return True  # elsewhere, or no compilation at all: nothing we can tell cheaply
     tag = f"py{sys.version_info.major}{sys.version_info.minor}"
-    for source in kernel_sources():
+    for source in kernel_sources(package):
         try:
             mtime = source.stat().st_mtime
             indexes = list((source.parent / "__pycache__").glob(f"{source.stem}.*.{tag}.nbi"))

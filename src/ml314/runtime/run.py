@@ -397,15 +397,14 @@ class Runner:
         t = int(self.live.t_s)
         alarms = [a.value for a in sorted(s.protections, key=lambda a: a.value)]
         alarms += [a.value for a in sorted(s.alarms - s.protections, key=lambda a: a.value)]
-        faults = [f.label for f in self.faults()]
+        faults = list(dict.fromkeys(f.label for f in self.faults()))  # one label per kind and module
         head = _alarm_head(faults + alarms, width)
-        core = (
-            f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d} SOC {s.soc_pct:5.1f}% {s.voltage_v:5.2f}V "
-            f"{s.current_a:+7.1f}A {s.temperature_c:4.1f}C"
-        )
-        parts = [core]
+        parts = []
         if self.master_loop is not None or self.config.modules > 1:
             parts.append(f"bank {s.module_count}/{self.config.modules}")
+        clock = f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+        parts.append(f"{clock} SOC {s.soc_pct:.1f}% {s.voltage_v:.2f}V {s.current_a:+.1f}A")
+        parts.append(f"{s.temperature_c:.1f}C")
         if self.can_battery is not None:
             parts.append(f"CAN {self.can_battery.sent} {_short_state(self.can_battery)}")
         if self.rs485_server is not None:
