@@ -122,11 +122,11 @@ class Section:
         """The keys present."""
         return tuple(self._data)
 
-    def done(self) -> None:
-        """Refuse keys nobody asked for, suggesting the nearest valid one."""
+    def done(self, valid: tuple[str, ...] = ()) -> None:
+        """Refuse keys nobody asked for, suggesting the nearest valid one (of those read and ``valid``)."""
         for key in self._data:
             if key not in self._taken:
-                raise ConfigError(f"{self.where(key)}: unknown key{_hint(key, tuple(self._taken))}")
+                raise ConfigError(f"{self.where(key)}: unknown key{_hint(key, (*self._taken, *valid))}")
 
 
 class _Required:
@@ -191,6 +191,8 @@ def read_dataclass(
                 values[f.name] = read_dataclass(sub, None, given)
             continue
         if f.name in overrides:
+            if section is not None and section.has(f.name):
+                section.value(f.name)  # the file's value, overridden: still a valid key
             raw, where = overrides[f.name], option_names.get(f.name, "--" + f.name.replace("_", "-"))
         elif section is not None and section.has(f.name):
             raw, where = section.value(f.name), section.where(f.name)
@@ -203,7 +205,7 @@ def read_dataclass(
         else:
             values[f.name] = typed_value(hint, raw, where, duration=f.name.endswith("_s"))
     if section is not None:
-        section.done()
+        section.done(tuple(f.name for f in fields(cls)))  # type: ignore[arg-type]
     try:
         obj = cls(**values)
     except ValueError as exc:  # a dataclass's own check (__post_init__)
