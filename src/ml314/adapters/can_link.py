@@ -124,7 +124,7 @@ def iter_can_log(path: Path) -> Iterator[tuple[int | None, LoggedFrame | str]]:
     that is no frame, so a reader can skip it and go on. A candump ``.log`` is read line by line; the other formats
     through python-can's reader, whose line numbers are unknown (None) and which cannot go on past a broken record.
     Raises InputError when the file cannot be opened as a capture at all."""
-    if not path.is_file():
+    if not path.exists() or path.is_dir():  # a FIFO or a device is a capture too
         raise InputError(f"no such capture file: {path}")
     if path.suffix.lower() == ".log":
         yield from _iter_candump(path)

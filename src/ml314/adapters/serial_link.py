@@ -254,7 +254,7 @@ def read_rs485_log(path: Path) -> list[LoggedBytes]:
 def iter_rs485_log(path: Path) -> Iterator[tuple[int, LoggedBytes | str]]:
     """The records of an RS485 capture streamed line by line (bounded memory): (line number, record), or (line
     number, why the line is not one) for a bad line, so a reader can skip it and go on."""
-    if not path.is_file():
+    if not path.exists() or path.is_dir():  # a FIFO or a device is a capture too
         raise InputError(f"no such capture file: {path}")
     try:
         with path.open("r", encoding="ascii", errors="replace") as f:

@@ -58,7 +58,7 @@ def decode_command(
     from ml314.protocols.registry import create, resolve  # noqa: PLC0415
 
     named = resolve(protocol) if protocol is not None else None
-    if not capture.is_file():
+    if not capture.exists() or capture.is_dir():
         raise InputError(f"no such capture file: {capture}")
     if named is not None:
         entry = named
@@ -183,8 +183,8 @@ def _guess_rs485(capture: Path) -> Entry:
     candidates = [e for e in entries() if e.transport is Transport.RS485 and not e.compatibility]
     names = ", ".join(e.name for e in candidates)
     if not records:
-        raise InputError(f"{capture}: no RS485 frame to guess the protocol from; name it with --protocol ({names})")
-    scores: list[tuple[int, str, Entry]] = []
+        raise InputError(f"{capture}: no frame to decode (none to guess an RS485 protocol from either)")
+    scores: list[tuple[int, str, Entry, type]] = []
     for entry in candidates:
         codec = create(entry)
         assert isinstance(codec, Rs485Codec)
@@ -197,15 +197,20 @@ def _guess_rs485(capture: Path) -> Entry:
                 continue
             except Exception:  # a codec's guard we did not foresee: it does not read this capture
                 continue
-        scores.append((read, entry.name, entry))
-    scores.sort(key=lambda s: (-s[0], s[1]))
-    best = scores[0]
-    if best[0] == 0 or (len(scores) > 1 and scores[1][0] == best[0]):
-        tied = [s[1] for s in scores if s[0] == best[0]] if best[0] else []
-        why = f"{' and '.join(tied)} read it equally well" if tied else "no RS485 protocol reads it"
+        scores.append((read, entry.name, entry, type(codec)))
+    best_read = max(s[0] for s in scores)
+    # codecs that read as much; a variant (a subclass) of another such codec yields to it: the general one decodes
+    # everything the variant does, and the capture cannot tell them apart
+    tied = [s for s in scores if s[0] == best_read]
+    tied = [s for s in tied if not any(o[3] is not s[3] and issubclass(s[3], o[3]) for o in tied)]
+    if best_read == 0 or len(tied) > 1:
+        why = f"{' and '.join(s[1] for s in tied)} read it equally well" if best_read else "no RS485 protocol reads it"
         raise InputError(f"{capture}: cannot tell the protocol ({why}); name it with --protocol ({names})")
+    (best,) = tied
+    variants = [s[1] for s in scores if s[0] == best_read and s is not best]
+    also = f", as do its variants {', '.join(variants)}" if variants else ""
     typer.echo(
-        f"protocol guessed from the capture: {best[1]} ({best[0]} of {len(records)} frames read); "
+        f"protocol guessed from the capture: {best[1]} ({best[0]} of {len(records)} frames read{also}); "
         "--protocol names another",
         err=True,
     )
