@@ -4,7 +4,7 @@ fault details on lines of their own when a fault appears or clears."""
 from __future__ import annotations
 
 from ml314.domain.faults import SystemFaultKind
-from ml314.runtime.run import STATUS_WIDTH, Runner, _alarm_head
+from ml314.runtime.run import STATUS_WIDTH, _alarm_head
 from tests.runtime.test_bank_link_runtime import advance_until, start
 
 
@@ -54,7 +54,3 @@ def test_many_alarms_are_cut_with_a_count_and_never_pass_half_the_width() -> Non
     shown = head.count("module lost")
     assert head.endswith(f"+{len(labels) - shown}")
     assert _alarm_head([], 80) == ""
-
-
-def test_the_status_line_of_a_runner_is_a_str() -> None:
-    assert Runner.status_line.__annotations__["return"] in ("str", str)
