@@ -4,8 +4,6 @@ guesses an RS485 capture's protocol; a full disk while writing outputs is one li
 from __future__ import annotations
 
 import os
-import resource
-import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -128,18 +126,23 @@ def test_captures_are_streamed_not_loaded_whole(tmp_path: Path) -> None:
             os.close(unblock)
 
 
-def _limit_file_size() -> None:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
-    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+#: ``ml314`` allowed to write files of at most 64 KiB (a write past it fails with EFBIG instead of killing it)
+ML314_SMALL_FILES = (
+    ML314[0],
+    "-c",
+    "import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536)); "
+    "sys.argv[0] = 'ml314'; runpy.run_module('ml314.cli.main', run_name='__main__')",
+)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_a_full_disk_while_writing_is_one_line_and_exit_2(tmp_path: Path, fmt: str) -> None:
     out = tmp_path / "full"
     r = subprocess.run(
-        [*ML314, "simulate", "--days", "3", "--sample", "1s", "--format", fmt, "--no-link", "--modules", "2",
-         "--out", str(out), "--quiet", "--no-report"],
-        capture_output=True, text=True, timeout=TIMEOUT_S, check=False, preexec_fn=_limit_file_size,
+        [*ML314_SMALL_FILES, "simulate", "--days", "3", "--sample", "1s", "--format", fmt, "--no-link",
+         "--modules", "2", "--out", str(out), "--quiet", "--no-report"],
+        capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
     )  # fmt: skip
     output = r.stdout + r.stderr
     assert r.returncode == 2, output

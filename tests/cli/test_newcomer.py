@@ -73,12 +73,22 @@ def test_a_benchmark_runs_as_the_readme_says() -> None:
     assert "--json" in r.stdout
 
 
+#: ``ml314`` with Ctrl-C as a terminal gives it: a test runner started in the background ignores SIGINT and its
+#: children inherit that, so the child restores Python's KeyboardInterrupt handler before the command starts
+ML314_IN_A_TERMINAL = (
+    ML314[0],
+    "-c",
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'ml314'; runpy.run_module('ml314.cli.main', run_name='__main__')",
+)
+
+
 def test_ctrl_c_in_simulate_keeps_the_series_and_a_partial_summary(tmp_path: Path) -> None:
     out = tmp_path / "long"
     partial = out / "timeseries.partial"
     proc = subprocess.Popen(
-        [*ML314, "simulate", "--days", "365", "--sample", "1min", "--format", "csv", "--no-link", "--modules", "2",
-         "--out", str(out), "--quiet"],
+        [*ML314_IN_A_TERMINAL, "simulate", "--days", "365", "--sample", "1min", "--format", "csv", "--no-link",
+         "--modules", "2", "--out", str(out), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
