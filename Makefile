@@ -7,10 +7,12 @@ RUN_ARGS ?= --modules 4 --rs485 tcp://127.0.0.1:8485
 
 .PHONY: run test lint typecheck contracts unit bench clean
 
+# Install, then compile and cache every numba kernel once (a minute or two), so no later start has to.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ml314.runtime.precompile
 	touch $(STAMP)
 
 # The main job: the bank live, Pylon CAN on the virtual bus and Pylon RS485 on tcp://127.0.0.1:8485; Ctrl-C stops.
@@ -32,9 +34,15 @@ unit: $(STAMP)
 
 test: lint typecheck contracts unit
 
+# Every benchmark with the venv's python, JSON in runs/bench/; `make bench BENCH_ARGS=--quick` for a short pass.
+BENCHMARKS := $(basename $(notdir $(wildcard benchmarks/[a-z]*.py)))
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python benchmarks/sim_speed.py --json runs/bench/sim_speed.json
-	$(BIN)/python benchmarks/protocols.py --json runs/bench/protocols.json
+	@mkdir -p runs/bench
+	@for b in $(BENCHMARKS); do \
+		echo "== benchmarks/$$b.py"; \
+		$(BIN)/python benchmarks/$$b.py $(BENCH_ARGS) --json runs/bench/$$b.json || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) runs .mypy_cache .ruff_cache .pytest_cache

@@ -26,7 +26,8 @@ REPORT_FILES = (
     "timeseries.parquet",
 )
 LAB_EXPERIMENT = "discharge 0.5C to 2.8 V; rest 10 min"
-TIMEOUT_S = 120
+#: a safety net only: a command ends on its own; a first start may compile the battery model for minutes
+TIMEOUT_S = 900
 
 
 def ml314(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -21,9 +21,6 @@ from ml314.protocols.registry import create, resolve
 from tests.cli.test_run_cli import free_port, wait_for_port
 from tests.cli.test_simulate_cli import ML314
 
-#: a cold start compiles the battery model first (issue 10): the wait is for the port, this only bounds a hang
-START_LIMIT_S = 600.0
-
 
 @dataclass
 class Inverter:
@@ -82,7 +79,7 @@ def running(protocol: str, tmp: Path, modules: int = 2) -> Iterator[Battery]:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_for_port(port, proc, START_LIMIT_S)
+        wait_for_port(port, proc)
         yield Battery(port, proc, log)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate()

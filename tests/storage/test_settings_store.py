@@ -39,7 +39,7 @@ def test_a_change_needs_the_pin_and_is_read_at_the_next_start(tmp_path: Path) ->
         ('[protocols]\ncann = "CAN:P14"\n', "did you mean 'can'"),
         ('[protocols]\ncan = "CAN:P13"\n', "unknown protocol"),
         ('[protocols]\ncan = "RS485:P04"\n', "is a RS485 protocol"),
-        ("[protocols]\ncan = 14\n", "must be a string"),
+        ("[protocols]\ncan = 14\n", "is not a string"),
         ("[protocols\n", "not valid TOML"),
     ],
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import io
 import struct
 import threading
 from collections.abc import Iterator
@@ -165,6 +166,51 @@ class LoggedFrame:
     timestamp: float
     frame: CanFrame
     received: bool
+
+
+def iter_can_log(path: Path) -> Iterator[tuple[int | None, LoggedFrame | str]]:
+    """The frames of a CAN capture streamed (bounded memory), each with its line number, or (line, why) for a line
+    that is no frame, so a reader can skip it and go on. A candump ``.log`` is read line by line; the other formats
+    through python-can's reader, whose line numbers are unknown (None) and which cannot go on past a broken record.
+    Raises InputError when the file cannot be opened as a capture at all."""
+    if not path.exists() or path.is_dir():  # a FIFO or a device is a capture too
+        raise InputError(f"no such capture file: {path}")
+    if path.suffix.lower() == ".log":
+        yield from _iter_candump(path)
+        return
+    try:
+        reader = can.LogReader(str(path))
+    except Exception as exc:  # python-can's readers raise what their parsers raise (struct.error for a bad BLF)
+        raise InputError(f"{path}: not a readable CAN capture ({type(exc).__name__}: {exc})") from None
+    try:
+        for msg in reader:
+            frame = to_frame(msg)
+            if frame is not None:
+                yield None, LoggedFrame(float(msg.timestamp), frame, bool(msg.is_rx))
+    except Exception as exc:
+        yield None, f"unreadable from here on ({type(exc).__name__}: {exc})"
+    finally:
+        reader.stop()
+
+
+def _iter_candump(path: Path) -> Iterator[tuple[int | None, LoggedFrame | str]]:
+    try:
+        with path.open("r", encoding="ascii", errors="replace") as f:
+            for no, line in enumerate(f, start=1):
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                try:
+                    messages = list(can.CanutilsLogReader(io.StringIO(text + "\n")))
+                    frames = [(m, to_frame(m)) for m in messages]
+                except Exception as exc:  # the reader's parser: ValueError, IndexError, ...
+                    yield no, f"not a candump line ({type(exc).__name__}: {exc}): {text[:60]!r}"
+                    continue
+                for msg, frame in frames:
+                    if frame is not None:
+                        yield no, LoggedFrame(float(msg.timestamp), frame, bool(msg.is_rx))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def read_can_log(path: Path) -> Iterator[LoggedFrame]:

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import tty
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -242,35 +243,52 @@ def read_rs485_log(path: Path) -> list[LoggedBytes]:
 
     Blank lines and ``#`` comments are skipped; any other line is an :class:`InputError` naming its number.
     """
-    if not path.is_file():
-        raise InputError(f"no such capture file: {path}")
     out: list[LoggedBytes] = []
-    text = path.read_text(encoding="ascii", errors="replace")
-    for no, line in enumerate(text.splitlines(), start=1):
-        s = line.strip()
-        if not s or s.startswith("#"):
-            continue
-        if s.startswith("~"):
-            out.append(LoggedBytes(None, (s + "\r").encode("ascii", errors="replace"), None))
-            continue
-        parts = s.split()
-        ts: float | None = None
-        sent: bool | None = None
-        if len(parts) >= 2 and parts[1].lower() in ("rx", "tx"):
-            try:
-                ts = float(parts[0])
-            except ValueError:
-                raise InputError(f"{path}:{no}: {parts[0]!r} is not a time in seconds") from None
-            parts = parts[1:]
-        if parts and parts[0].lower() in ("rx", "tx"):
-            sent = parts[0].lower() == "tx"
-            parts = parts[1:]
-        hexpart = "".join(parts)
-        try:
-            data = bytes.fromhex(hexpart)
-        except ValueError:
-            raise InputError(f"{path}:{no}: not a hex line: {line.strip()[:60]!r}") from None
-        if not data:
-            raise InputError(f"{path}:{no}: no bytes on the line")
-        out.append(LoggedBytes(ts, data, sent))
+    for no, item in iter_rs485_log(path):
+        if isinstance(item, str):
+            raise InputError(f"{path}:{no}: {item}")
+        out.append(item)
     return out
+
+
+def iter_rs485_log(path: Path) -> Iterator[tuple[int, LoggedBytes | str]]:
+    """The records of an RS485 capture streamed line by line (bounded memory): (line number, record), or (line
+    number, why the line is not one) for a bad line, so a reader can skip it and go on."""
+    if not path.exists() or path.is_dir():  # a FIFO or a device is a capture too
+        raise InputError(f"no such capture file: {path}")
+    try:
+        with path.open("r", encoding="ascii", errors="replace") as f:
+            for no, line in enumerate(f, start=1):
+                item = parse_rs485_line(line)
+                if item is not None:
+                    yield no, item
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def parse_rs485_line(line: str) -> LoggedBytes | str | None:
+    """One line of an RS485 capture: the record, None for a blank or ``#`` line, or why it is not a record."""
+    s = line.strip()
+    if not s or s.startswith("#"):
+        return None
+    if s.startswith("~"):
+        return LoggedBytes(None, (s + "\r").encode("ascii", errors="replace"), None)
+    parts = s.split()
+    ts: float | None = None
+    sent: bool | None = None
+    if len(parts) >= 2 and parts[1].lower() in ("rx", "tx"):
+        try:
+            ts = float(parts[0])
+        except ValueError:
+            return f"{parts[0]!r} is not a time in seconds"
+        parts = parts[1:]
+    if parts and parts[0].lower() in ("rx", "tx"):
+        sent = parts[0].lower() == "tx"
+        parts = parts[1:]
+    try:
+        data = bytes.fromhex("".join(parts))
+    except ValueError:
+        return f"not a hex line: {s[:60]!r}"
+    if not data:
+        return "no bytes on the line"
+    return LoggedBytes(ts, data, sent)

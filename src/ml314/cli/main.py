@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
+from typing import Annotated
 
 import click
 import typer
@@ -25,6 +27,23 @@ app = typer.Typer(
     rich_markup_mode=None,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ml314 {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[
+        bool, typer.Option("--version", help="print the version and exit", is_eager=True, callback=_print_version)
+    ] = False,
+) -> None:
+    """The ML314-51.2-W08 LiFePO4 wall battery system as software."""
+
+
 app.command("run")(run_command)
 app.command("simulate")(simulate_command)
 app.command("decode")(decode_command)
@@ -62,8 +81,34 @@ def main() -> None:
         else:
             typer.echo(f"ml314: error: {_one_line(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        full = _disk_full(exc)
+        if full is None:
+            _internal_error(exc)
+        typer.echo(f"ml314: error: {full}", err=True)
+        sys.exit(2)
     except Exception as exc:
         _internal_error(exc)
+
+
+#: errors of a full disk, a full quota, or a file-size limit: the user's to fix, not a bug of ours
+_FULL = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large",
+}
+
+
+def _disk_full(exc: OSError) -> str | None:
+    """One line for an output that could not be written because the disk is full; None for any other OSError."""
+    text = str(exc)
+    why = _FULL.get(exc.errno or 0)
+    if why is None:  # pyarrow's IO errors carry the text, not the errno
+        why = next((w for w in _FULL.values() if w.replace("on the", "on").lower() in text.lower()), None)
+    if why is None:
+        return None
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return f"{why}{where}: free some space (or write elsewhere with --out) and run again"
 
 
 def _internal_error(exc: BaseException) -> None:

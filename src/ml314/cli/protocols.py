@@ -43,13 +43,16 @@ def list_command(
 
 @protocols_app.command("set")
 def set_command(
-    protocol: Annotated[str, typer.Argument(help="CAN:P05, RS485:P01, victron-can, ...")],
+    protocol: Annotated[str, typer.Argument(metavar="CODE", help="CAN:P05, RS485:P01, victron-can, ...")],
     pin: Annotated[
-        str, typer.Option(help="the device's technician PIN (its label; manual 10.1.5)", prompt=True, hide_input=True)
+        str,
+        typer.Option(
+            metavar="PIN", help="the device's technician PIN (its label; manual 10.1.5)", prompt=True, hide_input=True
+        ),
     ],
-    config: Annotated[Path, typer.Option(help="settings file")] = Path("ml314.toml"),
+    config: Annotated[Path, typer.Option(metavar="FILE", help="settings file")] = Path("ml314.toml"),
     data_dir: Annotated[
-        Path, typer.Option(envvar="ML314_DATA_DIR", help="the device's data dir (its identity and PIN)")
+        Path, typer.Option(metavar="DIR", envvar="ML314_DATA_DIR", help="the device's data dir (its identity and PIN)")
     ] = Path("ml314-data"),
 ) -> None:
     """Select the protocol of its port; it takes effect when the battery (``ml314 run``) next starts."""

@@ -4,113 +4,142 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ml314.cli.durations import parse_duration_s
+from ml314.cli.options import announce_compiling, given_options
 from ml314.errors import InputError
+
+#: command-line options whose configuration field (SimulationRequest) has another name
+SIMULATE_RENAMES = {
+    "dt": "dt_s",
+    "sample": "sample_s",
+    "start_day": "start_day_of_year",
+    "pv_kw": "pv_peak_kw",
+    "load_kwh": "annual_load_kwh",
+    "outages": "outages_per_month",
+    "outage_hours": "mean_outage_h",
+    "ambient": "ambient_c",
+    "fmt": "series_format",
+    "ids": "module_ids",
+    "capacity_ah": "module_capacity_ah",
+}
+#: options that are no part of the configuration (where to write, how to show it)
+SIMULATE_CLI_ONLY = frozenset({"out", "report", "quiet", "config"})
+
+if TYPE_CHECKING:
+    from ml314.runtime.simulation import SimulationOutcome
 
 # The range the twin's physics stays finite in, with margin (it breaks down somewhere above 400 degC).
 AMBIENT_RANGE_C = (-60.0, 100.0)
 
 
-def _existing_file(path: Path | None, option: str) -> Path | None:
-    if path is not None and not path.is_file():
-        raise InputError(f"{option} {path}: no such file")
-    return path
+def _say_what_was_kept(outcome: SimulationOutcome, days: float) -> None:
+    """After Ctrl-C: what was simulated and which files hold it."""
+    run = outcome.summary["run"]
+    typer.echo(f"ml314: interrupted after {run['simulated_days']:.3f} of {days:g} simulated days; kept:", err=True)
+    typer.echo(f"  time series up to then ({run['rows']:,} rows): {outcome.series_path}", err=True)
+    typer.echo(f'  summary of that part ("interrupted": true):  {outcome.summary_path}', err=True)
+    typer.echo("  no report (run again to the end for report.html)", err=True)
 
 
-def int_list(text: str | None, option: str) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(int(x) for x in text.replace(" ", "").split(","))
-    except ValueError:
-        raise InputError(f"{option} {text!r}: comma-separated whole numbers, e.g. 1,2,3") from None
-
-
-def float_list(text: str | None, option: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        values = tuple(float(x) for x in text.replace(" ", "").split(","))
-    except ValueError:
-        raise InputError(f"{option} {text!r}: comma-separated numbers, e.g. 314,314,280") from None
-    if not all(math.isfinite(v) for v in values):
-        raise InputError(f"{option} {text!r}: not finite numbers")
-    return values
-
-
-def flag_list(text: str | None, option: str) -> tuple[bool, ...] | None:
-    words = {"1": True, "on": True, "0": False, "off": False}
-    if text is None:
-        return None
-    out = []
-    for x in text.replace(" ", "").lower().split(","):
-        if x not in words:
-            raise InputError(f"{option} {text!r}: comma-separated 1/0 (or on/off), one per module")
-        out.append(words[x])
-    return tuple(out)
+def fault_line(fault: dict[str, object]) -> str:
+    """One fault record of ``summary.json`` as a line: severity, kind, module, details, the manual's section."""
+    where = f" M{fault['module_id']}" if fault.get("module_id") is not None else ""
+    link = f" {fault['link']}" if fault.get("link") else ""
+    return f"{fault['severity']}: {fault['kind']}{where}{link}: {fault['details']} [manual {fault['manual_ref']}]"
 
 
 def simulate_command(
-    scenario: Annotated[str, typer.Option(help="home (PV, load, grid with outages) or lab (--experiment)")] = "home",
-    modules: Annotated[int, typer.Option(help="modules in parallel, 1..16")] = 1,
-    days: Annotated[float, typer.Option(help="simulated days (home scenario)")] = 1.0,
-    out: Annotated[Path, typer.Option(help="output directory")] = Path("runs/simulate"),
-    sample: Annotated[str, typer.Option(help="output interval: 1s, 10s, 1min, ...")] = "1min",
-    dt: Annotated[str, typer.Option(help="simulation step")] = "1s",
-    seed: Annotated[int, typer.Option(help="seed of every random draw; same seed, same run")] = 1,
-    initial_soc: Annotated[float, typer.Option(help="initial SOC of every cell, 0..1")] = 0.5,
-    start_day: Annotated[int, typer.Option(help="day of year the run starts (season)")] = 80,
-    weather: Annotated[str, typer.Option(help="sunny, cloudy or mixed")] = "mixed",
-    pv_kw: Annotated[float, typer.Option(help="PV peak power in kW")] = 8.0,
-    load_kwh: Annotated[float, typer.Option(help="annual household consumption in kWh")] = 4500.0,
-    load_csv: Annotated[Path | None, typer.Option(help="load profile CSV (time, power), 1 s to 1 h")] = None,
-    pv_csv: Annotated[Path | None, typer.Option(help="PV profile CSV (time, power), 1 s to 1 h")] = None,
-    outages: Annotated[float, typer.Option(help="grid outages per month (mean)")] = 1.0,
-    outage_hours: Annotated[float, typer.Option(help="mean outage duration in hours")] = 3.0,
-    inverter_kw: Annotated[float, typer.Option(help="inverter AC power rating in kW")] = 8.0,
-    mode: Annotated[str, typer.Option(help="self-consumption or backup (manual 5.2)")] = "self-consumption",
-    reserve: Annotated[float, typer.Option(help="SOC kept for outages in self-consumption mode, 0..1")] = 0.2,
+    ctx: typer.Context,
+    scenario: Annotated[
+        str, typer.Option(metavar="home|lab", help="home (PV, load, grid with outages) or lab (--experiment)")
+    ] = "home",
+    modules: Annotated[int, typer.Option(metavar="N", help="modules in parallel, 1..16")] = 1,
+    days: Annotated[float, typer.Option(metavar="DAYS", help="simulated days (home scenario)")] = 1.0,
+    out: Annotated[Path, typer.Option(metavar="DIR", help="output directory")] = Path("runs/simulate"),
+    sample: Annotated[str, typer.Option(metavar="DURATION", help="output interval: 1s, 10s, 1min, ...")] = "1min",
+    dt: Annotated[str, typer.Option(metavar="DURATION", help="simulation step")] = "1s",
+    seed: Annotated[int, typer.Option(metavar="N", help="seed of every random draw; same seed, same run")] = 1,
+    initial_soc: Annotated[float, typer.Option(metavar="SOC", help="initial SOC of every cell, 0..1")] = 0.5,
+    start_day: Annotated[int, typer.Option(metavar="DAY", help="day of year the run starts (season)")] = 80,
+    weather: Annotated[str, typer.Option(metavar="sunny|cloudy|mixed", help="sunny, cloudy or mixed")] = "mixed",
+    pv_kw: Annotated[float, typer.Option(metavar="KW", help="PV peak power in kW")] = 8.0,
+    load_kwh: Annotated[float, typer.Option(metavar="KWH", help="annual household consumption in kWh")] = 4500.0,
+    load_csv: Annotated[
+        Path | None, typer.Option(metavar="CSV", help="load profile CSV (time, power), 1 s to 1 h")
+    ] = None,
+    pv_csv: Annotated[Path | None, typer.Option(metavar="CSV", help="PV profile CSV (time, power), 1 s to 1 h")] = None,
+    outages: Annotated[float, typer.Option(metavar="N", help="grid outages per month (mean)")] = 1.0,
+    outage_hours: Annotated[float, typer.Option(metavar="HOURS", help="mean outage duration in hours")] = 3.0,
+    inverter_kw: Annotated[float, typer.Option(metavar="KW", help="inverter AC power rating in kW")] = 8.0,
+    mode: Annotated[
+        str, typer.Option(metavar="MODE", help="self-consumption or backup (manual 5.2)")
+    ] = "self-consumption",
+    reserve: Annotated[
+        float, typer.Option(metavar="SOC", help="SOC kept for outages in self-consumption mode, 0..1")
+    ] = 0.2,
     experiment: Annotated[
         str | None,
-        typer.Option(help='lab steps, e.g. "charge 0.5C to 3.65 V; rest 1 h; discharge 0.5C to 2.5 V"'),
+        typer.Option(
+            metavar="STEPS", help='lab steps, e.g. "charge 0.5C to 3.65 V; rest 1 h; discharge 0.5C to 2.5 V"'
+        ),
     ] = None,
-    ambient: Annotated[float | None, typer.Option(help="constant ambient temperature in degC")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="time-series format: parquet or csv")] = "parquet",
+    ambient: Annotated[float | None, typer.Option(metavar="DEGC", help="constant ambient temperature in degC")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="parquet|csv", help="time-series format: parquet or csv")
+    ] = "parquet",
     bms: Annotated[
         bool | None, typer.Option("--bms/--no-bms", help="run every module's BMS (default: on for home, off for lab)")
     ] = None,
-    estimator: Annotated[str | None, typer.Option(help="BMS SOC estimator: coulomb or ekf")] = None,
+    estimator: Annotated[
+        str | None, typer.Option(metavar="coulomb|ekf", help="BMS SOC estimator: coulomb or ekf")
+    ] = None,
     protocol: Annotated[
         str | None,
-        typer.Option(help="drive the home inverter through this protocol's codec: CAN:P14, RS485:P01, pylon-rs485 ..."),
+        typer.Option(
+            metavar="CODE",
+            help="drive the home inverter through this protocol's codec: CAN:P14, RS485:P01, pylon-rs485 ...",
+        ),
     ] = None,
     link: Annotated[
         bool | None,
         typer.Option("--link/--no-link", help="modules talk over the framed bank link (default: on for 2+ modules)"),
     ] = None,
     ids: Annotated[
-        str | None, typer.Option(help="DIP IDs of the modules in daisy-chain order, e.g. 1,2,3,4 (default 1..n)")
+        str | None,
+        typer.Option(
+            metavar="ID,ID,...", help="DIP IDs of the modules in daisy-chain order, e.g. 1,2,3,4 (default 1..n)"
+        ),
     ] = None,
     termination: Annotated[
-        str | None, typer.Option(help="DIP switch 8 per module in chain order, e.g. 1,0,0,1 (default: the ends)")
+        str | None,
+        typer.Option(
+            metavar="1|0,...", help="DIP switch 8 per module in chain order, e.g. 1,0,0,1 (default: the ends)"
+        ),
     ] = None,
-    link_baud: Annotated[int, typer.Option(help="baud rate of the bank link")] = 115_200,
+    link_baud: Annotated[int, typer.Option(metavar="BAUD", help="baud rate of the bank link")] = 115_200,
     capacity_ah: Annotated[
         str | None,
-        typer.Option(help="rated capacity per module, e.g. 314,314,280 (a mixed bank: caution 13.1 (5))"),
+        typer.Option(
+            metavar="AH,AH,...", help="rated capacity per module, e.g. 314,314,280 (a mixed bank: caution 13.1 (5))"
+        ),
     ] = None,
     resume: Annotated[
         Path | None,
-        typer.Option(help="continue the bank a finished run saved in this output directory (same --modules, --seed)"),
+        typer.Option(
+            metavar="DIR",
+            help="continue the bank a finished run saved in this output directory (same --modules, --seed)",
+        ),
     ] = None,
     report: Annotated[bool, typer.Option(help="write report.html with plots")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    config: Annotated[
+        Path, typer.Option(metavar="FILE", help="settings file: its [simulate] table, overridden by the options given")
+    ] = Path("ml314.toml"),
 ) -> None:
     """Run the twin over a scenario faster than real time; write time series, summary.json and report.html."""
     numbers = {
@@ -139,42 +168,24 @@ def simulate_command(
         raise InputError(f"--reserve {reserve}: must be 0..1")
     if scenario == "lab" and not experiment:  # before the run creates --out
         raise InputError('--scenario lab needs --experiment "charge 0.5C to 3.65 V; rest 1 h; ..."')
+    announce_compiling()  # before the imports below, which take a second or more
     # Imported here: numba and matplotlib take most of a second, which `--help` and usage errors need not pay.
+    from ml314.runtime.config import simulation_request  # noqa: PLC0415
     from ml314.runtime.scenarios import SCENARIOS  # noqa: PLC0415
-    from ml314.runtime.simulation import SimulationRequest, simulate  # noqa: PLC0415
-    from ml314.twin.home import InverterSpec  # noqa: PLC0415
+    from ml314.runtime.simulation import SimulationInterrupted, simulate  # noqa: PLC0415
 
-    request = SimulationRequest(
-        scenario=scenario,
-        modules=modules,
-        days=days,
-        dt_s=parse_duration_s(dt, "--dt"),
-        sample_s=parse_duration_s(sample, "--sample"),
-        seed=seed,
-        initial_soc=initial_soc,
-        start_day_of_year=start_day,
-        weather=weather,
-        pv_peak_kw=pv_kw,
-        annual_load_kwh=load_kwh,
-        load_csv=_existing_file(load_csv, "--load-csv"),
-        pv_csv=_existing_file(pv_csv, "--pv-csv"),
-        outages_per_month=outages,
-        mean_outage_h=outage_hours,
-        experiment=experiment,
-        ambient_c=ambient,
-        inverter=InverterSpec(max_power_w=inverter_kw * 1000.0, mode=mode, reserve_soc=reserve),  # type: ignore[arg-type]
-        series_format=fmt,  # type: ignore[arg-type]
-        bms=bms,
-        estimator=estimator,
-        protocol=protocol,
-        link=link,
-        module_ids=int_list(ids, "--ids"),
-        termination=flag_list(termination, "--termination"),
-        link_baud=link_baud,
-        module_capacity_ah=float_list(capacity_ah, "--capacity-ah"),
-        resume=resume,
-    )
-    request.validate()
+    overrides = given_options(ctx, SIMULATE_RENAMES, SIMULATE_CLI_ONLY)
+    inverter = {
+        field: overrides.pop(option) * scale
+        for option, field, scale in (("inverter_kw", "max_power_w", 1000.0), ("reserve", "reserve_soc", 1))
+        if option in overrides
+    }
+    if "mode" in overrides:
+        inverter["mode"] = overrides.pop("mode")
+    if inverter:
+        overrides["inverter"] = inverter
+    request = simulation_request(config, overrides)  # the one configuration: [simulate], then the options given
+    scenario, modules = request.scenario, request.modules
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]simulate[/bold] {task.description}"),
@@ -191,7 +202,12 @@ def simulate_command(
         def progress(fraction: float, label: str) -> None:
             bar.update(task, completed=fraction, description=f"{scenario}, {modules} module(s), {label}")
 
-        outcome = simulate(request, out, SCENARIOS, progress=progress, report=report)
+        try:
+            outcome = simulate(request, out, SCENARIOS, progress=progress, report=report)
+        except SimulationInterrupted as stop:
+            bar.stop()
+            _say_what_was_kept(stop.outcome, request.days)
+            raise typer.Exit(130) from None
     s = outcome.summary
     run = s["run"]
     for note in s.get("notes", []):
@@ -212,11 +228,11 @@ def simulate_command(
         bl = s["bank_link"]
         refresh = f"{bl['refresh_s']:.2f} s" if bl["refresh_s"] is not None else "-"
         typer.echo(
-            f"bank link at {bl['baud']} baud: master ID {bl['master_id']}, {len(bl['online'])} of "
-            f"{len(bl['members'])} members online at the end, refresh {refresh}"
+            f"bank link at {bl['baud']} baud: master ID {bl['master_id']}, {bl['modules_online']} of "
+            f"{bl['modules']} modules online at the end, refresh {refresh}"
         )
-        for line in bl["faults"] + bl["warnings"]:
-            typer.echo(f"  {line}")
+        for fault in bl["faults"] + bl["warnings"]:
+            typer.echo(f"  {fault_line(fault)}")
     typer.echo(f"time series: {outcome.series_path}")
     typer.echo(f"summary:     {outcome.summary_path}")
     if report:

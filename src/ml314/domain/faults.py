@@ -63,7 +63,7 @@ FAULT_KINDS: dict[SystemFaultKind, FaultKindInfo] = {
     SystemFaultKind.NO_MASTER: FaultKindInfo(FaultSeverity.ALARM, "no master", "12.2 #1, 6.3"),
     SystemFaultKind.BANK_MIX: FaultKindInfo(FaultSeverity.CAUTION, "mixed bank", "13.1 (5)"),
     SystemFaultKind.STATE_RESTORED: FaultKindInfo(FaultSeverity.INFO, "state restored", "-"),
-    SystemFaultKind.LEGACY_SECRETS: FaultKindInfo(FaultSeverity.WARNING, "legacy PIN", "-"),
+    SystemFaultKind.LEGACY_SECRETS: FaultKindInfo(FaultSeverity.WARNING, "legacy PIN 123456 ON", "-"),
 }
 
 

@@ -7,10 +7,17 @@ rejects any key left over and suggests the nearest valid one, so a typo never pa
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
-from typing import Any
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, fields, is_dataclass
+from pathlib import Path
+from types import UnionType
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from ml314.domain.durations import parse_duration_s
 from ml314.errors import ConfigError
+
+T = TypeVar("T")
 
 
 class Section:
@@ -42,6 +49,10 @@ class Section:
                 raise ConfigError(f"{self.where(key)}: missing")
             return default
         return self._data[key]
+
+    def value(self, key: str) -> Any:
+        """The raw value of a present ``key`` (marked as read), for callers that convert it themselves."""
+        return self._raw(key, _REQUIRED)
 
     def number(self, key: str, default: Any = None) -> float:
         """A real number."""
@@ -111,11 +122,11 @@ class Section:
         """The keys present."""
         return tuple(self._data)
 
-    def done(self) -> None:
-        """Refuse keys nobody asked for, suggesting the nearest valid one."""
+    def done(self, valid: tuple[str, ...] = ()) -> None:
+        """Refuse keys nobody asked for, suggesting the nearest valid one (of those read and ``valid``)."""
         for key in self._data:
             if key not in self._taken:
-                raise ConfigError(f"{self.where(key)}: unknown key{_hint(key, tuple(self._taken))}")
+                raise ConfigError(f"{self.where(key)}: unknown key{_hint(key, (*self._taken, *valid))}")
 
 
 class _Required:
@@ -128,3 +139,151 @@ _REQUIRED: Any = _Required()
 def _hint(word: str, choices: tuple[str, ...] | list[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ------------------------------------------------------------------------------------------ dataclasses from trees
+#: a converter for one field: (raw value from a file or the command line, where it came from) -> the field's value
+Converter = Callable[[Any, str], Any]
+
+_TRUE = ("true", "on", "yes", "1")
+_FALSE = ("false", "off", "no", "0")
+
+
+def read_dataclass(
+    cls: type[T],
+    section: Section | None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    convert: Mapping[str, Converter] | None = None,
+    option_names: Mapping[str, str] | None = None,
+) -> T:
+    """A frozen dataclass ``cls`` from a table of a file (``section``) and command-line ``overrides`` (which win).
+
+    Each field is read by its type (bool, int, float, str, Path, tuple[X, ...], ``X | None``, Literal, a nested
+    dataclass as a sub-table) or by ``convert[name]``; a field ending in ``_s`` also takes a duration such as
+    ``"10min"``. Keys of ``section`` that are no field are refused with the nearest valid one (``Section.done``).
+    A required field given nowhere is passed to its converter as None (its converter knows the default). Messages
+    name the file key, or the option (``option_names[field]``, else ``--field-name``) the value came from.
+    Then ``cls.validate()`` runs, if ``cls`` has one.
+    """
+    overrides = overrides or {}
+    convert = convert or {}
+    option_names = option_names or {}
+    hints = get_type_hints(cls)
+    unknown = set(overrides) - {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if not f.init:
+            continue
+        hint = hints[f.name]
+        sub = None if f.name in convert else _nested(hint)
+        if sub is not None and isinstance(overrides.get(f.name), sub):
+            values[f.name] = overrides[f.name]  # given whole
+            continue
+        if sub is not None:  # a nested dataclass: its own sub-table and its own overrides
+            table = section.section(f.name, default_empty=True) if section is not None else None
+            given = overrides.get(f.name) or {}
+            if table is not None and (table.names() or given):
+                values[f.name] = read_dataclass(sub, table, given)
+            elif given:
+                values[f.name] = read_dataclass(sub, None, given)
+            continue
+        if f.name in overrides:
+            if section is not None and section.has(f.name):
+                section.value(f.name)  # the file's value, overridden: still a valid key
+            raw, where = overrides[f.name], option_names.get(f.name, "--" + f.name.replace("_", "-"))
+        elif section is not None and section.has(f.name):
+            raw, where = section.value(f.name), section.where(f.name)
+        elif f.name in convert and f.default is MISSING and f.default_factory is MISSING:
+            raw, where = None, option_names.get(f.name, "--" + f.name.replace("_", "-"))
+        else:
+            continue
+        if f.name in convert:
+            values[f.name] = convert[f.name](raw, where)
+        else:
+            values[f.name] = typed_value(hint, raw, where, duration=f.name.endswith("_s"))
+    if section is not None:
+        section.done(tuple(f.name for f in fields(cls)))  # type: ignore[arg-type]
+    try:
+        obj = cls(**values)
+    except ValueError as exc:  # a dataclass's own check (__post_init__)
+        where = f"{section.source}{section.path}" if section is not None and section.path else cls.__name__
+        raise ConfigError(f"{where}: {exc}") from None
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate()
+    return obj
+
+
+def typed_value(hint: Any, raw: Any, where: str, *, duration: bool = False) -> Any:
+    """``raw`` (a TOML value or a command-line string) as a value of type ``hint``; ConfigError naming ``where``."""
+    origin = get_origin(hint)
+    args = get_args(hint)
+    if origin in (Union, UnionType) and type(None) in args:
+        if raw is None:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return typed_value(inner, raw, where, duration=duration)
+    if origin is Literal:
+        if raw not in args:
+            choices = tuple(str(a) for a in args)
+            raise ConfigError(f"{where}: {raw!r} is not one of {', '.join(choices)}{_hint(str(raw), choices)}")
+        return raw
+    if origin is tuple:
+        item = args[0]
+        items = [x.strip() for x in raw.split(",")] if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple):
+            raise ConfigError(f"{where}: expected a list (or comma-separated values)")
+        return tuple(typed_value(item, x, where) for x in items)
+    return _scalar(hint, raw, where, duration)
+
+
+def _scalar(hint: Any, raw: Any, where: str, duration: bool) -> Any:
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in _TRUE + _FALSE:
+            return raw.lower() in _TRUE
+        raise ConfigError(f"{where}: {raw!r} is not true or false (or 1/0, on/off)")
+    if hint is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str):
+            try:
+                return int(raw)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: {raw!r} is not a whole number")
+    if hint is float:
+        if isinstance(raw, str) and duration:
+            return parse_duration_s(raw, where)
+        value: float | None = None
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            value = float(raw)
+        elif isinstance(raw, str):
+            try:
+                value = float(raw)
+            except ValueError:
+                value = None
+        if value is None:
+            raise ConfigError(f"{where}: {raw!r} is not a number")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {raw!r} is not a finite number")
+        return value
+    if hint is str:
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where}: {raw!r} is not a string")
+        return raw
+    if hint is Path:
+        if not isinstance(raw, str | Path):
+            raise ConfigError(f"{where}: {raw!r} is not a path")
+        return Path(raw)
+    if isinstance(hint, type) and isinstance(raw, hint):
+        return raw
+    raise TypeError(f"{where}: no reader for type {hint!r}; give the field a converter")
+
+
+def _nested(hint: Any) -> type | None:
+    return hint if isinstance(hint, type) and is_dataclass(hint) else None

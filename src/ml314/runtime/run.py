@@ -13,6 +13,7 @@ saves it once more, each save atomic (``storage/bank_state.py``), so a SIGKILL l
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -33,7 +34,7 @@ from ml314.adapters.serial_link import (
 )
 from ml314.bms.parameters import BmsParameters
 from ml314.domain.battery_status import AlarmKind, BankStatus, BatteryView
-from ml314.domain.faults import FAULT_KINDS, SystemFaultKind
+from ml314.domain.faults import SystemFault, SystemFaultKind
 from ml314.domain.link_health import LinkHealthSnapshot
 from ml314.errors import InputError, TransportError
 from ml314.protocols.base import CanCodec, Rs485Codec
@@ -53,7 +54,14 @@ from ml314.runtime.simulation import SimulationRequest
 from ml314.storage.bank_state import BankShape, clock_text, load_bank_state, restore, save_bank_state
 from ml314.storage.data_dir import DataDir
 
-__all__ = ["RunConfig", "Runner"]
+__all__ = ["BAUD_RATES", "DEFAULT_RS485", "STATUS_WIDTH", "RunConfig", "Runner", "fault_detail"]
+
+#: the live status line fits an 80-column terminal
+STATUS_WIDTH = 80
+#: where RS485 listens when a protocol is chosen for it but no port named
+DEFAULT_RS485 = "tcp://127.0.0.1:8485"
+#: the RS485 baud rates an inverter port may be set to
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
 @dataclass(frozen=True)
@@ -84,14 +92,34 @@ class RunConfig:
     fresh: bool = False  # start over: move the stored bank aside
     save_every_s: float = 10.0  # wall-clock seconds between saves (at most 10)
     legacy_secrets: bool = False  # the manual's universal PIN / AP password are accepted: the status warns
+    rs485_max_clients: int = DEFAULT_MAX_CLIENTS  # TCP clients served at once on the RS485 listener
+    rs485_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S  # a silent TCP client is closed after this
 
     @property
     def shape(self) -> BankShape:
         """What makes a stored bank this bank."""
         return BankShape(self.modules, self.seed, self.module_capacity_ah)
 
-    rs485_max_clients: int = DEFAULT_MAX_CLIENTS  # TCP clients served at once on the RS485 listener
-    rs485_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S  # a silent TCP client is closed after this
+    def validate(self) -> None:
+        """Refuse values ``ml314 run`` cannot run with, naming the option (the bank's own checks come at start)."""
+        if not 1 <= self.modules <= 16:
+            raise InputError(f"--modules {self.modules}: must be 1..16")
+        if not (math.isfinite(self.speed) and 0.0 < self.speed <= 100_000.0):
+            raise InputError(f"--speed {self.speed}: must be in (0, 100000]")
+        if not 0.0 <= self.initial_soc <= 1.0:
+            raise InputError(f"--initial-soc {self.initial_soc}: must be 0..1")
+        if self.rs485_baud is not None and self.rs485_baud not in BAUD_RATES:
+            raise InputError(f"--rs485-baud {self.rs485_baud}: one of {', '.join(map(str, BAUD_RATES))}")
+        if self.duration_s is not None and not self.duration_s > 0.0:
+            raise InputError(f"--for {self.duration_s}: must be positive")
+        if not 0.0 < self.save_every_s <= 10.0:
+            raise InputError(
+                f"--save-every {self.save_every_s:g}s: more than 0 s and at most 10 s (a kill may lose this)"
+            )
+        if not 1 <= self.rs485_max_clients <= 1024:
+            raise InputError(f"--rs485-max-clients {self.rs485_max_clients}: must be 1..1024")
+        if not (math.isfinite(self.rs485_idle_timeout_s) and self.rs485_idle_timeout_s > 0.0):
+            raise InputError(f"--rs485-idle-timeout {self.rs485_idle_timeout_s:g}s: must be longer than 0 s")
 
 
 class Runner:
@@ -115,6 +143,9 @@ class Runner:
         self.modules_side: ModulesSide | None = None
         self.saves = 0
         self._save_error = ""
+        self._wiring_faults: tuple[SystemFault, ...] = ()
+        self._master_faults: tuple[SystemFault, ...] = ()
+        self._shown_faults: dict[tuple[SystemFaultKind, int | None, str | None, str], SystemFault] = {}
 
     # ------------------------------------------------------------------ start
     def start(self) -> list[str]:
@@ -244,7 +275,8 @@ class Runner:
         self._closers.append(side.close)
         side.start()
         self.modules_side = side
-        faults = [f.message for f in linked.report.faults]
+        self._wiring_faults = linked.report.records()
+        faults = [f.details for f in self._wiring_faults]
         if linked.master is None:
             return f"bank link {where} at {baud} baud: NO MASTER - " + "; ".join(faults)
         loop = MasterLoop(linked.master, PacedStream(master_stream, baud), self.link_clock)
@@ -252,9 +284,16 @@ class Runner:
         loop.start()
         self.master_loop = loop
         extra = frozenset({AlarmKind.INTERNAL_COMMUNICATION}) if faults else frozenset()
-        live.bank_status = lambda now: loop.bank_status(now, extra)
+        live.bank_status = lambda now: self._master_status(loop, now, extra)
         text = f"bank link {where} at {baud} baud: master ID {linked.master.master_id}, {c.modules} modules"
         return text + "".join(f"\n  wiring: {f}" for f in faults)
+
+    def _master_status(self, loop: MasterLoop, now_s: float, extra: frozenset[AlarmKind]) -> BankStatus:
+        """The bank the master presents, and (under the same lock) what the master knows is wrong."""
+        with loop.lock:
+            status = loop.master.bank_status(now_s, extra)
+            self._master_faults = (*loop.master.fault_records(), *loop.master.mix_cautions())
+        return status
 
     def _status(self) -> BankStatus:
         assert self.live is not None
@@ -362,8 +401,15 @@ class Runner:
         self.rs485_peer.start()
 
     # ------------------------------------------------------------------- loop
-    def run(self, status_every_s: float = 1.0, on_status: Callable[[str], None] | None = None) -> None:
-        """Advance the bank until stopped (or ``duration_s``); call ``on_status`` with the live line."""
+    def run(
+        self,
+        status_every_s: float = 1.0,
+        on_status: Callable[[str], None] | None = None,
+        on_detail: Callable[[str], None] | None = None,
+        width: int | None = STATUS_WIDTH,
+    ) -> None:
+        """Advance the bank until stopped (or ``duration_s``); call ``on_status`` with the live line (fitted to
+        ``width`` columns) and ``on_detail`` with one line per fault that appears or clears."""
         assert self.live is not None, "start() first"
         c = self.config
         tick_s = 1.0 / c.speed if c.speed <= 20.0 else 0.05
@@ -386,8 +432,11 @@ class Runner:
             if c.data_dir is not None and now >= next_save:
                 self.save_state()
                 next_save = time.monotonic() + min(c.save_every_s, 10.0)
+            if on_detail is not None:
+                for line in self.fault_changes():
+                    on_detail(line)
             if on_status is not None and now >= next_status:
-                on_status(self.status_line())
+                on_status(self.status_line(width))
                 next_status += status_every_s
 
     def stop(self) -> None:
@@ -413,42 +462,95 @@ class Runner:
         peer = self.can_peer or self.rs485_peer
         return None if peer is None else peer.current_view()
 
-    def status_line(self) -> str:
+    def faults(self) -> list[SystemFault]:
+        """What is wrong now, outside the BMS's own alarms: wiring, the master's view, lost inverters; most severe
+        first."""
+        out = [*self._wiring_faults, *self._master_faults]
+        links: list[tuple[str, CanBatteryLink | Rs485BatteryServer | ModbusBatteryService | None]] = [
+            ("CAN", self.can_battery),
+            ("RS485", self.rs485_server),
+        ]
+        for name, link in links:
+            if link is None:
+                continue
+            state = link.link_state()
+            if state is not LinkState.OK:
+                details = f"{name} {link.codec.info.name}: {_state(link).lower()} (the keep-alive stopped)"
+                out.append(SystemFault(SystemFaultKind.INVERTER_LOST, details, link=name))
+        out += [f for h in self.link_health() for f in h.faults]
+        if self.config.legacy_secrets:
+            details = "the manual's PIN 123456 and AP password 12345678 are accepted (--no-legacy-secrets)"
+            out.append(SystemFault(SystemFaultKind.LEGACY_SECRETS, details))
+        out.sort(key=lambda f: -f.severity)
+        return out
+
+    def fault_changes(self) -> list[str]:
+        """One detail line per fault that appeared or cleared since the last call (the status line has no room)."""
+        now = {(f.kind, f.module_id, f.link, f.details): f for f in self.faults()}
+        lines = [fault_detail(f) for key, f in now.items() if key not in self._shown_faults]
+        lines += [f"cleared: {f.label}" for key, f in self._shown_faults.items() if key not in now]
+        self._shown_faults = now
+        return lines
+
+    def status_line(self, width: int | None = STATUS_WIDTH) -> str:
+        """The live line: alarms and faults first, then the bank, then the links; fitted to ``width`` columns by
+        leaving out the least important parts (None: everything)."""
         assert self.live is not None
         s = self.live.status
         t = int(self.live.t_s)
-        parts = [
-            f"t {t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}",
-            f"SOC {s.soc_pct:5.1f} %",
-            f"{s.voltage_v:6.2f} V",
-            f"{s.current_a:+8.1f} A",
-            f"{s.temperature_c:4.1f} degC",
-        ]
+        alarms = [a.value for a in sorted(s.protections, key=lambda a: a.value)]
+        alarms += [a.value for a in sorted(s.alarms - s.protections, key=lambda a: a.value)]
+        faults = list(dict.fromkeys(f.label for f in self.faults()))  # one label per kind and module
+        head = _alarm_head(faults + alarms, width)
+        parts = []
+        if self.master_loop is not None or self.config.modules > 1:
+            parts.append(f"bank {s.module_count}/{self.config.modules}")
+        clock = f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+        parts.append(f"{clock} SOC {s.soc_pct:.1f}% {s.voltage_v:.2f}V {s.current_a:+.1f}A")
+        parts.append(f"{s.temperature_c:.1f}C")
         if self.can_battery is not None:
-            parts.append(
-                f"CAN {self.can_battery.codec.info.name} tx {self.can_battery.sent} {_state(self.can_battery)}"
-            )
+            parts.append(f"CAN {self.can_battery.sent} {_short_state(self.can_battery)}")
         if self.rs485_server is not None:
-            srv = self.rs485_server
-            parts.append(f"RS485 {srv.codec.info.name} req {srv.requests} {_state(srv)}")
+            parts.append(f"RS485 {self.rs485_server.requests} {_short_state(self.rs485_server)}")
         if self.master_loop is not None:
             m = self.master_loop.master
-            refresh = f" refresh {m.last_cycle_s:.2f} s" if m.last_cycle_s is not None else ""
-            parts.append(f"bank {s.module_count}/{self.config.modules} online{refresh}")
+            if m.last_cycle_s is not None:
+                parts.append(f"refresh {m.last_cycle_s:.2f}s")
         view = self.peer_view()
         lim = None if view is None else view.limits()
         if lim is not None:
-            parts.append(f"peer obeys {lim.cvl_v:.1f} V {lim.ccl_a:.0f}/{lim.dcl_a:.0f} A")
-        alarms = sorted(a.value for a in s.alarms | s.protections)
-        if alarms:
-            parts.append("alarms: " + ",".join(alarms))
-        if self.config.legacy_secrets:
-            info = FAULT_KINDS[SystemFaultKind.LEGACY_SECRETS]
-            parts.insert(0, f"{info.severity.name}: {info.label} 123456 ON")
-        faults = [f for h in self.link_health() for f in h.faults]
-        if faults:
-            parts.append("link faults: " + ", ".join(f.label for f in sorted(faults, key=lambda f: -f.severity)))
-        return " | ".join(parts)
+            parts.append(f"peer {lim.cvl_v:.1f}V {lim.ccl_a:.0f}/{lim.dcl_a:.0f}A")
+        line = head
+        for part in parts:
+            candidate = f"{line} | {part}" if line else part
+            if width is not None and len(candidate) > width:
+                break
+            line = candidate
+        return line if width is None else line[:width]
+
+
+def fault_detail(fault: SystemFault) -> str:
+    """A fault on a line of its own: severity, label, details and the manual's section."""
+    return f"{fault.severity.name.lower()}: {fault.label}: {fault.details} [manual {fault.manual_ref}]"
+
+
+def _alarm_head(labels: list[str], width: int | None) -> str:
+    """The alarms part of the status line: as many labels as fit in half the width, then how many more."""
+    if not labels:
+        return ""
+    room = None if width is None else max(20, width // 2)
+    shown: list[str] = []
+    for i, label in enumerate(labels):
+        rest = len(labels) - i - 1
+        candidate = "!! " + ", ".join([*shown, label]) + (f" +{rest}" if rest else "")
+        if room is not None and len(candidate) > room and shown:
+            return "!! " + ", ".join(shown) + f" +{len(labels) - len(shown)}"
+        shown.append(label)
+    return "!! " + ", ".join(shown)
+
+
+def _short_state(link: CanBatteryLink | Rs485BatteryServer | ModbusBatteryService) -> str:
+    return {LinkState.OK: "ok", LinkState.LOST: "LOST", LinkState.TIMED_OUT: "TIMEOUT"}[link.link_state()]
 
 
 def _state(link: CanBatteryLink | Rs485BatteryServer | ModbusBatteryService) -> str:

@@ -143,6 +143,10 @@ class SimulationRequest:
                 raise InputError(message)
         if self.estimator is not None and self.estimator not in ("coulomb", "ekf"):
             raise InputError(f"--estimator {self.estimator!r}: coulomb or ekf")
+        if self.scenario == "lab" and not self.experiment:
+            raise InputError('--scenario lab needs --experiment "charge 0.5C to 3.65 V; rest 1 h; ..."')
+        if not self.inverter.max_power_w > 0.0:
+            raise InputError(f"--inverter-kw {self.inverter.max_power_w / 1000.0:g}: must be positive")
         if self.with_bms and self.scenario == "lab":
             raise InputError("--bms: the lab tester works on the bare cells; run it with --no-bms")
         ratio = self.sample_s / self.dt_s
@@ -422,6 +426,15 @@ class SimulationOutcome:
     summary: dict[str, Any]
 
 
+class SimulationInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the run; ``outcome`` says what was kept: the time series up to that moment and a summary
+    marked ``"interrupted": true`` (no report)."""
+
+    def __init__(self, outcome: SimulationOutcome) -> None:
+        super().__init__("interrupted")
+        self.outcome = outcome
+
+
 class ScenarioDriver(Protocol):
     """One scenario: ``prepare`` reads and checks its inputs before anything is written, ``run`` drives the bank."""
 
@@ -465,16 +478,20 @@ def simulate(
     series_path = out_dir / f"timeseries.{ext}"
     wall0 = time.perf_counter()
     columns = series_columns(request.modules, request.with_bms)
+    interrupted = False
     with open_writer(series_path, columns, request.series_format) as writer:
         ctx = SimulationContext(request, bank, writer, progress)
         try:
             driver.run(ctx, plan)
+        except KeyboardInterrupt:  # Ctrl-C: keep what was simulated (the rows written so far, a partial summary)
+            interrupted = True
         finally:
             if ctx.system is not None:
                 ctx.system.close()
         ctx.flush_ageing()
     wall = time.perf_counter() - wall0
     summary = build_summary(ctx, wall)
+    summary["run"]["interrupted"] = interrupted
     if not _all_finite(summary):
         raise InputError("the simulation left the physical range (a value became NaN); check the inputs")
     summary_path = out_dir / "summary.json"
@@ -482,6 +499,8 @@ def simulate(
         save_bank_state(out_dir / STATE_FILE, bank, ctx.system.bms, request.shape)
     summary_path.write_text(json.dumps(summary, indent=2, allow_nan=False, default=_json_default) + "\n")
     report_path = out_dir / "report.html"
+    if interrupted:
+        raise SimulationInterrupted(SimulationOutcome(out_dir, series_path, summary_path, report_path, summary))
     if report:
         from ml314.storage.report import write_report  # noqa: PLC0415 - matplotlib only when a report is wanted
 

@@ -110,8 +110,11 @@ def build_summary(ctx: SimulationContext, wall_s: float) -> dict[str, Any]:
 def link_summary(linked: LinkedBank) -> dict[str, Any]:
     """The bank link: who is in the bank, what went wrong, how fast the master refreshed it."""
     master = linked.master
+    faults = sorted(linked.fault_records(), key=lambda f: -f.severity)
     return {
         "baud": linked.options.baud,
+        "modules": len(linked.endpoints),
+        "modules_online": 0 if master is None else 1 + len(master.online()),
         "master_id": None if master is None else master.master_id,
         "members": [] if master is None else sorted(master.members),
         "online": [] if master is None else sorted(m.address for m in master.online()),
@@ -120,8 +123,8 @@ def link_summary(linked: LinkedBank) -> dict[str, Any]:
         "bytes_on_wire": linked.bus.bytes_on_wire,
         "collisions": linked.bus.collisions,
         "corrupted_frames": linked.bus.corrupted,
-        "faults": linked.faults(),
-        "warnings": linked.warnings(),
+        "faults": [f.as_dict() for f in faults],
+        "warnings": [f.as_dict() for f in linked.caution_records()],
         "events": [] if master is None else [f"{t:.0f} s: {text}" for t, text in master.events[-50:]],
     }
 

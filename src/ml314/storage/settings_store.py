@@ -12,21 +12,27 @@ are refused with the nearest valid key suggested) and replaced atomically when w
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml314.domain.tree import Section
 from ml314.errors import ConfigError, InputError
 from ml314.protocols.base import Transport
 from ml314.protocols.registry import Entry, resolve
 from ml314.storage.atomic import write_atomically
 from ml314.storage.identity import PinGrant
 
-__all__ = ["DEFAULT_SETTINGS_PATH", "ProtocolSelection", "load_selection", "save_selection"]
+__all__ = [
+    "DEFAULT_SETTINGS_PATH",
+    "ProtocolSelection",
+    "SettingsFile",
+    "load_selection",
+    "read_settings",
+    "save_selection",
+]
 
 DEFAULT_SETTINGS_PATH = Path("ml314.toml")
-_KEYS = {"protocols": ("can", "rs485")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,46 +46,55 @@ class ProtocolSelection:
 DEFAULT_SELECTION = ProtocolSelection(can=resolve("pylon-can"), rs485=resolve("pylon-rs485"))
 
 
-def _check(entry: Entry, transport: Transport, key: str, path: Path) -> Entry:
+def _check(entry: Entry, transport: Transport, where: str) -> Entry:
     if entry.transport is not transport:
-        raise ConfigError(f"{path}: protocols.{key} = {entry.name!r} is a {entry.transport.value} protocol")
+        raise ConfigError(f"{where} = {entry.name!r} is a {entry.transport.value} protocol")
     return entry
 
 
-def _suggest(key: str, valid: tuple[str, ...]) -> str:
-    near = difflib.get_close_matches(key, valid, n=1)
-    return f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(valid)}"
+@dataclass(frozen=True)
+class SettingsFile:
+    """``ml314.toml`` read and checked once: the protocol selection, and the ``[run]`` and ``[simulate]`` tables
+    (read field by field into the commands' configurations by :func:`ml314.domain.tree.read_dataclass`)."""
+
+    selection: ProtocolSelection
+    run: Section
+    simulate: Section
+
+
+def read_settings(path: Path) -> SettingsFile:
+    """The settings in ``path`` (every section checked, unknown ones named with the nearest valid one); the
+    defaults when the file does not exist."""
+    data: dict[str, object] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read ({exc})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    root = Section(data, "", f"{path}: ")
+    table = root.section("protocols", default_empty=True)
+    run = root.section("run", default_empty=True)
+    simulate = root.section("simulate", default_empty=True)
+    root.done()
+    picked = {}
+    for key, transport in (("can", Transport.CAN), ("rs485", Transport.RS485)):
+        text = table.text(key, default="")
+        if not text:
+            picked[key] = getattr(DEFAULT_SELECTION, key)
+            continue
+        try:
+            picked[key] = _check(resolve(text), transport, table.where(key))
+        except InputError as exc:
+            raise ConfigError(f"{table.where(key)}: {exc}") from None
+    table.done()
+    return SettingsFile(ProtocolSelection(can=picked["can"], rs485=picked["rs485"]), run, simulate)
 
 
 def load_selection(path: Path) -> ProtocolSelection:
     """The selection in ``path``; the default (Pylon CAN, Pylon RS485) when the file does not exist."""
-    if not path.exists():
-        return DEFAULT_SELECTION
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    for section in data:
-        if section not in _KEYS:
-            raise ConfigError(f"{path}: unknown section [{section}]{_suggest(section, tuple(_KEYS))}")
-    table = data.get("protocols", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [protocols] must be a table")
-    for key, value in table.items():
-        if key not in _KEYS["protocols"]:
-            raise ConfigError(f"{path}: unknown key protocols.{key}{_suggest(key, _KEYS['protocols'])}")
-        if not isinstance(value, str):
-            raise ConfigError(f'{path}: protocols.{key} must be a string such as "CAN:P14"')
-    try:
-        can = resolve(table["can"]) if "can" in table else DEFAULT_SELECTION.can
-        rs485 = resolve(table["rs485"]) if "rs485" in table else DEFAULT_SELECTION.rs485
-    except InputError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return ProtocolSelection(
-        can=_check(can, Transport.CAN, "can", path), rs485=_check(rs485, Transport.RS485, "rs485", path)
-    )
+    return read_settings(path).selection
 
 
 def save_selection(path: Path, entry: Entry, grant: PinGrant) -> ProtocolSelection:
@@ -95,9 +110,25 @@ def save_selection(path: Path, entry: Entry, grant: PinGrant) -> ProtocolSelecti
         "[protocols]\n"
         f'can = "{_spelling(new.can)}"\n'
         f'rs485 = "{_spelling(new.rs485)}"\n'
-    )
+    ) + _other_tables(path)
     write_atomically(path, text)
     return new
+
+
+def _other_tables(path: Path) -> str:
+    """The file's text outside its [protocols] table and that table's comment (kept as written)."""
+    if not path.exists():
+        return ""
+    kept: list[str] = []
+    inside = False
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        head = line.strip()
+        if head.startswith("["):
+            inside = head.replace(" ", "") == "[protocols]"
+        if not inside and not head.startswith("# ml314 working protocols"):
+            kept.append(line)
+    rest = "".join(kept).strip("\n")
+    return "\n" + rest + "\n" if rest else ""
 
 
 def _spelling(entry: Entry) -> str:

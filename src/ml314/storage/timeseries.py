@@ -116,11 +116,13 @@ class _Writer:
         os.replace(self._partial, self.path)
 
     def abort(self) -> None:
-        """Close the partial file without publishing it under ``path``."""
+        """Close the partial file without publishing it under ``path``. A failure to close (the disk that just
+        filled up, a file already closed by the library) is not raised: the error that led here is the one to tell."""
         if self._closed:
             return
         self._closed = True
-        self._finish()
+        with contextlib.suppress(Exception):
+            self._finish()
 
     def __enter__(self) -> Self:
         return self

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from ml314.domain.faults import SystemFault, SystemFaultKind
 from ml314.domain.spec import ML314
 from ml314.errors import InputError
 from ml314.twin.frontpanel import (
@@ -184,6 +185,12 @@ class WiringFault:
         """The symptom the installer sees (12.2 #1)."""
         return COMM_FAILURE
 
+    def record(self) -> SystemFault:
+        """This fault as the typed record every surface renders (the message in ``details``)."""
+        kind = SystemFaultKind.NO_MASTER if self.kind is FaultKind.NO_MASTER else SystemFaultKind.WIRING
+        module_id = self.module_ids[0] if len(self.module_ids) == 1 else None
+        return SystemFault(kind, self.message, module_id=module_id)
+
 
 @dataclass(frozen=True, slots=True)
 class BankMember:
@@ -220,6 +227,10 @@ class WiringReport:
     def member_ids(self) -> tuple[int, ...]:
         """The members' IDs, ascending."""
         return tuple(m.module_id for m in self.members)
+
+    def records(self) -> tuple[SystemFault, ...]:
+        """The faults as typed records (:meth:`WiringFault.record`), in report order."""
+        return tuple(f.record() for f in self.faults)
 
     def of_kind(self, kind: FaultKind) -> tuple[WiringFault, ...]:
         """The faults of one kind, in report order."""

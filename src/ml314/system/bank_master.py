@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ml314.domain.battery_status import AlarmKind, BankCommand, BankStatus, ModuleIdentity, ModuleStatus
+from ml314.domain.faults import SystemFault, SystemFaultKind
 from ml314.domain.limits import ChargeLimits
 from ml314.errors import FrameError
 from ml314.system import bank_link as link
@@ -280,8 +281,8 @@ class BankMaster:
         conducting = [r.voltage_v for r in [self.own(), *self.online()] if r.charge_mosfet_on or r.discharge_mosfet_on]
         return sum(conducting) / len(conducting) if conducting else None
 
-    def faults(self) -> list[str]:
-        """What is wrong with the bank's communication now, one line each (manual 12.2 #1)."""
+    def fault_records(self) -> list[SystemFault]:
+        """What is wrong with the bank's communication now, one typed record each (manual 12.2 #1)."""
         out = []
         for m in sorted(self.members.values(), key=lambda x: x.module_id):
             if m.state is LinkState.LOST:
@@ -290,21 +291,29 @@ class BankMaster:
                     if m.garbled
                     else "no answer"
                 )
-                out.append(f"module ID {m.module_id}: {kind} (manual 6.3, 8.4.2)")
+                text = f"module ID {m.module_id}: {kind} (manual 6.3, 8.4.2)"
+                out.append(SystemFault(SystemFaultKind.MODULE_LOST, text, module_id=m.module_id))
         for mid in sorted(self.garbled_ids - set(self.members)):
-            out.append(f"ID {mid}: garbled answers, two modules may share this ID (manual 6.3, 8.4.2)")
+            text = f"ID {mid}: garbled answers, two modules may share this ID (manual 6.3, 8.4.2)"
+            out.append(SystemFault(SystemFaultKind.WIRING, text, module_id=mid))
         if self.extra_ids:
             ids = ", ".join(str(i) for i in sorted(self.extra_ids))
-            out.append(f"more than 16 modules answer (IDs {ids} left out): at most 16 in parallel (manual 6.3)")
+            text = f"more than 16 modules answer (IDs {ids} left out): at most 16 in parallel (manual 6.3)"
+            out.append(SystemFault(SystemFaultKind.WIRING, text))
         identities = [self.own_identity] + [m.identity for m in self.members.values() if m.identity is not None]
         if len(identities) >= 2 and self.cycles >= 2:  # after the discovery scan: every module has spoken
             on = sum(1 for i in identities if i.termination_on)
             if on != 2:
-                out.append(
+                text = (
                     f"{on} module{'' if on == 1 else 's'} with the termination resistor on (switch 8): exactly "
                     "the first and last should have it (manual 8.5)"
                 )
+                out.append(SystemFault(SystemFaultKind.WIRING, text))
         return out
+
+    def faults(self) -> list[str]:
+        """The details of :meth:`fault_records`, one line each."""
+        return [f.details for f in self.fault_records()]
 
     def waiting(self) -> list[str]:
         """Members held off the bus until their voltage matches it."""
@@ -317,8 +326,8 @@ class BankMaster:
                 )
         return out
 
-    def mix_warnings(self) -> list[str]:
-        """Caution 13.1 (5): different type, capacity, firmware or age in one bank."""
+    def mix_cautions(self) -> list[SystemFault]:
+        """Caution 13.1 (5): different type, capacity, firmware or age in one bank, one typed record per module."""
         ref = self.own_identity
         own = self.own()
         out = []
@@ -339,18 +348,23 @@ class BankMaster:
             if m.report is not None and abs(m.report.soh_pct - own.soh_pct) > self.params.mix_soh_pct:
                 diffs.append(f"SOH {m.report.soh_pct:.0f} % vs {own.soh_pct:.0f} %")
             if diffs:
-                out.append(
+                text = (
                     f"module ID {m.module_id} differs from the master ({', '.join(diffs)}): do not mix batteries of "
                     "different types, capacities or ages (caution 13.1 (5))"
                 )
+                out.append(SystemFault(SystemFaultKind.BANK_MIX, text, module_id=m.module_id))
         return out
+
+    def mix_warnings(self) -> list[str]:
+        """The details of :meth:`mix_cautions`, one line each."""
+        return [f.details for f in self.mix_cautions()]
 
     def bank_status(self, now_s: float, extra_alarms: frozenset[AlarmKind] = frozenset()) -> BankStatus:
         """The bank the master presents: itself plus the online members."""
         alarms = set(extra_alarms)
-        if self.faults():
+        if self.fault_records():
             alarms.add(AlarmKind.INTERNAL_COMMUNICATION)
-        if self.mix_warnings():
+        if self.mix_cautions():
             alarms.add(AlarmKind.MODULE_MIX)
         modules = [self.own(), *self.online()]
         modules.sort(key=lambda m: m.address)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ml314.domain.battery_status import AlarmKind, BankStatus, ModuleIdentity, ModuleStatus
+from ml314.domain.faults import SystemFault
 from ml314.system import bank_link as link
 from ml314.system.addressing import (
     BankWiring,
@@ -172,15 +173,24 @@ class LinkedBank:
         self._cache[i] = (t, status)
         return status
 
-    def faults(self) -> list[str]:
-        """The commissioning faults of the wiring and what the master sees now (manual 12.2 #1)."""
-        out = [f.message for f in self.report.faults]
+    def fault_records(self) -> list[SystemFault]:
+        """The commissioning faults of the wiring and what the master sees now (manual 12.2 #1), as records."""
+        out = list(self.report.records())
         if self.master is not None:
-            out += self.master.faults()
+            out += self.master.fault_records()
         return out
 
+    def caution_records(self) -> list[SystemFault]:
+        """Caution 13.1 (5) for each module that differs from the master, as records."""
+        return self.master.mix_cautions() if self.master is not None else []
+
+    def faults(self) -> list[str]:
+        """The details of :meth:`fault_records`, one line each."""
+        return [f.details for f in self.fault_records()]
+
     def warnings(self) -> list[str]:
-        return self.master.mix_warnings() if self.master is not None else []
+        """The details of :meth:`caution_records`, one line each."""
+        return [f.details for f in self.caution_records()]
 
     def step(self, now_s: float) -> BankStatus | None:
         """The master's transactions up to link time ``now_s``; the bank it presents (None: no master)."""

@@ -6,11 +6,12 @@ import csv
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ml314.domain.spec import ML314
+from ml314.domain.tree import Section
 from ml314.errors import ConfigError
 
 FloatArray = npt.NDArray[np.float64]
@@ -98,28 +99,35 @@ def _on_grid(soc: FloatArray, values: FloatArray) -> FloatArray:
     return np.asarray(np.interp(grid, soc, values), dtype=np.float64)
 
 
-def _get(tree: dict[str, Any], section: str, key: str) -> Any:
-    try:
-        return tree[section][key]
-    except KeyError as exc:
-        raise ConfigError(f"cell parameter file: missing [{section}] {key}") from exc
-
-
 def load_cell_parameters(name: str = "lfp_314ah.toml") -> CellParameters:
     """Load a parameter set shipped in ``ml314/twin/data``."""
-    tree = tomllib.loads(resources.files("ml314.twin").joinpath("data").joinpath(name).read_text(encoding="utf-8"))
-    ocv = _read_csv_columns(_get(tree, "ocv", "table"))
-    entropy = _read_csv_columns(_get(tree, "ocv", "entropy_table"))
+    text = resources.files("ml314.twin").joinpath("data").joinpath(name).read_text(encoding="utf-8")
+    return parse_cell_parameters(text, name)
+
+
+def parse_cell_parameters(text: str, name: str) -> CellParameters:
+    """A cell parameter set from TOML ``text`` (named ``name`` in messages), through the project's tree validator:
+    a missing or mistyped key, or one nobody reads, is refused naming it and the nearest valid one. Its OCV and
+    entropy tables are files shipped in ``ml314/twin/data``."""
+    try:
+        tree = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: not valid TOML ({exc})") from None
+    root = Section(tree, "", f"{name}: ")
+    sections = {key: root.section(key) for key in _SECTIONS}
+    ocv_section = sections["ocv"]
+    ocv = _read_csv_columns(ocv_section.text("table"))
+    entropy = _read_csv_columns(ocv_section.text("entropy_table"))
     tables = OcvTables(
         ocv_v=_on_grid(ocv["SOC"], ocv["OCV"]),
-        hysteresis_v=_on_grid(ocv["SOC"], ocv["HystV"]) * float(_get(tree, "ocv", "hysteresis_scale")),
+        hysteresis_v=_on_grid(ocv["SOC"], ocv["HystV"]) * ocv_section.number("hysteresis_scale"),
         dudt_v_per_k=_on_grid(entropy["SOC"], entropy["S"]),
     )
 
     def g(section: str, key: str) -> float:
-        return float(_get(tree, section, key))
+        return sections[section].number(key)
 
-    return CellParameters(
+    params = CellParameters(
         nominal_capacity_ah=g("cell", "nominal_capacity_ah"),
         mean_capacity_ah=g("cell", "mean_capacity_ah"),
         coulombic_efficiency=g("cell", "coulombic_efficiency"),
@@ -133,8 +141,8 @@ def load_cell_parameters(name: str = "lfp_314ah.toml") -> CellParameters:
         tau2_s=g("resistance", "tau2_s"),
         activation_energy_j_per_mol=g("resistance", "activation_energy_j_per_mol"),
         reference_temperature_c=g("resistance", "reference_temperature_c"),
-        r_soc_points=tuple(float(x) for x in _get(tree, "resistance", "soc_points")),
-        r_soc_factor=tuple(float(x) for x in _get(tree, "resistance", "soc_factor")),
+        r_soc_points=sections["resistance"].numbers("soc_points"),
+        r_soc_factor=sections["resistance"].numbers("soc_factor"),
         self_discharge_per_month=g("self_discharge", "rate_per_month"),
         self_discharge_sigma=g("self_discharge", "lognormal_sigma"),
         self_discharge_doubling_k=g("self_discharge", "doubling_per_k"),
@@ -158,3 +166,16 @@ def load_cell_parameters(name: str = "lfp_314ah.toml") -> CellParameters:
         resistance_growth_per_fade=g("ageing", "resistance_growth_per_fade"),
         tables=tables,
     )
+    nominal = g("cell", "nominal_voltage_v")  # documents the cell; it must agree with the product's specification
+    if abs(nominal - ML314.nominal_cell_voltage_v) > 1e-9:
+        raise ConfigError(
+            f"{name}: cell.nominal_voltage_v {nominal:g} is not the product's {ML314.nominal_cell_voltage_v:g} V"
+        )
+    for section in sections.values():
+        section.done()
+    root.done()
+    return params
+
+
+#: the tables of a cell parameter file
+_SECTIONS = ("cell", "ocv", "resistance", "self_discharge", "spread", "thermal", "module", "ageing")
