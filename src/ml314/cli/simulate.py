@@ -85,7 +85,7 @@ def simulate_command(
     bms: Annotated[
         bool | None, typer.Option("--bms/--no-bms", help="run every module's BMS (default: on for home, off for lab)")
     ] = None,
-    estimator: Annotated[str | None, typer.Option(help="BMS SOC estimator: coulomb or ekf")] = None,
+    estimator: Annotated[str | None, typer.Option(help="BMS SOC estimator: adaptive (default), coulomb or ekf")] = None,
     protocol: Annotated[
         str | None,
         typer.Option(help="drive the home inverter through this protocol's codec: CAN:P14, RS485:P01, pylon-rs485 ..."),
