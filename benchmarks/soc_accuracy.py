@@ -223,6 +223,8 @@ def run_case(case: Case, estimator: str, trace: bool = False) -> dict[str, Any]:
     true_soc = np.zeros((n_samples, n))
     est_soc = np.zeros((n_samples, n))
     bound = np.zeros((n_samples, n))
+    vmax = np.zeros((n_samples, n))
+    cur = np.zeros((n_samples, n))
     true_bank = np.zeros(n_samples)
     est_bank = np.zeros(n_samples)
     bank_bound = np.zeros(n_samples)
@@ -256,6 +258,8 @@ def run_case(case: Case, estimator: str, trace: bool = False) -> dict[str, Any]:
             true_soc[filled] = mods[:, 2]
             est_soc[filled] = bmods[:, 0]
             bound[filled] = bmods[:, 6]
+            vmax[filled] = mods[:, 4]
+            cur[filled] = mods[:, 0]
             filled += 1
         # the bank figures at the chunk's end (the master's weighting by learned capacity; truth by true capacity)
         if nr:
@@ -293,7 +297,10 @@ def run_case(case: Case, estimator: str, trace: bool = False) -> dict[str, Any]:
     summary = requests.summary()
     extra: dict[str, Any] = {}
     if trace:
-        extra["trace"] = {"true": true_soc[:filled], "est": est_soc[:filled], "bound": bound[:filled]}
+        extra["trace"] = {
+            "true": true_soc[:filled], "est": est_soc[:filled], "bound": bound[:filled], "vmax": vmax[:filled],
+            "current": cur[:filled],
+        }  # fmt: skip
     return extra | {
         "case": case.name,
         "modules": n,

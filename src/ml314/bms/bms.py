@@ -26,6 +26,7 @@ from ml314.bms.events import Counters, Event, EventLog, event_from_change
 from ml314.bms.leds import LedMode, led_outputs
 from ml314.bms.limits import (
     IN_BALANCING,
+    IN_BANK_FULL_REQUEST,
     IN_CELL_MAX_V,
     IN_CELL_MIN_V,
     IN_CHARGE_ALLOWED,
@@ -43,6 +44,7 @@ from ml314.bms.limits import (
     OUT_CVL_V,
     OUT_DCL_A,
     OUT_DVL_V,
+    OUT_FULL_CHARGE_REQUEST,
     OUT_MODE,
     ChargeLimiter,
 )
@@ -254,6 +256,7 @@ class Bms:
         li[:, IN_MOSFET_C] = q[:, Q_MOSFET_TEMPERATURE_C]
         li[:, IN_SOC] = soc
         li[:, IN_SOC_BOUND] = self.estimator.uncertainty
+        li[:, IN_BANK_FULL_REQUEST] = float((self.limiter.outputs[:, OUT_FULL_CHARGE_REQUEST] > 0.5).any())
         li[:, IN_CHARGE_ALLOWED] = self.charge_fet * running
         li[:, IN_DISCHARGE_ALLOWED] = self.discharge_fet * running
         derate = ((actions & ACT_DERATE) != 0).astype(float)

@@ -29,6 +29,7 @@ from ml314.bms.events import add_balancing, update_counters
 from ml314.bms.leds import LedMode, led_bits
 from ml314.bms.limits import (
     IN_BALANCING,
+    IN_BANK_FULL_REQUEST,
     IN_CELL_MAX_V,
     IN_CELL_MIN_V,
     IN_CHARGE_ALLOWED,
@@ -174,6 +175,10 @@ def control_step(
         soc[m] = soc_state[m, S_SOC]
     balancing_step(bal_state, bal_params, rd_cell_v, rd_current, tmax, board, inhibit, rest_s, now_s, dt_s, bal_mask)
     changed = False
+    bank_request = 0.0  # the previous second's requests, as Bms.control reads them
+    for m in range(n):
+        if lim_outputs[m, OUT_FULL_CHARGE_REQUEST] > 0.5:
+            bank_request = 1.0
     for m in range(n):
         any_on = 0.0
         pack = 0.0
@@ -194,6 +199,7 @@ def control_step(
         lim_inputs[m, IN_MOSFET_C] = quantities[m, Q_MOSFET_TEMPERATURE_C]
         lim_inputs[m, IN_SOC] = soc[m]
         lim_inputs[m, IN_SOC_BOUND] = soc_state[m, S_UNCERTAINTY]
+        lim_inputs[m, IN_BANK_FULL_REQUEST] = bank_request
         lim_inputs[m, IN_CHARGE_ALLOWED] = charge_fet[m] * running[m]
         lim_inputs[m, IN_DISCHARGE_ALLOWED] = discharge_fet[m] * running[m]
         lim_inputs[m, IN_DERATE_CHARGE] = derate

@@ -9,12 +9,13 @@ columns (``S_*``) and parameter layout (``P_*``, built by :func:`compile_soc_par
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numba import njit
 
-from ml314.bms.soc.adaptive import AdaptiveEstimator, adaptive_step
+from ml314.bms.soc.adaptive import AdaptiveEstimator, adaptive_step, set_priors
 from ml314.bms.soc.common import N_STATE, compile_soc_params, new_state
 from ml314.bms.soc.coulomb import CoulombEstimator, coulomb_step
 from ml314.bms.soc.ekf import EkfEstimator, ekf_step
@@ -31,6 +32,7 @@ __all__ = [
     "EkfEstimator",
     "SocEstimator",
     "compile_soc_params",
+    "new_estimator_state",
     "new_state",
     "soc_step",
 ]
@@ -71,6 +73,21 @@ ESTIMATOR_IDS: dict[str, int] = {
     "coulomb": ESTIMATOR_COULOMB,
     "ekf": ESTIMATOR_EKF,
 }
+
+
+#: what a variant sets on a fresh state beyond ``new_state`` (its priors)
+PRIORS: dict[str, Callable[[np.ndarray, np.ndarray], None]] = {"adaptive": set_priors}
+
+
+def new_estimator_state(
+    name: str, params: np.ndarray, n_modules: int, soc: float | np.ndarray | None = None, uncertainty: float = 1.0
+) -> np.ndarray:
+    """A fresh state of variant ``name`` for :func:`soc_step` (what its wrapper class starts from)."""
+    state = new_state(params, n_modules, soc, uncertainty)
+    prior = PRIORS.get(name)
+    if prior is not None:
+        prior(state, params)
+    return state
 
 
 @njit(cache=True, error_model="numpy")

@@ -602,21 +602,23 @@ def watch_temperature(st: np.ndarray, p: np.ndarray, t_min_c: float, t_max_c: fl
 
 @njit(cache=True, error_model="numpy")
 def full_sync_point(st: np.ndarray, p: np.ndarray, i: float, vmax: float, t_mean_c: float, dt_s: float) -> float:
-    """Full sync detection: the highest cell at or above the sync voltage with a charge current below the sync
-    current for the hold time. Return the fullest cell's SOC, or nan. Re-armed once the highest cell has dropped
-    off the top."""
+    """Full sync detection: the highest cell's OCV (the reading less its IR drop) at or above the sync voltage with
+    a charge current below the sync current for the hold time. Return the fullest cell's SOC, or nan. Re-armed once
+    the highest cell has dropped off the top."""
     if vmax < p[P_PLATEAU_HIGH_V]:
         st[S_FULL_ARMED] = 1.0
-    if vmax >= p[P_FULL_SYNC_V] and -p[P_OCV_REST_I_A] < i < p[P_FULL_SYNC_I_A]:
+    # the fullest cell's OCV: the reading less the drop over its resistance (cold cells drop more)
+    r = cell_resistance_total_ohm(p, st, 0.99, t_mean_c)
+    v_ocv = vmax - max(i, 0.0) * r
+    if v_ocv >= p[P_FULL_SYNC_V] and -p[P_OCV_REST_I_A] < i < p[P_FULL_SYNC_I_A]:
         st[S_FULL_TIMER_S] += dt_s
     else:
         st[S_FULL_TIMER_S] = 0.0
     if st[S_FULL_TIMER_S] < p[P_FULL_SYNC_HOLD_S] or st[S_FULL_ARMED] < 0.5:
         return np.nan
     st[S_FULL_ARMED] = 0.0
-    # the fullest cell's SOC: its OCV on the charge branch is the reading less the drop over its resistance
-    r = cell_resistance_total_ohm(p, st, 0.99, t_mean_c)
-    soc = soc_from_ocv(p, vmax - max(i, 0.0) * r, max(st[S_HYST], 0.0))
+    # its SOC on the charge branch
+    soc = soc_from_ocv(p, v_ocv, max(st[S_HYST], 0.0))
     return min(max(soc, 0.97), 1.0)
 
 
