@@ -44,6 +44,7 @@ from ml314.bms.limits_derating import (
     SRC_MOSFET,
     SRC_PROTECTION,
     SRC_TEMPERATURE,
+    compile_limit_params,
     dcl_zero_voltage_v,
 )
 from ml314.bms.parameters import load_default_parameters
@@ -379,17 +380,32 @@ def test_cvl_controller_settles_the_cell_at_the_setpoint() -> None:
 # --- request flags -------------------------------------------------------------------------------------------------
 
 
-def test_full_charge_request_after_30_days_without_97_percent() -> None:
+def test_full_charge_request_after_the_interval_without_a_full_charge() -> None:
+    days = P.full_charge_interval_days
     m = Module()
     m.step(soc=0.6)
-    out = m.step(dt_s=29 * DAY_S, soc=0.96)
+    out = m.step(dt_s=(days - 1) * DAY_S, soc=0.96)
     assert out[OUT_FULL_CHARGE_REQUEST] == 0.0
     out = m.step(dt_s=DAY_S, soc=0.96)
-    assert out[OUT_FULL_CHARGE_REQUEST] == 1.0 and out[OUT_SINCE_FULL_S] == pytest.approx(30 * DAY_S)
+    assert out[OUT_FULL_CHARGE_REQUEST] == 1.0 and out[OUT_SINCE_FULL_S] == pytest.approx(days * DAY_S)
     out = m.step(soc=P.full_charge_soc)
     assert out[OUT_FULL_CHARGE_REQUEST] == 0.0 and out[OUT_SINCE_FULL_S] == 0.0
-    assert m.step(dt_s=29 * DAY_S, soc=0.5)[OUT_FULL_CHARGE_REQUEST] == 0.0
+    assert m.step(dt_s=(days - 1) * DAY_S, soc=0.5)[OUT_FULL_CHARGE_REQUEST] == 0.0
     assert m.step(dt_s=DAY_S, soc=0.5)[OUT_FULL_CHARGE_REQUEST] == 1.0
+
+
+def test_full_charge_request_when_the_soc_bound_passes_its_level_held_until_a_sure_full_charge() -> None:
+    level = 0.02
+    m = Module(compile_limit_params(P, full_charge_request_bound=level))
+    assert m.step(soc=0.5, soc_bound=0.015)[OUT_FULL_CHARGE_REQUEST] == 0.0
+    assert m.step(soc=0.5, soc_bound=level)[OUT_FULL_CHARGE_REQUEST] == 1.0
+    # held while the bound dips (a rest point) and while SOC reads full but the estimator is not yet sure of it
+    assert m.step(soc=0.5, soc_bound=0.012)[OUT_FULL_CHARGE_REQUEST] == 1.0
+    assert m.step(soc=0.99, soc_bound=0.015)[OUT_FULL_CHARGE_REQUEST] == 1.0
+    # the full sync: SOC full and the bound under half the level
+    out = m.step(soc=0.99, soc_bound=0.005)
+    assert out[OUT_FULL_CHARGE_REQUEST] == 0.0 and out[OUT_SINCE_FULL_S] == 0.0
+    assert m.step(soc=0.8, soc_bound=0.012)[OUT_FULL_CHARGE_REQUEST] == 0.0
 
 
 def test_full_charge_request_sends_float_back_to_bulk() -> None:

@@ -88,6 +88,17 @@ def test_home_controller_keeps_the_reserve_and_recharges_with_hysteresis() -> No
     assert not d.discharge_allowed and d.recharging
 
 
+def test_home_controller_grants_full_and_force_charge_requests_in_either_mode() -> None:
+    for mode in ("self-consumption", "backup"):
+        ctl = HomeController(InverterSpec(mode=mode, grid_charge_w=2500.0))
+        full = ctl.decide(0.6, full_charge=True)
+        assert full.granting == "full_charge" and full.grid_charge_w == 2500.0 and not full.discharge_allowed
+        force = ctl.decide(0.03, force_charge=True)
+        assert force.granting == "force_charge" and force.grid_charge_w == 2500.0 and not force.discharge_allowed
+        assert ctl.decide(0.6).granting == ""  # the request cleared: back to the mode's own rule
+    assert HomeController(InverterSpec()).decide(0.6).discharge_allowed
+
+
 def test_simulate_runs_the_bms_and_keeps_its_log(tmp_path: Path) -> None:
     req = SimulationRequest(modules=2, days=1.0, sample_s=600.0, seed=4, link=False)
     a = simulate(req, tmp_path / "a", SCENARIOS, report=False)
@@ -97,6 +108,12 @@ def test_simulate_runs_the_bms_and_keeps_its_log(tmp_path: Path) -> None:
     assert a.summary["bms"] == b.summary["bms"]  # same seed, same BMS decisions
     series = _series_bms(a.series_path, 2)
     assert np.all(series["bank_ccl_a"] >= 0.0) and np.all(series["m01_bms_soc"] <= 1.0)
+    # the BMS started from the OCV on the plateau, unsure: it asked for a full charge and the inverter granted it
+    requests = a.summary["charge_requests"]
+    assert requests["full_charge_requests"] >= 1 and requests["full_charges_granted"] >= 1
+    assert series["m01_full_charge_request"][0] == 1.0 and series["m01_bms_soc_bound"][0] > 0.1
+    assert 0.0 < bms["soc_bound_end_pct"] < 2.0
+    assert abs(bms["bank_soc_error_end_pct"]) <= bms["soc_bound_end_pct"]
     # the battery never charged faster than the limit its BMS gave the inverter (one second late, as on a link)
     assert np.all(series["bus_current_a"][1:] <= series["bank_ccl_a"][:-1] + 1.0)
     stored = load_bms_state(a.out_dir / "bms_state.json", 2)

@@ -26,6 +26,7 @@ from ml314.bms.events import Counters, Event, EventLog, event_from_change
 from ml314.bms.leds import LedMode, led_outputs
 from ml314.bms.limits import (
     IN_BALANCING,
+    IN_BANK_FULL_REQUEST,
     IN_CELL_MAX_V,
     IN_CELL_MIN_V,
     IN_CHARGE_ALLOWED,
@@ -36,16 +37,19 @@ from ml314.bms.limits import (
     IN_MOSFET_C,
     IN_PACK_V,
     IN_SOC,
+    IN_SOC_BOUND,
     IN_TEMPERATURE_MAX_C,
     IN_TEMPERATURE_MIN_C,
     OUT_CCL_A,
     OUT_CVL_V,
     OUT_DCL_A,
     OUT_DVL_V,
+    OUT_FULL_CHARGE_REQUEST,
     OUT_MODE,
     ChargeLimiter,
 )
 from ml314.bms.limits_control import MODE_FLOAT
+from ml314.bms.limits_derating import compile_limit_params
 from ml314.bms.panel import led_mode
 from ml314.bms.parameters import BmsParameters, Level
 from ml314.bms.protection import (
@@ -71,6 +75,7 @@ from ml314.bms.quantities import (
     suspect_sensor,
 )
 from ml314.bms.soc import SOC_ESTIMATORS, SocEstimator
+from ml314.bms.soc.common import S_A_SOC, S_SOC, S_STARTED
 from ml314.bms.states import BmsState, ModuleStateMachine, StateInputs
 from ml314.domain.leds import LedOutputs
 from ml314.errors import ConfigError
@@ -129,8 +134,11 @@ class Bms:
         module_ids: tuple[int, ...],
         *,
         estimator: str | None = None,
-        initial_soc: float = 0.5,
+        initial_soc: float | None = None,
+        initial_uncertainty: float = 1.0,
     ) -> None:
+        """``initial_soc`` with ``initial_uncertainty`` is the estimator's start (a stored estimate); with None
+        every estimator starts from the OCV of its first reading, never from anything else."""
         n = len(module_ids)
         self.params = params
         self.module_ids = module_ids
@@ -138,8 +146,13 @@ class Bms:
         self.protection = ProtectionTable(params, n)
         self.machines = [ModuleStateMachine(params.states) for _ in range(n)]
         name = estimator or params.soc.estimator
-        self.estimator: SocEstimator = SOC_ESTIMATORS[name](params, n, initial_soc=initial_soc)
-        self.limiter = ChargeLimiter(params.limits, n)
+        self.estimator: SocEstimator = SOC_ESTIMATORS[name](
+            params, n, initial_soc=initial_soc, initial_uncertainty=initial_uncertainty
+        )
+        bound = params.soc.full_charge_request_bound
+        self.limiter = ChargeLimiter(
+            params.limits, n, compiled=compile_limit_params(params.limits, full_charge_request_bound=bound)
+        )
         self.balancer = Balancer(params, n)
         self.events = EventLog()
         self.counters = Counters(n, capacity_ah=params.soc.capacity_ah)
@@ -242,6 +255,8 @@ class Bms:
         li[:, IN_TEMPERATURE_MIN_C] = q[:, Q_CELL_TEMPERATURE_MIN_C]
         li[:, IN_MOSFET_C] = q[:, Q_MOSFET_TEMPERATURE_C]
         li[:, IN_SOC] = soc
+        li[:, IN_SOC_BOUND] = self.estimator.uncertainty
+        li[:, IN_BANK_FULL_REQUEST] = float((self.limiter.outputs[:, OUT_FULL_CHARGE_REQUEST] > 0.5).any())
         li[:, IN_CHARGE_ALLOWED] = self.charge_fet * running
         li[:, IN_DISCHARGE_ALLOWED] = self.discharge_fet * running
         derate = ((actions & ACT_DERATE) != 0).astype(float)
@@ -313,9 +328,16 @@ class Bms:
         }
         for key, target in shapes.items():
             value = np.asarray(state.get(key), dtype=float)
+            older = value.ndim == 2 and value.shape[0] == target.shape[0] and value.shape[1] < target.shape[1]
+            if key in ("estimator", "limiter") and older:
+                # saved by an older firmware with fewer columns: the new columns keep their fresh values
+                value = np.concatenate([value, target[:, value.shape[1] :]], axis=1)
+                if key == "estimator":
+                    value[:, S_A_SOC] = value[:, S_SOC]
             if value.shape != target.shape:
                 raise ConfigError(f"saved BMS state: {key} has shape {value.shape}, expected {target.shape}")
             target[...] = value
+        self.estimator.state[:, S_STARTED] = 1.0  # the stored estimate is the start, not the first OCV
         prot = self.protection.state
         keep = prot[..., S_LOCKED] > 0.5
         prot[~keep] = 0.0

@@ -9,7 +9,11 @@ One compiled function, :func:`limits_step`, advances every module of a bank by o
 * the charge mode and CVL: bulk, absorption, float transition, float, and the cell-overvoltage CVL controller
   (``limits_control``); DVL is ``cell_voltage_discharge_v`` times the cell count;
 * the flags: charge enable (path allowed and CCL > 0), discharge enable (likewise), force charge (low SOC or the
-  lowest cell at the DCL-zero voltage, with hysteresis; only while charge is enabled), full-charge request.
+  lowest cell at the DCL-zero voltage, with hysteresis; only while charge is enabled), full-charge request (after
+  ``full_charge_interval_days`` without a full charge, or while the SOC estimator's bound is past
+  ``[soc] full_charge_request_bound``, until the full charge). A module whose bank has a request open charges in
+  bulk too (``IN_BANK_FULL_REQUEST``): the bank's CVL is the lowest module's, so one module in float would hold the
+  others below the voltage their full sync needs.
 
 Combining the modules into bank limits is the parallel link's job; nothing here looks across modules.
 """
@@ -57,7 +61,9 @@ IN_DISCHARGE_ALLOWED = 8
 IN_DERATE_CHARGE = 9  # 1 while a protection row with the "derate" action is active (set both from ACT_DERATE ...
 IN_DERATE_DISCHARGE = 10  # ... unless the caller knows which direction the warning concerns)
 IN_BALANCING = 11  # 1 while the balancer bleeds any cell
-IN_COLS = 12
+IN_SOC_BOUND = 12  # the estimator's bound on |SOC error|, 0..1
+IN_BANK_FULL_REQUEST = 13  # 1 while any module of the bank asks for a full charge (the master passes it on)
+IN_COLS = 14
 
 # state, shape (modules, ST_COLS); zeros = not started (the first step starts every module)
 ST_STARTED = 0
@@ -76,8 +82,9 @@ ST_DCL_HELD_S = 12
 ST_DCL_WINDOW_A = 13
 ST_DCL_SOURCE = 14
 ST_FORCE_CHARGE = 15
-ST_LAST_FULL_S = 16  # time SOC last reached full_charge_soc (the first step counts as one)
-ST_COLS = 17
+ST_LAST_FULL_S = 16  # time of the last full charge (the first step counts as one)
+ST_BOUND_REQUEST = 17  # 1 while the full-charge request raised by the SOC bound is held
+ST_COLS = 18
 
 # outputs, shape (modules, OUT_COLS); flags are 0/1, codes are small integers
 OUT_CVL_V = 0
@@ -165,8 +172,11 @@ def limits_step(
         state[m, ST_DCL_A] = dcl
         state[m, ST_DCL_SOURCE] = source
 
-        last_full_s, full_request = full_charge_step(params, state[m, ST_LAST_FULL_S], soc, now_s)
+        last_full_s, full_request, bound_request = full_charge_step(
+            params, state[m, ST_LAST_FULL_S], soc, inputs[m, IN_SOC_BOUND], state[m, ST_BOUND_REQUEST] > 0.5, now_s
+        )
         state[m, ST_LAST_FULL_S] = last_full_s
+        state[m, ST_BOUND_REQUEST] = 1.0 if bound_request else 0.0
         mode, state[m, ST_FLOAT_TIMER_S], cvl_mode_v, switched = charge_mode_step(
             params,
             int(state[m, ST_MODE]),
@@ -176,7 +186,7 @@ def limits_step(
             vmax - vmin,
             soc,
             inputs[m, IN_BALANCING],
-            full_request,
+            full_request or inputs[m, IN_BANK_FULL_REQUEST] > 0.5,
             dt_s,
         )
         state[m, ST_MODE] = mode

@@ -47,6 +47,7 @@ from ml314.bms.limits_derating import (
     P_FORCE_CHARGE_RELEASE_V,
     P_FORCE_CHARGE_SOC,
     P_FORCE_CHARGE_V,
+    P_FULL_CHARGE_BOUND,
     P_FULL_CHARGE_INTERVAL_S,
     P_FULL_CHARGE_SOC,
 )
@@ -146,9 +147,17 @@ def force_charge_step(params: np.ndarray, active: bool, soc: float, cell_min_v: 
 
 
 @njit(cache=True, error_model="numpy")
-def full_charge_step(params: np.ndarray, last_full_s: float, soc: float, now_s: float) -> tuple[float, bool]:
-    """(time of the last full charge s, full-charge request): the request is set after ``full_charge_interval_days``
-    without SOC reaching ``full_charge_soc`` and cleared when it does (Pylontech 0x35C bit 3)."""
-    if soc >= params[P_FULL_CHARGE_SOC]:
-        return now_s, False
-    return last_full_s, now_s - last_full_s >= params[P_FULL_CHARGE_INTERVAL_S]
+def full_charge_step(
+    params: np.ndarray, last_full_s: float, soc: float, bound: float, bound_request: bool, now_s: float
+) -> tuple[float, bool, bool]:
+    """(time of the last full charge s, full-charge request, request raised by the bound) (Pylontech 0x35C bit 3).
+
+    A full charge is SOC at ``full_charge_soc`` with the estimator sure of it (its bound under half the request
+    level: a full sync happened). The request is raised after ``full_charge_interval_days`` without one, or when
+    the SOC bound passes ``[soc] full_charge_request_bound`` (held until the full charge, so the inverter charges
+    all the way instead of stopping when the bound first dips), and cleared by the full charge."""
+    level = params[P_FULL_CHARGE_BOUND]
+    if soc >= params[P_FULL_CHARGE_SOC] and bound < 0.5 * level:
+        return now_s, False, False
+    bound_request = bound_request or bound >= level
+    return last_full_s, bound_request or now_s - last_full_s >= params[P_FULL_CHARGE_INTERVAL_S], bound_request

@@ -22,6 +22,8 @@ dithers around a table point from raising and cutting the limit again and again.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -71,9 +73,10 @@ P_HYSTERESIS_C = 27
 P_FLOAT_START_TOLERANCE_V = 28  # pack
 P_ABSORPTION_CANCEL_V = 29  # pack
 P_BALANCING_WAIT_S = 30
+P_FULL_CHARGE_BOUND = 31  # SOC bound that raises the full-charge request (inf: off)
 # ... then a header per table: offset, length, and the span of x where the fraction is 1 (the lookups' fast path);
 # a table is its x values followed by its fractions
-P_TABLES = 31
+P_TABLES = 32
 TABLE_HEADER = 4
 TAB_CCL_CELL_V = 0
 TAB_DCL_CELL_V = 1
@@ -106,8 +109,11 @@ def compile_limit_params(
     balancing_wait_s: float = BALANCING_WAIT_S,
     force_charge_release_soc: float = FORCE_CHARGE_RELEASE_SOC,
     force_charge_release_v: float = FORCE_CHARGE_RELEASE_V,
+    full_charge_request_bound: float = math.inf,
 ) -> np.ndarray:
-    """The limit parameters as the float array :func:`ml314.bms.limits.limits_step` reads (``P_*`` slots)."""
+    """The limit parameters as the float array :func:`ml314.bms.limits.limits_step` reads (``P_*`` slots).
+
+    ``full_charge_request_bound`` is the SOC estimator's bound that raises the full-charge request (``[soc]``)."""
     tables = (
         params.ccl_cell_voltage,
         params.dcl_cell_voltage,
@@ -148,6 +154,7 @@ def compile_limit_params(
     p[P_FLOAT_START_TOLERANCE_V] = float_start_tolerance_v
     p[P_ABSORPTION_CANCEL_V] = absorption_cancel_v
     p[P_BALANCING_WAIT_S] = balancing_wait_s
+    p[P_FULL_CHARGE_BOUND] = full_charge_request_bound
     offset = P_DATA
     for k, (x, f) in enumerate(tables):
         n = len(x)

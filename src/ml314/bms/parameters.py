@@ -154,6 +154,9 @@ class SocParams:
     ocv_plateau_high_v: float
     low_warning: float
     low_alarm: float
+    ocv_table_error_v: float
+    ocv_anchor_max_error: float
+    full_charge_request_bound: float
     cell_model: CellModelParams
 
 
@@ -380,7 +383,7 @@ def parse_parameters(text: str, source: str = "") -> BmsParameters:
             max_board_temperature_c=bal.number("max_board_temperature_c"),
         ),
         soc=SocParams(
-            estimator=soc.text("estimator", choices=("coulomb", "ekf")),
+            estimator=soc.text("estimator", choices=("adaptive", "coulomb", "ekf")),
             capacity_ah=soc.number("capacity_ah"),
             coulombic_efficiency=soc.number("coulombic_efficiency"),
             full_sync_cell_voltage_v=soc.number("full_sync_cell_voltage_v"),
@@ -396,6 +399,9 @@ def parse_parameters(text: str, source: str = "") -> BmsParameters:
             ocv_plateau_high_v=soc.number("ocv_plateau_high_v"),
             low_warning=soc.number("low_warning"),
             low_alarm=soc.number("low_alarm"),
+            ocv_table_error_v=soc.number("ocv_table_error_v"),
+            ocv_anchor_max_error=soc.number("ocv_anchor_max_error"),
+            full_charge_request_bound=soc.number("full_charge_request_bound"),
             cell_model=_cell_model(soc.section("cell_model")),
         ),
         soh=SohParams(

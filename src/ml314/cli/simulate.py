@@ -96,7 +96,8 @@ def simulate_command(
         bool | None, typer.Option("--bms/--no-bms", help="run every module's BMS (default: on for home, off for lab)")
     ] = None,
     estimator: Annotated[
-        str | None, typer.Option(metavar="coulomb|ekf", help="BMS SOC estimator: coulomb or ekf")
+        str | None,
+        typer.Option(metavar="NAME", help="BMS SOC estimator: adaptive (default), coulomb or ekf"),
     ] = None,
     protocol: Annotated[
         str | None,
@@ -233,6 +234,18 @@ def simulate_command(
         )
         for fault in bl["faults"] + bl["warnings"]:
             typer.echo(f"  {fault_line(fault)}")
+    if "bms" in s:
+        b = s["bms"]
+        line = f"BMS SOC ({b['estimator']}): bound at the end +-{b['soc_bound_end_pct']:.1f} %"
+        if b.get("bank_soc_error_end_pct") is not None:
+            line += f", bank error against the twin {b['bank_soc_error_end_pct']:+.2f} %"
+        requests = s.get("charge_requests")
+        if requests is not None:
+            line += (
+                f"; full-charge requests {requests['full_charge_requests']}, granted "
+                f"{requests['full_charges_granted']}, force-charge requests {requests['force_charge_requests']}"
+            )
+        typer.echo(line)
     typer.echo(f"time series: {outcome.series_path}")
     typer.echo(f"summary:     {outcome.summary_path}")
     if report:

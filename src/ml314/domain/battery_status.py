@@ -99,6 +99,7 @@ class ModuleStatus:
     full_charge_request: bool = False
     state: str = "standby"  # the BMS state machine's state, lower case (bms/states.py BmsState)
     resistance_mohm: float = 0.0  # the BMS's learned string resistance (0: not known); the bank's current share
+    soc_bound_pct: float | None = None  # the BMS's bound on |SOC error|, percent points (None: not stated)
 
     @property
     def cell_temperatures_c(self) -> tuple[float, ...]:
@@ -172,6 +173,7 @@ class BankStatus:
     protections: frozenset[AlarmKind] = frozenset()
     charged_energy_kwh: float = 0.0
     discharged_energy_kwh: float = 0.0
+    soc_bound_pct: float | None = None  # bound on |bank SOC error|, percent points (None: not stated)
     manufacturer: str = "ML314"
     model: str = "ML314-51.2-W08"
     firmware_version: tuple[int, int] = (1, 0)

@@ -98,7 +98,13 @@ class LiveBank:
         for _ in range(n_steps):
             view = self.peer_view() if self.peer_view is not None else None
             soc = view.soc_pct / 100.0 if view is not None and view.soc_pct is not None else self.status.soc_pct / 100
-            home = self.controller.kernel_parameters(self.controller.decide(soc))
+            # the battery's requests as the inverter knows them: decoded from the peer's frames, else the status
+            if view is not None:
+                full, force = bool(view.full_charge_request), bool(view.force_charge_1 or view.force_charge_2)
+            else:
+                full, force = self.status.full_charge_request, self.status.force_charge_1 or self.status.force_charge_2
+            decision = self.controller.decide(soc, full_charge=full, force_charge=force)
+            home = self.controller.kernel_parameters(decision)
             if self.peer_view is not None:
                 self.system.impose_limits(None if view is None else view.limits())
             elif self.bank_status is not None:

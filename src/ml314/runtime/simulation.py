@@ -17,7 +17,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from ml314.bms.limits import OUT_FORCE_CHARGE, OUT_FULL_CHARGE_REQUEST
 from ml314.bms.parameters import load_default_parameters
+from ml314.bms.soc import SOC_ESTIMATORS
 from ml314.domain.limits import ChargeLimits
 from ml314.domain.spec import ML314
 from ml314.errors import InputError
@@ -141,8 +143,9 @@ class SimulationRequest:
         for ok, message in checks:
             if not ok:
                 raise InputError(message)
-        if self.estimator is not None and self.estimator not in ("coulomb", "ekf"):
-            raise InputError(f"--estimator {self.estimator!r}: coulomb or ekf")
+        if self.estimator is not None and self.estimator not in SOC_ESTIMATORS:
+            names = ", ".join(SOC_ESTIMATORS)
+            raise InputError(f"--estimator {self.estimator!r}: one of {names}")
         if self.scenario == "lab" and not self.experiment:
             raise InputError('--scenario lab needs --experiment "charge 0.5C to 3.65 V; rest 1 h; ..."')
         if not self.inverter.max_power_w > 0.0:
@@ -317,7 +320,20 @@ class SimulationContext:
             return self.bank.bank_soc()
         if self.exchange is not None and self.exchange.view.soc_pct is not None:
             return self.exchange.view.soc_pct / 100.0  # what the inverter decoded
-        return float(np.mean(self.system.bms.estimator.soc))
+        est = self.system.bms.estimator
+        cap = np.asarray(est.capacity_ah)  # type: ignore[attr-defined]
+        return float(np.sum(np.asarray(est.soc) * cap) / np.sum(cap))  # capacity-weighted, as the master's
+
+    def battery_requests(self) -> tuple[bool, bool]:
+        """(full-charge request, force-charge request) as the inverter knows them: decoded from the protocol when
+        one runs, else the BMS's flags (any module's, as the master presents the bank)."""
+        if self.system is None:
+            return False, False
+        if self.exchange is not None:
+            v = self.exchange.view
+            return bool(v.full_charge_request), bool(v.force_charge_1 or v.force_charge_2)
+        out = self.system.bms.limiter.outputs
+        return bool((out[:, OUT_FULL_CHARGE_REQUEST] > 0.5).any()), bool((out[:, OUT_FORCE_CHARGE] > 0.5).any())
 
     def inputs(self, n_steps: int) -> np.ndarray:
         """A zeroed input block for ``n_steps`` steps (reused between chunks)."""

@@ -159,11 +159,16 @@ def bms_summary(ctx: SimulationContext) -> dict[str, Any]:
         if e.kind in ("trip", "lockout", "latch") and e.level == "protection":
             trips[e.key] = trips.get(e.key, 0) + 1
     est = np.asarray(bms.estimator.soc)
+    bound = np.asarray(bms.estimator.uncertainty)
     true = ctx.bank.module_socs()
+    bank_est = ctx.reported_soc() if ctx.exchange is None else None
     return {
         "estimator": ctx.request.estimator or bms.params.soc.estimator,
         "soc_estimate_end_pct": 100.0 * float(est.mean()),
         "soc_error_end_pct": 100.0 * float(np.max(np.abs(est - true))),
+        # the bound the BMS states on its own SOC error (per module, the largest), and the bank's error against it
+        "soc_bound_end_pct": 100.0 * float(bound.max()),
+        "bank_soc_error_end_pct": None if bank_est is None else 100.0 * (bank_est - ctx.bank.bank_soc()),
         "events": kinds,
         "events_dropped": bms.events.dropped,  # the log keeps the newest events (a ring, as in a BMS's memory)
         "protection_trips": trips,

@@ -97,6 +97,10 @@ def aggregate(
     flat_v = cells.reshape(-1)
     flat_t = temps.reshape(-1)
     on = conducting or list(modules)
+    bounds = [m.soc_bound_pct for m in modules]
+    weights = full if full.sum() > 0 else np.ones(len(modules))
+    # |sum w e| <= sum w |e| <= sum w bound: the weighted bound holds however the modules' errors correlate
+    bank_bound = None if None in bounds else float(np.dot(weights, np.array(bounds, dtype=float)) / weights.sum())
     return BankStatus(
         t_s=t_s,
         voltage_v=float(np.mean([m.voltage_v for m in on])),
@@ -131,4 +135,5 @@ def aggregate(
         modules=tuple(modules),
         alarms=frozenset(alarms),
         protections=frozenset(prots),
+        soc_bound_pct=bank_bound,
     )

@@ -46,6 +46,7 @@ class BankSystem:
         seed: int = 1,
         estimator: str | None = None,
         initial_soc_estimate: float | None = None,
+        initial_soc_uncertainty: float = 0.2,
         powered: bool = True,
     ) -> None:
         self.bank = bank
@@ -53,8 +54,16 @@ class BankSystem:
         self.hardware: list[ModuleHardware] = installed_bank_hardware(n)
         self.module_ids = tuple(h.panel.dip_latched_id or 0 for h in self.hardware)
         self.sensors = SensorBank(sensor_spec or SensorSpec(), n, seed)
-        soc0 = float(bank.module_socs().mean()) if initial_soc_estimate is None else initial_soc_estimate
-        self.bms = Bms(params, self.module_ids, estimator=estimator, initial_soc=soc0)
+        name = estimator or params.soc.estimator
+        # the BMS never starts from the twin's truth: from an estimate given (a stored state) with its bound, or,
+        # with none, from the OCV of its first reading
+        self.bms = Bms(
+            params,
+            self.module_ids,
+            estimator=name,
+            initial_soc=initial_soc_estimate,
+            initial_uncertainty=initial_soc_uncertainty,
+        )
         self.t_s = 0.0
         self._rows = np.zeros((2, k.ROW_BANK_COLUMNS + n * k.ROW_MODULE_COLUMNS))
         self._inputs = np.zeros((k.IN_ROWS, 1))

@@ -29,6 +29,7 @@ from ml314.bms.events import add_balancing, update_counters
 from ml314.bms.leds import LedMode, led_bits
 from ml314.bms.limits import (
     IN_BALANCING,
+    IN_BANK_FULL_REQUEST,
     IN_CELL_MAX_V,
     IN_CELL_MIN_V,
     IN_CHARGE_ALLOWED,
@@ -38,12 +39,14 @@ from ml314.bms.limits import (
     IN_MOSFET_C,
     IN_PACK_V,
     IN_SOC,
+    IN_SOC_BOUND,
     IN_TEMPERATURE_MAX_C,
     IN_TEMPERATURE_MIN_C,
     OUT_CCL_A,
     OUT_CVL_V,
     OUT_DCL_A,
     OUT_DVL_V,
+    OUT_FULL_CHARGE_REQUEST,
     OUT_MODE,
     limits_step,
 )
@@ -60,7 +63,7 @@ from ml314.bms.quantities import (
     compute_quantities,
 )
 from ml314.bms.soc import soc_step
-from ml314.bms.soc.common import S_SOC
+from ml314.bms.soc.common import S_SOC, S_UNCERTAINTY
 from ml314.twin import kernel as k
 from ml314.twin.sensor_kernel import read_sensors
 
@@ -77,6 +80,8 @@ BMS_MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("ccl_a", "A", "module charge current limit"),
     ("dcl_a", "A", "module discharge current limit"),
     ("leds", "1", "LED bits: 1 RUN, 2 ALM, 4/8/16/32 SOC1-4"),
+    ("bms_soc_bound", "1", "the BMS's bound on |SOC error|"),
+    ("full_charge_request", "1", "1 while the module asks the inverter for a full charge"),
 )
 ROW_BMS_BANK = len(BMS_BANK_COLUMNS)
 ROW_BMS_MODULE = len(BMS_MODULE_COLUMNS)
@@ -170,6 +175,10 @@ def control_step(
         soc[m] = soc_state[m, S_SOC]
     balancing_step(bal_state, bal_params, rd_cell_v, rd_current, tmax, board, inhibit, rest_s, now_s, dt_s, bal_mask)
     changed = False
+    bank_request = 0.0  # the previous second's requests, as Bms.control reads them
+    for m in range(n):
+        if lim_outputs[m, OUT_FULL_CHARGE_REQUEST] > 0.5:
+            bank_request = 1.0
     for m in range(n):
         any_on = 0.0
         pack = 0.0
@@ -189,6 +198,8 @@ def control_step(
         lim_inputs[m, IN_TEMPERATURE_MIN_C] = quantities[m, Q_CELL_TEMPERATURE_MIN_C]
         lim_inputs[m, IN_MOSFET_C] = quantities[m, Q_MOSFET_TEMPERATURE_C]
         lim_inputs[m, IN_SOC] = soc[m]
+        lim_inputs[m, IN_SOC_BOUND] = soc_state[m, S_UNCERTAINTY]
+        lim_inputs[m, IN_BANK_FULL_REQUEST] = bank_request
         lim_inputs[m, IN_CHARGE_ALLOWED] = charge_fet[m] * running[m]
         lim_inputs[m, IN_DISCHARGE_ALLOWED] = discharge_fet[m] * running[m]
         lim_inputs[m, IN_DERATE_CHARGE] = derate
@@ -261,6 +272,8 @@ def write_bms_row(
         row[base + 3] = lim_outputs[m, OUT_CCL_A]
         row[base + 4] = lim_outputs[m, OUT_DCL_A]
         row[base + 5] = led_bits(mode, soc_state[m, S_SOC], t_s, fault_started_s[m])
+        row[base + 6] = soc_state[m, S_UNCERTAINTY]
+        row[base + 7] = lim_outputs[m, OUT_FULL_CHARGE_REQUEST]
 
 
 @njit(cache=True, error_model="numpy", nogil=True)

@@ -57,6 +57,7 @@ class CompiledBankSystem:
         seed: int = 1,
         estimator: str | None = None,
         initial_soc_estimate: float | None = None,
+        initial_soc_uncertainty: float = 0.2,
         refresh_every: int = 60,
         noise_block_steps: int = 4096,
         powered: bool = True,
@@ -67,9 +68,16 @@ class CompiledBankSystem:
         self.params = params
         self.n_modules = n
         self.module_ids = tuple(range(1, n + 1))
-        soc0 = float(bank.module_socs().mean()) if initial_soc_estimate is None else initial_soc_estimate
         name = estimator or params.soc.estimator
-        self.bms = Bms(params, self.module_ids, estimator=name, initial_soc=soc0)
+        # the BMS never starts from the twin's truth: from an estimate given (a stored state) with its bound, or,
+        # with none, from the OCV of its first reading
+        self.bms = Bms(
+            params,
+            self.module_ids,
+            estimator=name,
+            initial_soc=initial_soc_estimate,
+            initial_uncertainty=initial_soc_uncertainty,
+        )
         self.estimator_id = ESTIMATOR_IDS[name]
         assert isinstance(self.bms.estimator, SOC_ESTIMATORS[name])
         cal = calibrate(sensor_spec or SensorSpec(), n, seed)

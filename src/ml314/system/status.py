@@ -24,7 +24,7 @@ from ml314.bms.limits import (
 )
 from ml314.bms.parameters import Level
 from ml314.bms.protection import S_ACTIVE
-from ml314.bms.soc.common import S_RESISTANCE_OHM, S_SOC
+from ml314.bms.soc.common import S_RESISTANCE_OHM, S_SOC, S_UNCERTAINTY
 from ml314.bms.soh import O_SOH, SohEstimator
 from ml314.domain.battery_status import AlarmKind, BankStatus, ModuleStatus
 from ml314.domain.limits import ChargeLimits
@@ -134,6 +134,7 @@ class StatusBuilder:
             full_charge_request=bool(out[m, OUT_FULL_CHARGE_REQUEST] > 0.5),
             state=bms.machines[m].state.state.name.lower(),
             resistance_mohm=1000.0 * resistance if math.isfinite(resistance) and resistance > 0 else 0.0,
+            soc_bound_pct=100.0 * float(est[m, S_UNCERTAINTY]),
         )
 
     def refresh(self) -> None:

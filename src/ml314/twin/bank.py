@@ -1,7 +1,9 @@
 """A bank of 1..16 modules of 16 LFP cells each on one pair of bus bars, stepped by the compiled kernel.
 
 The bank owns the true state (what a BMS never sees) as grouped numpy arrays. Cell-to-cell spread of capacity,
-resistance and self-discharge, and module-to-module spread of cable resistance, are drawn once from the seed.
+resistance, self-discharge and open-circuit voltage (each cell's OCV is the data-sheet curve plus its own offset
+and tilt over SOC, plus ``ocv_batch_offset_v`` for the whole batch), and module-to-module spread of cable
+resistance, are drawn once from the seed.
 
 **True module SOC** (what accuracy is measured against): the charge the module can still deliver before its
 emptiest cell reaches 0 %, over that plus the charge it can still take before its fullest cell reaches 100 %:
@@ -65,6 +67,7 @@ class Bank:
         spec: ProductSpec = ML314,
         capacity_scale: tuple[float, ...] | None = None,
         dt_s: float = 1.0,
+        ocv_batch_offset_v: float = 0.0,
     ) -> None:
         if not 1 <= n_modules <= spec.max_modules_in_parallel:
             raise ValueError(f"modules must be 1..{spec.max_modules_in_parallel}, got {n_modules}")
@@ -83,6 +86,8 @@ class Bank:
         r_spread = 1.0 + params.resistance_sigma * rng.standard_normal(shape)
         sd_spread = rng.lognormal(-0.5 * params.self_discharge_sigma**2, params.self_discharge_sigma, shape)
         cable = params.cable_resistance_ohm * (1.0 + params.cable_resistance_sigma * rng.standard_normal(n_modules))
+        ocv_offset = ocv_batch_offset_v + params.ocv_cell_offset_sigma_v * rng.standard_normal(shape)
+        ocv_slope = params.ocv_cell_slope_sigma_v * rng.standard_normal(shape)
 
         self.cell_state = np.zeros((k.CS_ROWS, *shape))
         self.cell_state[k.CS_SOC] = initial_soc
@@ -91,6 +96,8 @@ class Bank:
         self.cell_work = np.zeros((k.CW_ROWS, *shape))
         self.mod_state = np.zeros((k.MS_ROWS, n_modules))
         self.mod_state[[k.MS_ENCLOSURE_C, k.MS_MOSFET_C, k.MS_BOARD_C]] = ambient_c
+        self.cell_par[k.CP_OCV_OFFSET_V] = ocv_offset
+        self.cell_par[k.CP_OCV_SLOPE_V] = ocv_slope
         self.mod_par = np.zeros((k.MP_ROWS, n_modules))
         self.mod_par[k.MP_MOSFET_OHM] = params.mosfet_resistance_ohm
         self.mod_par[k.MP_CABLE_OHM] = cable
@@ -250,11 +257,16 @@ class Bank:
         """Open-circuit cell voltages for the present state (before the first step)."""
         grid = np.linspace(0.0, 1.0, self.ocv_tab.size)
         soc = self.cell_state[k.CS_SOC]
-        ocv = np.interp(soc, grid, self.ocv_tab) + self.cell_state[k.CS_HYST_V]
+        ocv = np.interp(soc, grid, self.ocv_tab) + self.cell_state[k.CS_HYST_V] + self.ocv_deviation_v(soc)
         self.cell_state[k.CS_VOLTAGE_V] = ocv
         self.mod_state[k.MS_VOLTAGE_V] = ocv.sum(axis=1)
 
     # ----------------------------------------------------------------- views
+    def ocv_deviation_v(self, soc: FloatArray) -> FloatArray:
+        """Each cell's own OCV minus the data-sheet curve at cell SOC ``soc`` (modules, cells), V."""
+        cp = self.cell_par
+        return np.asarray(cp[k.CP_OCV_OFFSET_V] + cp[k.CP_OCV_SLOPE_V] * (np.asarray(soc) - 0.5))
+
     @property
     def capacity_as(self) -> FloatArray:
         """Present capacity of every cell in ampere-seconds, shape (modules, cells)."""

@@ -1,8 +1,9 @@
 """The home energy system of manual 5.2 around the battery: PV, household load, grid, and a hybrid inverter.
 
 Normally the grid (or PV) powers the load and charges the battery; when the grid fails the inverter switches
-the load to the battery; when the grid returns it powers the load again and recharges the battery. Two
-operating modes:
+the load to the battery; when the grid returns it powers the load again and recharges the battery. The battery's
+force-charge and full-charge requests are honoured in every mode (grid charging, no discharge, until they clear).
+Two operating modes:
 
 * ``self-consumption`` (the usual setting of a hybrid inverter): PV surplus charges the battery, the battery
   covers deficits down to ``reserve_soc`` while the grid is up, and keeps that reserve for outages; after an
@@ -49,11 +50,13 @@ class InverterSpec:
 
 @dataclass(frozen=True, slots=True)
 class HomeDecision:
-    """What the inverter does until its next decision."""
+    """What the inverter does until its next decision; ``granting`` names the battery's request it is carrying
+    out (``"full_charge"``, ``"force_charge"``) or is empty."""
 
     discharge_allowed: bool
     grid_charge_w: float
     recharging: bool
+    granting: str = ""
 
 
 class HomeController:
@@ -63,8 +66,19 @@ class HomeController:
         self.spec = spec
         self._decision = HomeDecision(discharge_allowed=True, grid_charge_w=0.0, recharging=False)
 
-    def decide(self, reported_soc: float) -> HomeDecision:
-        """Decide from the SOC the battery reports (0..1)."""
+    def decide(self, reported_soc: float, *, full_charge: bool = False, force_charge: bool = False) -> HomeDecision:
+        """Decide from the SOC the battery reports (0..1) and its requests.
+
+        As hybrid inverters do with a BMS on CAN (Victron, Deye, Growatt, SMA with Pylontech-style flags), in
+        either mode: a force-charge request charges the battery from the grid at ``grid_charge_w`` and stops it
+        discharging until the flag clears; a full-charge request does the same until the battery reports the full
+        charge done (PV first: the grid charge adds to what PV gives, within the inverter's rating and the CCL).
+        """
+        if force_charge or full_charge:
+            granting = "force_charge" if force_charge else "full_charge"
+            decision = HomeDecision(False, self.spec.grid_charge_w, self._decision.recharging, granting)
+            self._decision = decision
+            return decision
         s = self.spec
         recharging = self._decision.recharging
         if s.mode == "backup":

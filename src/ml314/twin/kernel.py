@@ -5,7 +5,8 @@ calls) and may stop early when a watched threshold is crossed. Per step:
 
 1. each cell is a Thevenin source over the step. With zero-order-hold current ``i`` the exact discretisation of
    the two RC pairs gives the end-of-step cell voltage
-   ``v = U(soc, T) + h + a1*v1 + a2*v2 + (R0 + R1*(1 - a1) + R2*(1 - a2)) * i`` with ``a_k = exp(-dt/tau_k)``,
+   ``v = U(soc, T) + h + a1*v1 + a2*v2 + (R0 + R1*(1 - a1) + R2*(1 - a2)) * i`` with ``a_k = exp(-dt/tau_k)``
+   (``U`` is the data-sheet curve plus the cell's own deviation ``CP_OCV_OFFSET_V + CP_OCV_SLOPE_V (soc - 0.5)``),
    so a module is a source ``E_m`` with resistance ``R_m`` (cells in series plus MOSFETs and cable);
 2. the bus bar is solved: modules in parallel share the bus voltage, ``I_m = (V - E_m) / R_m``; the inverter's
    request (a power or a current) is limited by CVL/CCL/DCL and the discharge voltage limit in closed form;
@@ -43,7 +44,9 @@ CP_R1_OHM = 2
 CP_R2_OHM = 3
 CP_SELF_DISCHARGE_A = 4
 CP_BALANCE_ON = 5
-CP_ROWS = 6
+CP_OCV_OFFSET_V = 6  # the cell's own OCV deviation from the data-sheet (mean) curve at 50 % SOC, V
+CP_OCV_SLOPE_V = 7  # ... and how it changes from 0 % to 100 % SOC (deviation = offset + slope (soc - 0.5)), V
+CP_ROWS = 8
 
 # cell_work rows (refreshed from cell_par every refresh_every steps): R0, R1, R2 at (SOC, T), self-discharge at T,
 # 1/R1, 1/R2, the step resistance R0 + R1 (1 - a1) + R2 (1 - a2), R1 (1 - a1), R2 (1 - a2), dU/dT at SOC,
@@ -239,6 +242,7 @@ FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 def module_sources(
     ocv_tab: np.ndarray,
     cell_state: np.ndarray,
+    cell_par: np.ndarray,
     cell_work: np.ndarray,
     mod_par: np.ndarray,
     sc: np.ndarray,
@@ -256,8 +260,15 @@ def module_sources(
         e_sum = 0.0
         r_sum = 0.0
         for c in range(n_cell):
-            i, f = _grid_index(cell_state[CS_SOC, m, c])
-            u = ocv_tab[i] + (ocv_tab[i + 1] - ocv_tab[i]) * f + cell_work[CW_ENTROPIC_V, m, c]
+            soc_c = cell_state[CS_SOC, m, c]
+            i, f = _grid_index(soc_c)
+            u = (
+                ocv_tab[i]
+                + (ocv_tab[i + 1] - ocv_tab[i]) * f
+                + cell_work[CW_ENTROPIC_V, m, c]
+                + cell_par[CP_OCV_OFFSET_V, m, c]
+                + cell_par[CP_OCV_SLOPE_V, m, c] * (soc_c - 0.5)
+            )
             u_cell[m, c] = u
             reff = cell_work[6, m, c]
             d = cell_work[CW_DRAW_A, m, c]
@@ -487,7 +498,7 @@ def step_bank(
     """One step of the bank for a request within limits: (bus voltage, bus current, highest cell, lowest cell).
 
     The scratch arrays ``e_m``, ``r_m``, ``active`` (bool), ``u_cell`` and ``i_m`` belong to the caller."""
-    module_sources(ocv_tab, cell_state, cell_work, mod_par, sc, e_m, r_m, active, u_cell)
+    module_sources(ocv_tab, cell_state, cell_par, cell_work, mod_par, sc, e_m, r_m, active, u_cell)
     v_bus, i_bus = solve_bus(mode, req, cvl, dvl, ccl, dcl, e_m, r_m, active, mod_par, i_m)
     v_max, v_min = advance_cells(
         dt_s, amb, cell_state, cell_par, cell_work, mod_state, mod_par, sc, u_cell, e_m, active, i_m, acc

@@ -49,6 +49,8 @@ class CellParameters:
     heat_capacity_j_per_k: float
     hysteresis_scale: float
     hysteresis_gamma: float
+    ocv_cell_offset_sigma_v: float
+    ocv_cell_slope_sigma_v: float
     r0_ohm: float
     r1_ohm: float
     tau1_s: float
@@ -134,6 +136,8 @@ def parse_cell_parameters(text: str, name: str) -> CellParameters:
         heat_capacity_j_per_k=g("cell", "mass_kg") * g("cell", "specific_heat_j_per_kg_k"),
         hysteresis_scale=g("ocv", "hysteresis_scale"),
         hysteresis_gamma=g("ocv", "hysteresis_gamma"),
+        ocv_cell_offset_sigma_v=g("ocv", "cell_offset_sigma_v"),
+        ocv_cell_slope_sigma_v=g("ocv", "cell_slope_sigma_v"),
         r0_ohm=g("resistance", "r0_ohm"),
         r1_ohm=g("resistance", "r1_ohm"),
         tau1_s=g("resistance", "tau1_s"),

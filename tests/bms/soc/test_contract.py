@@ -8,7 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ml314.bms.parameters import load_default_parameters
-from ml314.bms.soc import ESTIMATOR_IDS, N_STATE, SOC_ESTIMATORS, SocEstimator, compile_soc_params, new_state, soc_step
+from ml314.bms.soc import (
+    ESTIMATOR_IDS,
+    N_STATE,
+    SOC_ESTIMATORS,
+    SocEstimator,
+    compile_soc_params,
+    new_estimator_state,
+    soc_step,
+)
 from ml314.bms.soc.common import S_SOC, S_UNCERTAINTY
 from tests.bms.soc.synth import SynthModule
 
@@ -35,7 +43,7 @@ def test_shapes_and_protocol(name: str) -> None:
 def test_wrapper_equals_the_dispatcher(name: str) -> None:
     est = SOC_ESTIMATORS[name](PARAMS, 2, initial_soc=0.6)
     p = compile_soc_params(PARAMS)
-    state = new_state(p, 2, 0.6)
+    state = new_estimator_state(name, p, 2, 0.6)
     rng = np.random.default_rng(5)
     for t in range(200):
         i = rng.normal(0.0, 40.0, 2)

@@ -45,9 +45,9 @@ def test_full_sync_needs_the_low_current_and_the_voltage() -> None:
     assert est.state[0, S_FULL_TIMER_S] == 0.0
     for t in range(1000, 2000):
         # the timer restarts when the highest cell drops below the sync voltage
-        _step(est, 5.0, 3.47 if t % 200 else 3.44, t)
+        _step(est, 5.0, 3.47 if t % 200 else PARAMS.soc.full_sync_cell_voltage_v - 0.01, t)
         assert not est.full_sync[0]
-    cells = np.full(16, 3.40)
+    cells = np.full(16, 3.33)
     cells[7] = 3.46  # the highest cell decides
     for t in range(2000, 2400):
         _step(est, 5.0, cells, t)

@@ -91,6 +91,11 @@ P_OFFSET_LEARNED_BOUND_A = 37  # |offset error| bound after learning
 P_SYNC_ERROR = 38  # uncertainty right after a full sync
 P_EMPTY_SYNC_ERROR = 39
 P_N_TABLE = 40  # points of the OCV table (uniform SOC grid 0..1)
+P_OCV_TABLE_ERROR_V = 41  # how far a cell's OCV may be off the data-sheet table (batch and cell spread), 2 sigma
+P_OCV_TEMPCO_ERROR_V_PER_K = 42  # the unmodelled entropic term: OCV error per kelvin away from the reference
+P_OCV_ANCHOR_MAX_ERROR = 43  # a relaxed OCV point is a calibration point when its SOC bound is below this
+P_OFFSET_DRIFT_A_PER_SQRT_DAY = 44  # random walk of the offset (temperature drift, self-discharge)
+P_CAPACITY_DRIFT_PER_SQRT_MONTH = 45  # random walk of the capacity (ageing)
 P_TABLES = 48  # OCV (n), half-gap M (n), R(SOC) factor (n)
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -141,7 +146,26 @@ S_P02 = 41
 S_P11 = 42
 S_P12 = 43
 S_P22 = 44
-N_STATE = 45
+S_STARTED = 45  # 1 once the estimate has a start: a stored state, an estimate given, or the first OCV reading
+# adaptive.py: the SOC (unclamped) and the covariance of (soc, current offset, capacity); offset and capacity
+# themselves are S_OFFSET_A and S_CAPACITY_AH
+S_A_SOC = 46
+S_A_P00 = 47
+S_A_P01 = 48
+S_A_P02 = 49
+S_A_P11 = 50
+S_A_P12 = 51
+S_A_P22 = 52
+S_A_ANCHORS = 53  # calibration points taken (full and empty syncs, relaxed OCV points)
+S_A_LAST_ANCHOR_S = 54  # now_s of the last one (-inf: none)
+S_A_LAST_SOC_ERR = 55  # innovation of the last calibration point (diagnostic), fraction
+S_A_OPEN_SUM_A = 56  # readings summed over the present open-path period (an offset measurement)
+S_A_OPEN_N = 57
+N_STATE = 58
+
+
+# what the data sheet's capacity may be off the string's usable capacity times the sensor gain, 2 sigma
+CAPACITY_PRIOR_ERROR = 0.05
 
 
 def ocv_on_grid(hysteresis_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -214,6 +238,11 @@ def compile_soc_params(
     p[P_SYNC_ERROR] = 0.005
     p[P_EMPTY_SYNC_ERROR] = 0.01
     p[P_N_TABLE] = n
+    p[P_OCV_TABLE_ERROR_V] = s.ocv_table_error_v
+    p[P_OCV_TEMPCO_ERROR_V_PER_K] = 0.15e-3
+    p[P_OCV_ANCHOR_MAX_ERROR] = s.ocv_anchor_max_error
+    p[P_OFFSET_DRIFT_A_PER_SQRT_DAY] = 0.01
+    p[P_CAPACITY_DRIFT_PER_SQRT_MONTH] = 0.003
     p[P_TABLES : P_TABLES + n] = ocv
     p[P_TABLES + n : P_TABLES + 2 * n] = hys
     p[P_TABLES + 2 * n : P_TABLES + 3 * n] = np.interp(grid, cm.r_soc[0], cm.r_soc[1])
@@ -226,8 +255,13 @@ def fresh_resistance_ohm(p: np.ndarray, dt_s: float = 1.0) -> float:
     return float(p[P_N_CELLS] * r)
 
 
-def new_state(p: np.ndarray, n_modules: int, soc: float | np.ndarray = 0.5, uncertainty: float = 1.0) -> np.ndarray:
-    """A fresh state for ``n_modules``: ``soc`` as the starting guess with ``uncertainty`` (1.0 = unknown)."""
+def new_state(
+    p: np.ndarray, n_modules: int, soc: float | np.ndarray | None = 0.5, uncertainty: float = 1.0
+) -> np.ndarray:
+    """A fresh state for ``n_modules``: ``soc`` as the start (a stored estimate) with ``uncertainty``; ``None``:
+    no start, the estimator takes the OCV of its first reading (``start_from_ocv``)."""
+    started = soc is not None
+    soc = 0.5 if soc is None else soc
     st = np.zeros((n_modules, N_STATE))
     st[:, S_SOC] = soc
     st[:, S_UNCERTAINTY] = uncertainty
@@ -250,6 +284,12 @@ def new_state(p: np.ndarray, n_modules: int, soc: float | np.ndarray = 0.5, unce
     st[:, S_P00] = sigma * sigma
     st[:, S_P11] = 1.0e-6
     st[:, S_P22] = 1.0e-6
+    st[:, S_STARTED] = 1.0 if started else 0.0
+    st[:, S_A_SOC] = soc
+    st[:, S_A_P00] = sigma * sigma
+    st[:, S_A_P11] = (0.5 * p[P_OFFSET_BOUND_A]) ** 2
+    st[:, S_A_P22] = (0.5 * CAPACITY_PRIOR_ERROR * p[P_CAPACITY_AH]) ** 2
+    st[:, S_A_LAST_ANCHOR_S] = -np.inf
     return st
 
 
@@ -474,6 +514,63 @@ def ocv_point(st: np.ndarray, p: np.ndarray, vmin: float, vmax: float) -> tuple[
 
 
 @njit(cache=True, error_model="numpy")
+def ocv_error_v(p: np.ndarray, st: np.ndarray, soc: float, t_mean_c: float) -> float:
+    """What a relaxed cell voltage read against the table may be off its OCV (2 sigma): the table against this
+    cell (batch and cell spread), the entropic term the table lacks, the reading, the relaxation left, and the
+    hysteresis branch (partly known, and its model)."""
+    h = st[S_HYST]
+    m = hysteresis_v(p, soc)
+    independent = math.sqrt(
+        p[P_OCV_TABLE_ERROR_V] ** 2
+        + (p[P_OCV_TEMPCO_ERROR_V_PER_K] * (t_mean_c - p[P_T_REF_C])) ** 2
+        + (2.0 * p[P_VOLTAGE_SIGMA_V]) ** 2
+        + (p[P_OCV_DVDT_V_PER_S] * p[P_TAU2_S]) ** 2
+    )
+    return float(independent + (1.0 - abs(h)) * m + 0.2 * m)
+
+
+@njit(cache=True, error_model="numpy")
+def ocv_anchor(st: np.ndarray, p: np.ndarray, vmin: float, vmax: float, t_mean_c: float) -> tuple[float, float]:
+    """The module SOC a relaxed reading gives and its bound (the half-width of the SOC range the voltage error
+    spans on the table, so the flat plateau gives a wide bound by itself): in the lower half the emptiest cell
+    (lowest voltage) bounds the string, in the upper half the fullest."""
+    h = st[S_HYST]
+    v = vmin
+    soc = soc_from_ocv(p, vmin, h)
+    if soc >= 0.5:
+        v = vmax
+        soc = soc_from_ocv(p, vmax, h)
+    e = ocv_error_v(p, st, soc, t_mean_c)
+    lo = soc_from_ocv(p, v - e, h)
+    hi = soc_from_ocv(p, v + e, h)
+    return soc, max(soc - lo, hi - soc)
+
+
+@njit(cache=True, error_model="numpy")
+def start_from_ocv(st: np.ndarray, p: np.ndarray, vmin: float, vmax: float, t_mean_c: float) -> None:
+    """The first estimate when nothing was stored: the SOC range the cells' voltages allow on either hysteresis
+    branch (the BMS does not know which), with the table's error; its middle, and half its width as the bound."""
+    e = math.sqrt(
+        p[P_OCV_TABLE_ERROR_V] ** 2
+        + (p[P_OCV_TEMPCO_ERROR_V_PER_K] * (t_mean_c - p[P_T_REF_C])) ** 2
+        + (2.0 * p[P_VOLTAGE_SIGMA_V]) ** 2
+    )
+    lo = soc_from_ocv(p, vmin - e, 1.0)
+    hi = soc_from_ocv(p, vmax + e, -1.0)
+    soc = 0.5 * (lo + hi)
+    u = min(max(0.5 * (hi - lo) + 0.01, 0.02), 1.0)
+    sigma = 0.5 * u
+    st[S_SOC] = soc
+    st[S_A_SOC] = soc
+    st[S_UNCERTAINTY] = u
+    st[S_P00] = sigma * sigma
+    st[S_A_P00] = sigma * sigma
+    st[S_HYST] = 0.0
+    st[S_OCV_SOC] = soc
+    st[S_STARTED] = 1.0
+
+
+@njit(cache=True, error_model="numpy")
 def learn_capacity(st: np.ndarray, p: np.ndarray, soc_point: float, now_s: float) -> None:
     """A qualified point (full or empty sync, relaxed OCV off the plateau) with a counter-independent SOC: learn
     Qmax = charge passed / SOC moved when the two last points are at least the minimum SOC apart and every
@@ -504,24 +601,36 @@ def watch_temperature(st: np.ndarray, p: np.ndarray, t_min_c: float, t_max_c: fl
 
 
 @njit(cache=True, error_model="numpy")
-def full_sync(
-    st: np.ndarray, p: np.ndarray, i: float, vmax: float, t_mean_c: float, now_s: float, dt_s: float
-) -> float:
-    """Full sync: the highest cell at or above the sync voltage with a charge current below the sync current for
-    the hold time. Return the SOC to sync to, or nan. Re-armed once the highest cell has dropped off the top."""
+def full_sync_point(st: np.ndarray, p: np.ndarray, i: float, vmax: float, t_mean_c: float, dt_s: float) -> float:
+    """Full sync detection: the highest cell's OCV (the reading less its IR drop) at or above the sync voltage with
+    a charge current below the sync current for the hold time. Return the fullest cell's SOC, or nan. Re-armed once
+    the highest cell has dropped off the top."""
     if vmax < p[P_PLATEAU_HIGH_V]:
         st[S_FULL_ARMED] = 1.0
-    if vmax >= p[P_FULL_SYNC_V] and -p[P_OCV_REST_I_A] < i < p[P_FULL_SYNC_I_A]:
+    # the fullest cell's OCV: the reading less the drop over its resistance (cold cells drop more)
+    r = cell_resistance_total_ohm(p, st, 0.99, t_mean_c)
+    v_ocv = vmax - max(i, 0.0) * r
+    if v_ocv >= p[P_FULL_SYNC_V] and -p[P_OCV_REST_I_A] < i < p[P_FULL_SYNC_I_A]:
         st[S_FULL_TIMER_S] += dt_s
     else:
         st[S_FULL_TIMER_S] = 0.0
     if st[S_FULL_TIMER_S] < p[P_FULL_SYNC_HOLD_S] or st[S_FULL_ARMED] < 0.5:
         return np.nan
     st[S_FULL_ARMED] = 0.0
-    # the fullest cell's SOC: its OCV on the charge branch is the reading less the drop over its resistance
-    r = cell_resistance_total_ohm(p, st, 0.99, t_mean_c)
-    soc = soc_from_ocv(p, vmax - max(i, 0.0) * r, max(st[S_HYST], 0.0))
-    soc = min(max(soc, 0.97), 1.0)
+    # its SOC on the charge branch
+    soc = soc_from_ocv(p, v_ocv, max(st[S_HYST], 0.0))
+    return min(max(soc, 0.97), 1.0)
+
+
+@njit(cache=True, error_model="numpy")
+def full_sync(
+    st: np.ndarray, p: np.ndarray, i: float, vmax: float, t_mean_c: float, now_s: float, dt_s: float
+) -> float:
+    """Full sync (:func:`full_sync_point`) with the offset learned from the counter's drift between two of them.
+    Return the SOC to sync to, or nan."""
+    soc = full_sync_point(st, p, i, vmax, t_mean_c, dt_s)
+    if math.isnan(soc):
+        return np.nan
     # offset from the counter's drift between two full syncs (net charge zero: no gain or capacity error)
     elapsed = now_s - st[S_LAST_FULL_SYNC_S]
     if 6.0 * 3600.0 <= elapsed <= 10.0 * 86400.0 and not math.isnan(st[S_SYNC_SOC]):
@@ -599,10 +708,11 @@ class EstimatorBase:
         params: BmsParameters,
         n_modules: int,
         *,
-        initial_soc: float | np.ndarray = 0.5,
+        initial_soc: float | np.ndarray | None = None,
         initial_uncertainty: float = 1.0,
         compiled: np.ndarray | None = None,
     ) -> None:
+        """``initial_soc`` (with ``initial_uncertainty``) is a stored estimate; None starts from the first OCV."""
         self.params = compile_soc_params(params) if compiled is None else compiled
         self.state = new_state(self.params, n_modules, initial_soc, initial_uncertainty)
 

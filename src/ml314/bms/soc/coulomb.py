@@ -24,6 +24,7 @@ from ml314.bms.soc.common import (
     S_OCV_DONE,
     S_OCV_SOC,
     S_SOC,
+    S_STARTED,
     S_UNCERTAINTY,
     EstimatorBase,
     cell_stats,
@@ -34,6 +35,7 @@ from ml314.bms.soc.common import (
     measure,
     ocv_point,
     relaxed,
+    start_from_ocv,
     track_rest,
     watch_temperature,
 )
@@ -64,6 +66,8 @@ def coulomb_module(
 ) -> None:
     """One second of one module (``st`` is its state row, ``cell_voltage_v`` its 16 cells)."""
     vsum, vmin, vmax, t_mean, t_min, t_max = cell_stats(cell_voltage_v, temperature_c)
+    if st[S_STARTED] < 0.5:
+        start_from_ocv(st, p, vmin, vmax, t_mean)
     i = measure(st, p, current_a, vsum, t_mean, path_open, dt_s)
     count(st, p, i, dt_s)
     track_rest(st, p, i, vsum / p[P_N_CELLS], dt_s)

@@ -60,6 +60,7 @@ from ml314.bms.soc.common import (
     S_P22,
     S_RESISTANCE_OHM,
     S_SOC,
+    S_STARTED,
     S_UNCERTAINTY,
     EstimatorBase,
     arrhenius,
@@ -76,6 +77,7 @@ from ml314.bms.soc.common import (
     ocv_v,
     r_soc_factor,
     relaxed,
+    start_from_ocv,
     track_rest,
     watch_temperature,
 )
@@ -112,6 +114,8 @@ def ekf_module(
     """One second of one module (``st`` is its state row, ``cell_voltage_v`` its 16 cells)."""
     n_cells = p[P_N_CELLS]
     vsum, vmin, vmax, t_mean, t_min, t_max = cell_stats(cell_voltage_v, temperature_c)
+    if st[S_STARTED] < 0.5:
+        start_from_ocv(st, p, vmin, vmax, t_mean)
     i = measure(st, p, current_a, vsum, t_mean, path_open, dt_s)
     dsoc = count(st, p, i, dt_s)  # the prediction of SOC
     y = vsum / n_cells

@@ -63,6 +63,7 @@ def run_home(ctx: SimulationContext, plan: tuple[Profile, Profile, Profile, Prof
     done = round(ctx.elapsed_s / req.dt_s)  # the BMS's power-on second, if it ran, is part of the run
     outages = 0
     was_up = True
+    requests = RequestCounter()
     while done < total:
         if done >= day_start + day_steps:
             day_start = done
@@ -74,8 +75,42 @@ def run_home(ctx: SimulationContext, plan: tuple[Profile, Profile, Profile, Prof
         outages += int(was_up and not ups[0]) + int((ups[:-1] & ~ups[1:]).sum())
         was_up = bool(ups[-1])
         # the inverter decides from the SOC the battery reports (the BMS's estimate when the BMS runs)
-        decision = controller.decide(ctx.reported_soc())
+        full, force = ctx.battery_requests()
+        requests.update(full, force)
+        decision = controller.decide(ctx.reported_soc(), full_charge=full, force_charge=force)
         done += ctx.run(n, k.MODE_HOME, block, limits, home=controller.kernel_parameters(decision))
         if ctx.progress is not None:
             ctx.progress(done / total, f"day {ctx.t_s / 86400.0:.1f}")
+    requests.update(*ctx.battery_requests())
     ctx.extra["outages"] = {"count": outages}
+    if ctx.system is not None:
+        ctx.extra["charge_requests"] = requests.summary()
+
+
+class RequestCounter:
+    """The battery's full-charge and force-charge requests as the inverter saw them at its decisions: how many
+    were raised, and how many full charges were granted (a full-charge request the battery cleared, which it does
+    only at a full charge)."""
+
+    def __init__(self) -> None:
+        self.full = False
+        self.force = False
+        self.full_requests = 0
+        self.full_granted = 0
+        self.force_requests = 0
+
+    def update(self, full: bool, force: bool) -> None:
+        """The flags at one decision."""
+        self.full_requests += int(full and not self.full)
+        self.full_granted += int(self.full and not full)
+        self.force_requests += int(force and not self.force)
+        self.full, self.force = full, force
+
+    def summary(self) -> dict[str, int | bool]:
+        """The counts for ``summary.json``."""
+        return {
+            "full_charge_requests": self.full_requests,
+            "full_charges_granted": self.full_granted,
+            "full_charge_request_open_at_end": self.full,
+            "force_charge_requests": self.force_requests,
+        }
