@@ -37,21 +37,45 @@ def test_the_allowance_follows_what_it_measures() -> None:
     assert a.allowance_s() == 1.0  # never past the ceiling
 
 
-def settle(runner: Runner, modules: int) -> ChargeLimits:
-    """Wait until every module is online and the limits have held for 3 s; those limits."""
+def settle(runner: Runner, modules: int) -> list[ChargeLimits]:
+    """Wait until every module is online and the bank assembled, then sample the limits for 5 s without load.
+
+    While the bank carries current, its CCL/DCL follow the measured current share and move with the current
+    sensors' noise (a few tenths of a percent per module); the samples give that undisturbed spread."""
     live, loop = runner.live, runner.master_loop
     assert live is not None and loop is not None
-    since, last = time.monotonic(), None
-    end = time.monotonic() + 300.0  # a guard against hanging
+    end = time.monotonic() + 600.0  # a guard against hanging, not a speed limit
+    since = time.monotonic()
     while time.monotonic() < end:
         s = live.status
-        now = (s.module_count, s.limits)
-        if not (loop.master.assembled and s.module_count == modules and s.limits.ccl_a > 0) or now != last:
-            since, last = time.monotonic(), now
+        if not (loop.master.assembled and s.module_count == modules and s.limits.ccl_a > 0):
+            since = time.monotonic()
         elif time.monotonic() - since >= 3.0:
-            return s.limits
+            break
         time.sleep(0.05)
-    raise AssertionError(f"the {modules}-module bank never settled: {last}")
+    else:
+        raise AssertionError(f"the {modules}-module bank never assembled: {live.status.module_count}")
+    samples = []
+    t_end = time.monotonic() + 5.0
+    while time.monotonic() < t_end:
+        s = live.status
+        assert s.module_count == modules
+        samples.append(s.limits)
+        time.sleep(0.05)
+    return samples
+
+
+def within_undisturbed(limits: ChargeLimits, before: list[ChargeLimits]) -> bool:
+    """The voltages exactly as without load; the current limits inside the undisturbed range widened by 1 %
+    (a module lost would take 1/n of the bank's limit away: 25 % with 4 modules, 6 % with 16)."""
+    if {(b.cvl_v, b.dvl_v) for b in before} != {(limits.cvl_v, limits.dvl_v)}:
+        return False
+    for name in ("ccl_a", "dcl_a"):
+        values = [getattr(b, name) for b in before]
+        value = getattr(limits, name)
+        if not min(values) * 0.99 <= value <= max(values) * 1.01:
+            return False
+    return True
 
 
 @pytest.mark.parametrize("modules", [4, 16])
@@ -87,11 +111,13 @@ def test_every_module_stays_online_under_50_clients_and_a_busy_cpu(modules: int)
             time.sleep(0.02)
         out = clients.communicate()[0]
         assert '"answered"' in out
-        assert seen == {(modules, before)}, f"under load: {sorted(seen, key=str)[:5]}"
+        assert {count for count, _ in seen} == {modules}, f"modules online under load: {sorted(seen, key=str)[:5]}"
+        outside = [lim for _, lim in seen if not within_undisturbed(lim, before)]
+        assert not outside, f"limits under load outside the undisturbed range: {outside[:3]}"
         master = runner.master_loop
         assert master is not None
         assert len(master.master.online()) == modules - 1
-        assert runner.rs485_server is not None and runner.rs485_server.health.snapshot().refused > 0  # the cap
+        assert runner.rs485_server is not None and runner.rs485_server.health_snapshot().refused > 0  # the cap
     finally:
         for h in hogs:
             h.kill()

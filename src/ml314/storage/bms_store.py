@@ -25,7 +25,6 @@ warning event. A file for a different bank shape raises :class:`ConfigError`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -39,6 +38,7 @@ import numpy as np
 
 from ml314.bms.events import Counters, Event, EventLog
 from ml314.errors import ConfigError, InputError
+from ml314.storage.atomic import fsync_dir, write_durably
 
 __all__ = [
     "FORMAT",
@@ -111,23 +111,6 @@ def _document(payload: dict[str, Any]) -> bytes:
     return (head[:-1] + ', "payload": ' + body + "}\n").encode()
 
 
-def _fsync_dir(directory: Path) -> None:
-    # not every platform can open a directory; the rename is still atomic there
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def save_bms_state(
     path: Path, events: EventLog, counters: Counters, state: dict[str, Any] | None = None, t_s: float = math.nan
 ) -> None:
@@ -148,7 +131,7 @@ def save_bms_state(
         raise InputError(f"{path}: BMS state cannot be saved ({exc})") from exc
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
-    _write_durably(tmp, data)
+    write_durably(tmp, data)
     if path.exists():
         try:
             current = path.read_bytes()
@@ -157,10 +140,10 @@ def save_bms_state(
             os.replace(path, _corrupt_path(path))
         else:
             bak_tmp = backup_path(path).with_name(backup_path(path).name + ".tmp")
-            _write_durably(bak_tmp, current)
+            write_durably(bak_tmp, current)
             os.replace(bak_tmp, backup_path(path))
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _verify(data: bytes, path: Path) -> dict[str, Any]:
