@@ -74,11 +74,11 @@ def test_crash_while_writing_the_temp_file_leaves_the_main_file(tmp_path: Path, 
     save_bms_state(path, *sample(soc=0.1), t_s=1.0)
     before = path.read_bytes()
 
-    def torn_write(target: Path, data: bytes) -> None:
+    def torn_write(target: Path, data: bytes, mode: int = 0o644) -> None:
         target.write_bytes(data[: len(data) // 2])  # power lost half-way through
         raise OSError("simulated power loss")
 
-    monkeypatch.setattr(bms_store, "_write_durably", torn_write)
+    monkeypatch.setattr(bms_store, "write_durably", torn_write)
     with pytest.raises(OSError, match="power loss"):
         save_bms_state(path, *sample(soc=0.9), t_s=2.0)
     assert path.read_bytes() == before

@@ -78,11 +78,12 @@ class _CanEndpoint:
         with self._bus_lock:
             if self.bus is not bus:
                 return
+            # reported before the bus is let go: the receiver may reopen it as soon as it is None
+            self.health.lost(f"{type(exc).__name__}: {exc}")
             self.bus = None
             self._next_open_s = time.monotonic() + self._backoff.next()
         with contextlib.suppress(Exception):
             bus.shutdown()
-        self.health.lost(f"{type(exc).__name__}: {exc}")
 
     def _open_again(self) -> None:
         """Try to reopen a lost bus when its backoff has passed (receiver thread)."""
