@@ -124,7 +124,8 @@ class LiveBank:
     def republish(self) -> None:
         """Rebuild the published snapshot and status from the system (after its state was restored)."""
         self.snapshot = self.builder.modules()
-        self.status = self.builder.build(modules=self.snapshot)
+        if self.bank_status is None:  # with a bank link the status stays the master's: only modules it found
+            self.status = self.builder.build(modules=self.snapshot)
 
     def close(self) -> None:
         self.system.close()

@@ -285,6 +285,7 @@ class Runner:
         self.master_loop = loop
         extra = frozenset({AlarmKind.INTERNAL_COMMUNICATION}) if faults else frozenset()
         live.bank_status = lambda now: self._master_status(loop, now, extra)
+        live.status = live.bank_status(self.link_clock())  # from now on only what the master has found
         text = f"bank link {where} at {baud} baud: master ID {linked.master.master_id}, {c.modules} modules"
         return text + "".join(f"\n  wiring: {f}" for f in faults)
 
