@@ -23,7 +23,6 @@ Loopback only; bounded in count (the clients' requests, the flood) and in time (
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -37,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from _common import finish, parser
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the inverter process of tests/peers
+from tests.peers.process import InverterProcess
+
 from ml314.adapters.can_link import CanSpec
 from ml314.adapters.serial_link import Rs485Spec
 from ml314.bms.parameters import load_default_parameters
@@ -47,31 +50,8 @@ from ml314.runtime.run import RunConfig, Runner
 NAME = "robustness"
 COLUMNS = ("case", "modules", "online_min", "limit_change_pct", "errors", "duration_s")
 ROOT = Path(__file__).resolve().parent.parent
-PEER = ROOT / "tests" / "peers" / "serial_can_inverter.py"
 CLIENTS = ROOT / "tests" / "peers" / "rs485_clients.py"
 LIMIT_FIELDS = ("cvl_v", "dvl_v", "ccl_a", "dcl_a")
-
-
-class CanPeer:
-    """The inverter process on the CAN socket; :meth:`cmd` sends one command and waits for its answer."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(PEER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        assert self.proc.stdout is not None
-        self.port = int(self.proc.stdout.readline().split()[1])
-
-    def cmd(self, line: str) -> str:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def close(self) -> None:
-        with contextlib.suppress(BrokenPipeError, OSError):
-            self.cmd("quit")
-        self.proc.wait(timeout=10)
 
 
 class Sampler:
@@ -106,7 +86,7 @@ def _hog(window_s: float) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 2)]
 
 
-def disturb(case: str, runner: Runner, peer: CanPeer, window_s: float) -> None:
+def disturb(case: str, runner: Runner, peer: InverterProcess, window_s: float) -> None:
     """Run the case's disturbance; returns when it is over (at most ``window_s``)."""
     end = time.monotonic() + window_s
     if case == "rs485_clients":
@@ -165,7 +145,7 @@ def _near(a: tuple[int, ChargeLimits], b: tuple[int, ChargeLimits]) -> bool:
 
 def run_case(case: str | None, modules: int, window_s: float) -> dict[str, Any]:
     """One run: start, wait until the bank has assembled, disturb (or not) for the window, sample."""
-    peer = CanPeer()
+    peer = InverterProcess()
     config = RunConfig(
         params=load_default_parameters(),
         modules=modules,

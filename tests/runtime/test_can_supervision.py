@@ -18,36 +18,10 @@ from ml314.domain.faults import SystemFaultKind
 from ml314.protocols.examples import worked_example
 from ml314.protocols.keepalive import LinkState
 from ml314.runtime.can_links import CanBatteryLink
+from tests.peers.process import InverterProcess
 from tests.runtime.test_can_links import codec, wait_for
 
 ML314 = (sys.executable, "-m", "ml314.cli.main")
-PEER = Path(__file__).resolve().parents[1] / "peers" / "serial_can_inverter.py"
-
-
-class InverterProcess:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(PEER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        assert self.proc.stdout is not None
-        self.port = int(self.proc.stdout.readline().split()[1])
-
-    def cmd(self, line: str) -> str:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def stats(self) -> dict[str, str]:
-        return dict(kv.split("=") for kv in self.cmd("stats").split()[1:])
-
-    def rx(self) -> int:
-        return int(self.stats()["rx"])
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.cmd("quit")
-        self.proc.wait()
 
 
 @contextmanager
