@@ -32,6 +32,7 @@ from ml314.errors import FrameError
 from ml314.system import bank_link as link
 from ml314.system.addressing import MAX_BANK_MODULES
 from ml314.system.bank_aggregate import aggregate
+from ml314.system.limit_hold import LimitHold
 
 __all__ = ["BankMaster", "LinkState", "MasterParams", "MemberState", "Transport"]
 
@@ -107,6 +108,7 @@ class BankMaster:
         self.last_refresh_reports = 0
         self._cycle_started_s = 0.0
         self.retried = 0  # transactions sent again after no answer
+        self._hold = LimitHold()  # the published CCL/DCL, steady against sensor noise
 
     # ------------------------------------------------------------------ polling
     def _log(self, now_s: float, text: str) -> None:
@@ -377,7 +379,7 @@ class BankMaster:
                 charge_enable=False,
                 discharge_enable=False,
             )
-        return status
+        return self._hold.apply(status)
 
     def _assembled(self, now_s: float) -> bool:
         """At start the bank carries no current until every module found has joined (or the timeout passed)."""

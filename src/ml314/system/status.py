@@ -31,6 +31,7 @@ from ml314.domain.limits import ChargeLimits
 from ml314.domain.spec import ML314
 from ml314.system.bank_aggregate import aggregate
 from ml314.system.compiled_system import CompiledBankSystem
+from ml314.system.limit_hold import LimitHold
 
 __all__ = ["ALARM_OF_ROW", "StatusBuilder"]
 
@@ -82,6 +83,7 @@ class StatusBuilder:
         n = system.n_modules
         self.module_ids = module_ids or tuple(range(1, n + 1))
         self.serials = serials or tuple(f"ML314W08{i:08d}" for i in range(1, n + 1))
+        self._hold = LimitHold()  # the published CCL/DCL, steady against sensor noise
 
     def _alarm_sets(self, m: int) -> tuple[frozenset[AlarmKind], frozenset[AlarmKind]]:
         row = self.system.bms.protection.state[m, :, S_ACTIVE]
@@ -151,7 +153,7 @@ class StatusBuilder:
     ) -> BankStatus:
         """The bank as one: :func:`aggregate` over ``modules`` (default: every module, read directly)."""
         mods = self.modules() if modules is None else modules
-        status = aggregate(mods, self.system.t_s, extra_alarms=extra_alarms)
+        status = self._hold.apply(aggregate(mods, self.system.t_s, extra_alarms=extra_alarms))
         counters = self.system.bms.counters.values
         return replace(
             status,
