@@ -129,7 +129,7 @@ def disturb(case: str, runner: Runner, peer: InverterProcess, window_s: float) -
         time.sleep(rest)
 
 
-def settle(runner: Runner, modules: int, steady_s: float = 3.0, limit_s: float = 120.0) -> None:
+def settle(runner: Runner, modules: int, steady_s: float = 3.0, limit_s: float = 600.0) -> None:
     """Wait until the master has assembled the bank (every module online) and its limits have held ``steady_s``
     (the limits ramp up after the start)."""
     live, loop = runner.live, runner.master_loop

@@ -12,16 +12,28 @@ from ml314.runtime.scenarios import SCENARIOS
 from ml314.runtime.simulation import SimulationRequest, simulate
 
 
-@pytest.mark.parametrize("protocol", ["CAN:P14", "CAN:P01", "RS485:P01", "RS485:P04", "pylon-rs485", "sma-can"])
-def test_the_home_system_runs_through_the_codec(tmp_path: Path, protocol: str) -> None:
-    req = SimulationRequest(modules=2, days=0.25, sample_s=600.0, protocol=protocol, series_format="csv")
+@pytest.mark.parametrize(
+    ("protocol", "link"),
+    [
+        ("CAN:P14", False),
+        ("CAN:P01", False),
+        ("RS485:P01", False),
+        ("RS485:P04", False),
+        ("pylon-rs485", True),
+        ("sma-can", False),
+    ],
+)
+def test_the_home_system_runs_through_the_codec(tmp_path: Path, protocol: str, link: bool) -> None:
+    """Two modules: one protocol also with the bank link between them (the master presents the bank to the
+    codec), the others without it (the codec path is the same, and the byte-level link is the slow part)."""
+    req = SimulationRequest(modules=2, days=0.125, sample_s=600.0, protocol=protocol, series_format="csv", link=link)
     out = simulate(req, tmp_path, SCENARIOS, report=False)
     p = out.summary["protocol"]
-    assert p["periods"] == round(0.25 * 86400) - 1  # every second but the BMS's power-on second
+    assert p["periods"] == round(req.days * 86400) - 1  # every second but the BMS's power-on second
     assert p["battery_frames"] >= p["periods"]
     assert p["decoded_limits_end"] is not None
     energy = out.summary["energy"]
-    assert energy["battery_charged_kwh"] + energy["battery_discharged_kwh"] > 0.5, "the battery was used"
+    assert energy["battery_charged_kwh"] + energy["battery_discharged_kwh"] > 0.2, "the battery was used"
 
 
 def test_a_bank_the_inverter_cannot_hear_is_not_used(tmp_path: Path) -> None:
