@@ -349,8 +349,9 @@ def _reply(s: LcdState, r: ProtocolReply, now: float) -> tuple[LcdState, str | N
         return s, None
     port = s.pending.port
     if r.accepted:
-        nxt = replace(s.next_start, can=r.can or s.next_start.can, rs485=r.rs485 or s.next_start.rs485)
-        chosen = _shown(nxt.of(port) or s.pending.protocol)
+        said = (r.can if port is Transport.CAN else r.rs485) or s.pending.protocol  # only the port it changed
+        nxt = replace(s.next_start, **{"can" if port is Transport.CAN else "rs485": said})
+        chosen = _shown(said)
         notice = f"{port.value} protocol {chosen} saved: restart required"
         return replace(s, pending=None, next_start=nxt, notice=notice, locked_until_s=0.0), "the device accepted"
     locked = now + r.retry_after_s if r.retry_after_s > 0 else s.locked_until_s
