@@ -189,7 +189,8 @@ class LcdApp(App[None]):
         lcd.set_class(s.dimmed, "dimmed")
         self.query_one("#title", Static).update(f"ML314 #{s.module_id}  {s.title}")
         self.query_one("#rows", Static).update(_table(s.rows))
-        notice = s.notice + ("  [restart required]" if s.restart_required and "restart" not in s.notice else "")
+        extra = "[restart required]" if s.restart_required and "restart" not in s.notice else ""
+        notice = f"{s.notice}  {extra}".strip()
         self.query_one("#notice", Static).update(Text(notice))
         self.query_one("#link", Static).update(Text(f"link: {self.link_error}" if self.link_error else ""))
         shown = tuple((b.key, b.label, b.enabled) for b in s.buttons)
