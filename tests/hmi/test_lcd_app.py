@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,13 +16,14 @@ from textual.widgets import Button
 from ml314.hmi.lcd import DIM_AFTER_S, LcdPage
 from ml314.hmi.lcd_app import LcdApp
 from ml314.hmi.lcd_client import LcdClient
+from ml314.storage.settings_store import load_selection
 from tests.cli.test_simulate_cli import ml314
-from tests.hmi.server import Server, ml314_run
+from tests.web.running import RunningBank
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with ml314_run(tmp_path_factory.mktemp("lcd-app")) as s:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBank]:
+    with RunningBank(tmp_path_factory.mktemp("lcd-app"), "--modules", "2", "--quiet") as s:
         yield s
 
 
@@ -51,7 +51,7 @@ async def pick(pilot: Pilot[None], app: LcdApp, protocol: str) -> None:
     await pilot.click(button)
 
 
-def test_pages_and_the_protocol_change_with_the_devices_pin(server: Server) -> None:
+def test_pages_and_the_protocol_change_with_the_devices_pin(server: RunningBank) -> None:
     async def drive() -> None:
         app = LcdApp(LcdClient(server.url), 2)
         async with app.run_test(size=(100, 40)) as pilot:
@@ -94,11 +94,10 @@ def test_pages_and_the_protocol_change_with_the_devices_pin(server: Server) -> N
             assert values(app)["PROTOCOL"].endswith("-> P05-VCT (restart required)")
 
     asyncio.run(drive())
-    saved = tomllib.loads(server.config.read_text())
-    assert saved["protocols"]["can"] in ("victron-can", "CAN:P05-VCT", "CAN:P05")
+    assert load_selection(server.settings).can.name == "victron-can"  # saved for the next start
 
 
-def test_dims_when_idle_and_the_first_key_only_wakes(server: Server) -> None:
+def test_dims_when_idle_and_the_first_key_only_wakes(server: RunningBank) -> None:
     now = [1_700_000_000.0]
 
     async def drive() -> None:
@@ -117,7 +116,7 @@ def test_dims_when_idle_and_the_first_key_only_wakes(server: Server) -> None:
     asyncio.run(drive())
 
 
-def test_a_missing_server_or_module_is_one_clear_line(server: Server) -> None:
+def test_a_missing_server_or_module_is_one_clear_line(server: RunningBank) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, never listening: nothing answers there
@@ -130,7 +129,7 @@ def test_a_missing_server_or_module_is_one_clear_line(server: Server) -> None:
     assert r.returncode == 2 and r.stderr.strip() == f"ml314: error: no module 9 at {server.url} (modules: 1, 2)"
 
 
-def test_the_client_reads_the_same_snapshots_as_the_api(server: Server, tmp_path: Path) -> None:
+def test_the_client_reads_the_same_snapshots_as_the_api(server: RunningBank, tmp_path: Path) -> None:
     async def read() -> None:
         client = LcdClient(server.url)
         try:

@@ -11,22 +11,23 @@ import pytest
 
 from ml314.domain.snapshot_json import from_jsonable
 from ml314.hmi.lcd import LcdPage, LcdScreen
-from tests.hmi.server import Server, ml314_run
+from ml314.storage.settings_store import load_selection
+from tests.web.running import RunningBank
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with ml314_run(tmp_path_factory.mktemp("lcd-web")) as s:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBank]:
+    with RunningBank(tmp_path_factory.mktemp("lcd-web"), "--modules", "2", "--quiet") as s:
         yield s
 
 
-def key(server: Server, module: int, k: str) -> LcdScreen:
+def key(server: RunningBank, module: int, k: str) -> LcdScreen:
     r = httpx.post(f"{server.url}/api/lcd/keys", json={"module": module, "key": k})
     assert r.status_code == 200, r.text
     return from_jsonable(LcdScreen, r.json())
 
 
-def keys(server: Server, module: int, *ks: str) -> LcdScreen:
+def keys(server: RunningBank, module: int, *ks: str) -> LcdScreen:
     s = None
     for k in ks:
         s = key(server, module, k)
@@ -38,7 +39,7 @@ def values(s: LcdScreen) -> dict[str, str]:
     return {r.label: r.value for r in s.rows}
 
 
-def test_the_screen_is_the_page_model_per_module(server: Server) -> None:
+def test_the_screen_is_the_page_model_per_module(server: RunningBank) -> None:
     r = httpx.get(f"{server.url}/api/lcd", params={"module": 1})
     assert r.status_code == 200
     dark = from_jsonable(LcdScreen, r.json())
@@ -54,7 +55,7 @@ def test_the_screen_is_the_page_model_per_module(server: Server) -> None:
     assert keys(server, 1, "back", "temperature").page is LcdPage.TEMPERATURES
 
 
-def test_protocol_change_refused_then_accepted_and_the_pin_never_comes_back(server: Server) -> None:
+def test_protocol_change_refused_then_accepted_and_the_pin_never_comes_back(server: RunningBank) -> None:
     keys(server, 2, "touch", "settings", "rs485")
     wrong = "1" * len(server.pin) if server.pin != "1" * len(server.pin) else "2" * len(server.pin)
     refused = keys(server, 2, *wrong, "ok", "pick:voltronic-rs485")
@@ -64,25 +65,25 @@ def test_protocol_change_refused_then_accepted_and_the_pin_never_comes_back(serv
     assert server.pin not in httpx.get(f"{server.url}/api/lcd", params={"module": 2}).text
     main = keys(server, 2, "back")
     assert values(main)[""].endswith("-> P04-VOL (restart required)")
-    assert 'rs485 = "voltronic-rs485"' in server.config.read_text()
+    assert load_selection(server.settings).rs485.name == "voltronic-rs485"  # saved for the next start
 
 
 ERRORS = [
     ("GET", "/api/lcd?module=9", None, 404, "module"),
-    ("GET", "/api/lcd?module=0", None, 400, "module"),
+    ("GET", "/api/lcd?module=64", None, 400, "module"),
     ("POST", "/api/lcd/keys", {"module": 9, "key": "touch"}, 404, "module"),
 ]
 
 
 @pytest.mark.parametrize("case", ERRORS)
-def test_errors_are_typed_json(server: Server, case: tuple[str, str, dict[str, Any] | None, int, str]) -> None:
+def test_errors_are_typed_json(server: RunningBank, case: tuple[str, str, dict[str, Any] | None, int, str]) -> None:
     method, path, body, status, field = case
     r = httpx.request(method, f"{server.url}{path}", json=body)
     assert r.status_code == status
     assert r.json()["error"]["field"] == field and r.json()["error"]["message"]
 
 
-def test_the_page_and_its_assets_come_from_the_package(server: Server) -> None:
+def test_the_page_and_its_assets_come_from_the_package(server: RunningBank) -> None:
     page = httpx.get(f"{server.url}/lcd")
     assert page.status_code == 200 and "/lcd/lcd.js" in page.text and "//" not in page.text  # no CDN
     js = httpx.get(f"{server.url}/lcd/lcd.js")

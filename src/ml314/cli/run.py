@@ -244,6 +244,7 @@ def _web_server(surface: Surface, address: tuple[str, int] | None) -> WebServer 
     if address is None:
         return None
     from ml314.web.app import create_app  # noqa: PLC0415
+    from ml314.web.lcd_api import lcd_router  # noqa: PLC0415
     from ml314.web.server import WebServer  # noqa: PLC0415
 
-    return WebServer(create_app(surface), *address)
+    return WebServer(create_app(surface, routers=(lcd_router(),)), *address)

@@ -31,6 +31,7 @@ from ml314.domain.snapshot_json import to_jsonable
 from ml314.errors import InputError, Ml314Error
 from ml314.hmi.lcd import LcdScreen, LcdState, render, step
 from ml314.hmi.lcd_client import LcdClient, LcdData
+from ml314.web.errors import error_body
 
 __all__ = ["LcdKey", "lcd_router"]
 
@@ -40,12 +41,12 @@ _ASSETS = {"lcd.js": "text/javascript", "lcd.css": "text/css"}
 class LcdKey(BaseModel):
     """A touch on the LCD of one module: a button's ``key``, a digit, or ``touch``."""
 
-    module: int = Field(1, ge=1, le=63, description="the module (its ID) whose LCD is touched")
+    module: int = Field(1, ge=0, le=63, description="the module (its ID) whose LCD is touched")
     key: str = Field(..., min_length=1, max_length=80, description="the button's key as the screen lists it")
 
 
 def _error(status: int, code: str, message: str, field: str | None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status)
+    return JSONResponse(error_body(code, message, field), status_code=status)
 
 
 def _static(name: str) -> str:
@@ -109,8 +110,8 @@ def lcd_router(*, clock: Callable[[], float] = time.time) -> APIRouter:
 
     @router.get("/api/lcd", summary="The LCD screen of a module now (manual 10.1)")
     async def get_lcd(request: Request, module: int = 1) -> Response:
-        if not 1 <= module <= 63:
-            return _error(400, "invalid", f"module {module} is not an ID of 1..63", "module")
+        if not 0 <= module <= 63:
+            return _error(400, "invalid_field", f"module {module} is not a DIP ID of 0..63", "module")
         return await lcds.show(request, module, None)
 
     @router.post("/api/lcd/keys", summary="Touch a button of a module's LCD; the new screen")
