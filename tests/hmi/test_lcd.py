@@ -243,3 +243,9 @@ def test_every_screen_survives_the_json_wire_form(page: LcdPage) -> None:
     state = replace(woken(), page=page, port=Transport.RS485, digits="12")
     s = screen(state)
     assert from_jsonable(LcdScreen, to_jsonable(s)) == s
+
+
+def test_a_module_that_is_shut_down_has_a_blank_lcd() -> None:
+    off = render(woken(), BANK, None, T0, powered=False)
+    assert off.off and off.dimmed and off.rows == () and off.buttons == ()
+    assert not render(woken(), BANK, None, T0).off

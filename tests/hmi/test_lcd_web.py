@@ -3,7 +3,9 @@ kept per module on the server), the PIN flow through the device, and the page wi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +13,7 @@ import pytest
 
 from ml314.domain.snapshot_json import from_jsonable
 from ml314.hmi.lcd import LcdPage, LcdScreen
+from ml314.storage.identity import FIRST_LOCK_S, FREE_TRIES
 from ml314.storage.settings_store import load_selection
 from tests.web.running import RunningBank
 
@@ -95,3 +98,26 @@ def test_the_page_and_its_assets_come_from_the_package(server: RunningBank) -> N
     css = httpx.get(f"{server.url}/lcd/lcd.css")
     assert css.status_code == 200 and ".lcd" in css.text
     assert httpx.get(f"{server.url}/lcd/other.js").status_code == 404
+
+
+def test_lockout_and_a_shut_down_module_on_their_own_device(tmp_path: Path) -> None:
+    """Five wrong PINs lock the device's PIN check: the LCD shows the countdown and refuses √ until it ends; the
+    module shut down by a long ON/OFF press has a dark LCD."""
+    with RunningBank(tmp_path, "--quiet") as device:
+        wrong = "1" * len(device.pin) if device.pin != "1" * len(device.pin) else "2" * len(device.pin)
+        keys(device, 1, "touch", "settings", "can")
+        for n in range(1, FREE_TRIES + 1):
+            s = keys(device, 1, *wrong, "ok", "pick:sma-can")
+            assert s.page is LcdPage.PIN and s.action is None
+            assert ("locked" in s.notice) == (n == FREE_TRIES), s.notice
+        locked = values(s)["Locked"]
+        assert locked.endswith(" s") and 0 < int(locked[:-2]) <= FIRST_LOCK_S
+        refused = keys(device, 1, *device.pin, "ok")
+        assert refused.page is LcdPage.PIN and "PIN locked for" in refused.notice
+        assert not next(b for b in refused.buttons if b.key == "ok").enabled
+        r = httpx.post(f"{device.url}/api/buttons/power", json={"module": 1, "long": True})
+        assert r.status_code in (200, 202), r.text
+        while not httpx.get(f"{device.url}/api/lcd", params={"module": 1}).json()["off"]:
+            time.sleep(0.1)  # poll interval: the run loop applies the press at its next tick
+        dark = from_jsonable(LcdScreen, httpx.get(f"{device.url}/api/lcd", params={"module": 1}).json())
+        assert dark.off and dark.rows == () and dark.buttons == ()

@@ -166,6 +166,7 @@ class LcdScreen:
     notice: str = ""
     action: ProtocolRequest | None = None
     restart_required: bool = False
+    off: bool = False  # the module's BMS is shut down: the LCD has no power and shows nothing
 
 
 # ----------------------------------------------------------------------------------------------------- options
@@ -532,12 +533,16 @@ def render(
     online: bool = True,
     running: PortProtocols | None = None,
     utc_offset_s: float = 0.0,
+    powered: bool = True,
 ) -> LcdScreen:
     """The screen of ``state`` at ``now_s`` with the module's values (``module``, else found in ``bank`` by
-    ``state.module_id``; None: shown as "--"), the protocols the ports run now, and the clock's offset from UTC."""
+    ``state.module_id``; None: shown as "--"), the protocols the ports run now, and the clock's offset from UTC.
+    A module whose BMS is shut down (``powered`` False) has a blank LCD (manual 10.1.2: "when power is on")."""
     m = _find(bank, module, state.module_id)
     view = _View(state, m, online, now_s, running, utc_offset_s)
     restart = _restart_required(state, running)
+    if not powered:
+        return LcdScreen(state.module_id, state.page, "", (), (), dimmed=True, action=state.pending, off=True)
     if not awake(state, now_s):
         rows = [LcdRow("Battery SOC", f"SOC: {m.soc_pct:.0f}%" if m else "--"), LcdRow("Battery status", view.status)]
         title, buttons, dimmed = f"ML314 #{state.module_id}", [LcdButton(TOUCH, "Touch to wake")], True

@@ -48,6 +48,7 @@ KEYS: dict[str, str] = {
     "pagedown": "down",
 }
 
+_OFF = "the module is off (its BMS is shut down): the LCD is dark"
 _MARK_STYLE = {"max": "bold red", "min": "bold cyan", "alarm": "bold red", "running": "green", "next start": "yellow"}
 
 
@@ -177,6 +178,7 @@ class LcdApp(App[None]):
             self.clock(),
             online=d.online,
             running=d.running,
+            powered=d.powered,
             utc_offset_s=getattr(self, "_utc_offset_s", 0.0),
         )
 
@@ -190,7 +192,9 @@ class LcdApp(App[None]):
         self.query_one("#title", Static).update(f"ML314 #{s.module_id}  {s.title}")
         self.query_one("#rows", Static).update(_table(s.rows))
         extra = "[restart required]" if s.restart_required and "restart" not in s.notice else ""
-        notice = f"{s.notice}  {extra}".strip()
+        notice = (
+            "the module is off (its BMS is shut down): the LCD is dark" if s.off else f"{s.notice}  {extra}".strip()
+        )
         self.query_one("#notice", Static).update(Text(notice))
         self.query_one("#link", Static).update(Text(f"link: {self.link_error}" if self.link_error else ""))
         shown = tuple((b.key, b.label, b.enabled) for b in s.buttons)

@@ -24,13 +24,14 @@ __all__ = ["LcdClient", "LcdData"]
 
 @dataclass(frozen=True, slots=True)
 class LcdData:
-    """What one poll brought: the bank, the module (None when the bank has no such module), whether the module
-    is online, and the protocols the ports run now (when the server says)."""
+    """What one poll brought: the bank, the module, whether the module is online, the protocols the ports run now
+    (when the server says), and whether the module's BMS runs (its LCD has power)."""
 
     bank: BankStatus | None
     module: ModuleStatus | None
     online: bool
     running: PortProtocols | None
+    powered: bool = True
 
 
 def _protocols(*docs: dict[str, Any]) -> PortProtocols | None:
@@ -101,7 +102,8 @@ class LcdClient:
         except (ValueError, KeyError, TypeError, SnapshotDecodeError) as exc:
             raise TransportError(f"{self.url}: not the ml314 API ({exc})") from None
         online = bool(module_doc.get("online", True))
-        return LcdData(bank, module, online, _protocols(module_doc, bank_doc))
+        powered = bool(module_doc.get("powered", True))
+        return LcdData(bank, module, online, _protocols(module_doc, bank_doc), powered)
 
     async def change_protocol(self, request: ProtocolRequest) -> ProtocolReply:
         """Send the LCD's protocol change; the device's answer (an unreachable device is a refusal that says so)."""

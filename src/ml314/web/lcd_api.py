@@ -74,6 +74,7 @@ class _Lcds:
             self.clock(),
             online=data.online,
             running=data.running,
+            powered=data.powered,
             utc_offset_s=self.utc_offset_s,
         )
         if s.action is not None:

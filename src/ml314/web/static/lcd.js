@@ -31,6 +31,7 @@
     }
     let notice = s.notice;
     if (s.restart_required && !/restart/.test(notice)) notice += (notice ? "  " : "") + "[restart required]";
+    if (s.off) notice = "the module is off (its BMS is shut down): the LCD is dark";
     $("notice").textContent = notice;
     const buttons = $("buttons");
     buttons.replaceChildren();
