@@ -7,18 +7,17 @@
   const params = new URLSearchParams(location.search);
   let moduleId = Number(params.get("module") || "1");
   let screen = null;
-  let busy = false;
+  let shownButtons = "";
+  let shownRows = "";
   const $ = (id) => document.getElementById(id);
 
-  function draw(s) {
-    screen = s;
-    const lcd = $("lcd");
-    lcd.classList.toggle("dimmed", s.dimmed);
-    lcd.dataset.page = s.page;
-    $("title").textContent = s.title;
+  function drawRows(list) {
+    const signature = JSON.stringify(list);
+    if (signature === shownRows) return;  // unchanged: keep the elements
+    shownRows = signature;
     const rows = $("rows");
     rows.replaceChildren();
-    for (const r of s.rows) {
+    for (const r of list) {
       const tr = document.createElement("tr");
       const label = document.createElement("td");
       label.className = "label";
@@ -29,10 +28,22 @@
       tr.append(label, value);
       rows.append(tr);
     }
+  }
+
+  function draw(s) {
+    screen = s;
+    const lcd = $("lcd");
+    lcd.classList.toggle("dimmed", s.dimmed);
+    lcd.dataset.page = s.page;
+    $("title").textContent = s.title;
+    drawRows(s.rows);
     let notice = s.notice;
     if (s.restart_required && !/restart/.test(notice)) notice += (notice ? "  " : "") + "[restart required]";
     if (s.off) notice = "the module is off (its BMS is shut down): the LCD is dark";
     $("notice").textContent = notice;
+    const signature = JSON.stringify(s.buttons);
+    if (signature === shownButtons) return;  // unchanged: keep the elements (a click in flight is not lost)
+    shownButtons = signature;
     const buttons = $("buttons");
     buttons.replaceChildren();
     for (const b of s.buttons) {
@@ -46,28 +57,36 @@
     }
   }
 
+  let sent = 0;
+  let drawn = 0;
   async function call(url, options) {
+    const n = ++sent;
     try {
       const r = await fetch(url, options);
       const doc = await r.json();
       if (!r.ok) throw new Error(doc.error ? doc.error.message : "HTTP " + r.status);
       $("link").textContent = "";
+      if (n < drawn) return;  // an older answer (a poll overtaken by a touch) never undoes a newer screen
+      drawn = n;
       draw(doc);
     } catch (e) {
       $("link").textContent = "link: " + e.message;
     }
   }
 
-  async function press(key) {
-    if (busy) return;
-    busy = true;
+  // Touches are sent one after the other, in order (fast typing loses no digit); polls wait while any is queued.
+  let queue = Promise.resolve();
+  let queued = 0;
+  function press(key) {
     const k = screen && screen.dimmed ? "touch" : key;
-    await call("/api/lcd/keys", { method: "POST", headers: { "Content-Type": "application/json" },
-                                  body: JSON.stringify({ module: moduleId, key: k }) });
-    busy = false;
+    queued += 1;
+    queue = queue.then(() => call("/api/lcd/keys", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ module: moduleId, key: k }),
+    })).finally(() => { queued -= 1; });
   }
 
-  function poll() { if (!busy) call("/api/lcd?module=" + moduleId); }
+  function poll() { if (!queued) call("/api/lcd?module=" + moduleId); }
 
   async function modules() {
     const select = $("module");
