@@ -76,6 +76,7 @@ def test_main_page_has_the_fields_of_table_10_1() -> None:
     assert v[""] == "RS485: pylon-rs485"  # the default RS485 protocol has no P-code: shown by name
     assert v["System time"] == "2024-03-15 15:37"
     assert values(render(woken(), BANK, None, T0, utc_offset_s=3600.0))["System time"] == "2024-03-15 16:37"
+    assert values(render(woken(), BANK, None, T0, running=PortProtocols(can="pylon-can")))[""] == "RS485: off"
 
 
 def test_main_page_of_an_offline_or_alarmed_module() -> None:

@@ -108,7 +108,8 @@ LcdInput = str | ProtocolReply
 
 @dataclass(frozen=True, slots=True)
 class PortProtocols:
-    """The protocols a port runs (or will run after a restart): registry names or any spelling ``resolve`` takes."""
+    """The protocols a port runs (or will run after a restart): registry names or any spelling ``resolve`` takes;
+    None for a port that runs no protocol (the main page says "off")."""
 
     can: str | None = None
     rs485: str | None = None
@@ -398,7 +399,7 @@ def _find(bank: BankStatus | None, module: ModuleStatus | None, module_id: int) 
 
 def _protocol_value(port: Transport, state: LcdState, running: PortProtocols | None) -> str:
     now = running.of(port) if running else None
-    text = f"{port.value}: {_shown(now)}"
+    text = f"{port.value}: {'off' if running is not None and now is None else _shown(now)}"
     chosen = state.next_start.of(port)
     if chosen and not _same(chosen, now):
         text += f" -> {_shown(chosen)} (restart required)"

@@ -4,7 +4,7 @@ The app polls a running ``ml314 run`` once a second (:class:`~ml314.hmi.lcd_clie
 model's :class:`~ml314.hmi.lcd.LcdScreen`, and turns keys and clicks into :func:`~ml314.hmi.lcd.step` inputs. A
 pending protocol change goes to ``PUT /api/protocols``; the device's answer is fed back into the model.
 
-Keys: the buttons are clickable; digits type the PIN, Enter is "√", Backspace deletes, Escape is "Back", ``s``
+Keys: the buttons are clickable; digits type the PIN, Enter is "√", Backspace deletes, Escape or ``b`` is "Back", ``s``
 Settings, ``v`` Voltage, ``t`` Temperature, ``c`` CAN, ``r`` RS485, Up/Down page through the protocols, ``q``
 quits. On a dimmed screen any key or click only wakes it.
 """
@@ -37,6 +37,7 @@ KEYS: dict[str, str] = {
     "enter": "ok",
     "backspace": "del",
     "escape": "back",
+    "b": "back",
     "s": "settings",
     "v": "voltage",
     "t": "temperature",
