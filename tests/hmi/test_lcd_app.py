@@ -122,9 +122,8 @@ def test_a_missing_server_or_module_is_one_clear_line(server: RunningBank) -> No
         port = s.getsockname()[1]  # bound, never listening: nothing answers there
         r = ml314("lcd", "--url", f"http://127.0.0.1:{port}")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == [
-        f"ml314: error: cannot reach ml314 run at http://127.0.0.1:{port} (All connection attempts failed)"
-    ]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"ml314: error: cannot reach ml314 run at http://127.0.0.1:{port} (")
     r = ml314("lcd", "--url", server.url, "--module", "9")
     assert r.returncode == 2 and r.stderr.strip() == f"ml314: error: no module 9 at {server.url} (modules: 1, 2)"
 
