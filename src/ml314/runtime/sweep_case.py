@@ -72,8 +72,9 @@ def _reference(request: SimulationRequest) -> dict[str, float]:
 
 def run_case(case: Case) -> dict[str, Any]:
     """Run one case in a scratch folder (removed after) and return its row: inputs, metrics, ``error`` (None when
-    it finished), where and how long it ran. Never raises for a failing case: the error is the row's."""
-    wall0 = time.perf_counter()
+    it finished), where and how long it ran (wall and CPU time). Never raises for a failing case: the error is the
+    row's."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     row: dict[str, Any] = case.inputs()
     try:
         request = case.request()
@@ -85,6 +86,7 @@ def run_case(case: Case) -> dict[str, Any]:
     except Exception as exc:  # any failure of one case is that case's result, not the study's
         row["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
     row["wall_s"] = time.perf_counter() - wall0
+    row["cpu_s"] = time.process_time() - cpu0  # this process's CPU: what the case cost, however loaded the machine
     row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     return row
 
