@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -83,13 +85,27 @@ def open_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     if not cache_is_warm():  # compile once here, so the workers load the cache instead of each compiling
         warm_up()
     n = workers or os.cpu_count() or 1
-    with (
-        LocalCluster(  # type: ignore[no-untyped-call]
+    with _interrupts_ignored_by_children():
+        cluster = LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-        ) as cluster,
-        Client(cluster) as client,  # type: ignore[no-untyped-call]
-    ):
+        )
+    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
+
+
+@contextmanager
+def _interrupts_ignored_by_children() -> Iterator[None]:
+    """Start processes that ignore SIGINT: a Ctrl-C reaches the whole process group, and the client, not each
+    worker, handles it (cancels the cases, shuts the cluster down) without a traceback from every worker. An ignored
+    signal stays ignored across exec, and Python then installs no KeyboardInterrupt handler of its own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def sweep(
