@@ -12,7 +12,9 @@ from ml314.errors import ConfigError, InputError
 from ml314.runtime.sweep_analysis import analyse
 from ml314.runtime.sweep_study import Study, read_study
 from ml314.twin.ageing import AgeingState, age_cells, project_fade
+from ml314.twin.home import grid_without_battery
 from ml314.twin.params import load_cell_parameters
+from ml314.twin.scenarios.profile import Profile
 
 
 def study_file(tmp_path: Path, text: str) -> Path:
@@ -135,3 +137,14 @@ def test_the_projection_of_ageing_continues_the_law_it_was_aged_by() -> None:
                          temperature_c=temp)  # fmt: skip
     assert project_fade(half, params, elapsed_s=30 * day, horizon_s=60 * day) == pytest.approx(state.fade, rel=0.02)
     assert project_fade(state, params, elapsed_s=60 * day, horizon_s=60 * day) == pytest.approx(state.fade)
+
+
+def test_the_pv_only_reference_imports_the_deficit_and_exports_the_surplus_while_the_grid_is_up() -> None:
+    hour = 3600.0
+    load = Profile("load", "W", np.array([0.0, 2 * hour]), np.array([1000.0, 1000.0]), "step", 4 * hour)
+    pv = Profile("pv", "W", np.array([0.0, 2 * hour]), np.array([0.0, 3000.0]), "step", 4 * hour)
+    grid = Profile("grid", "1", np.array([0.0, hour]), np.array([1.0, 0.0]), "step", 2 * hour)
+    imported, exported = grid_without_battery(load, pv, grid, 4 * hour)
+    # hour 0: 1 kW imported; hour 1: outage; hour 2: 2 kW exported; hour 3: outage
+    assert imported == pytest.approx(1000.0 * hour)
+    assert exported == pytest.approx(2000.0 * hour)

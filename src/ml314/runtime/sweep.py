@@ -139,7 +139,10 @@ def run_study(
     write_atomically(out_dir / "study.json", json.dumps(_study_doc(study, cases), indent=2, default=str) + "\n")
     kept = store.finished(c.case_id for c in cases)
     todo = [c for c in cases if c.case_id not in kept]
-    warm = client.run(warm_up) if todo else {}
+    try:
+        warm = client.run(warm_up) if todo else {}
+    except Exception as exc:  # a worker without ml314 (or another version), or one that cannot run it
+        raise TransportError(f"a Dask worker cannot run ml314's engine: {type(exc).__name__}: {exc}") from None
     workers = len(client.scheduler_info()["workers"])
     wall0 = time.perf_counter()
     ran = 0

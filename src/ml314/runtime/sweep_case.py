@@ -43,6 +43,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "soh_10y_pct": ("bank", "state_of_health_10y_pct"),
     "soh_15y_pct": ("bank", "state_of_health_15y_pct"),
     "backup_hours_at_reserve": ("backup", "hours_at_reserve"),
+    "full_charges_granted": ("charge_requests", "full_charges_granted"),  # the inverter charged the bank to full
     "simulated_days": ("run", "simulated_days"),
     "realtime_factor": ("run", "realtime_factor"),
 }
