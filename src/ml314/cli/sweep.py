@@ -19,7 +19,10 @@ SWEEP_RENAMES = {"link": "with_link", "sample": "sample_s"}
 GRID_OPTIONS = ("modules", "pv_kw", "load_kwh", "load_csv", "inverter_kw", "mode", "reserve", "weather",
                 "ambient_c", "start_day", "years", "days")  # fmt: skip
 
-Axis = Annotated[str | None, typer.Option(metavar="V,V,...", help="values of this axis of the grid")]
+
+def _axis(help_text: str) -> Any:
+    """An option that sets an axis of the grid: comma-separated values."""
+    return typer.Option(metavar="V,V,...", help=help_text)
 
 
 def sweep_command(
@@ -37,18 +40,18 @@ def sweep_command(
     workers: Annotated[
         int | None, typer.Option(metavar="N", help="local worker processes (default: one per core)")
     ] = None,
-    modules: Axis = None,
-    pv_kw: Axis = None,
-    load_kwh: Axis = None,
-    load_csv: Axis = None,
-    inverter_kw: Axis = None,
-    mode: Axis = None,
-    reserve: Axis = None,
-    weather: Axis = None,
-    ambient_c: Axis = None,
-    start_day: Axis = None,
-    years: Axis = None,
-    days: Axis = None,
+    modules: Annotated[str | None, _axis("modules in parallel, 1..16, e.g. 1,2,4,8,16")] = None,
+    pv_kw: Annotated[str | None, _axis("PV peak power in kW, e.g. 5,10")] = None,
+    load_kwh: Annotated[str | None, _axis("annual household consumption in kWh")] = None,
+    load_csv: Annotated[str | None, _axis("load profile CSVs (instead of --load-kwh)")] = None,
+    inverter_kw: Annotated[str | None, _axis("inverter AC rating in kW")] = None,
+    mode: Annotated[str | None, _axis("self-consumption and/or backup")] = None,
+    reserve: Annotated[str | None, _axis("SOC kept for outages, 0..1")] = None,
+    weather: Annotated[str | None, _axis("the climate's days: sunny, cloudy, mixed")] = None,
+    ambient_c: Annotated[str | None, _axis("constant ambient in degC (default: the seasonal profile)")] = None,
+    start_day: Annotated[str | None, _axis("day of year each case starts, 1..366")] = None,
+    years: Annotated[str | None, _axis("simulated years per case (default 1)")] = None,
+    days: Annotated[str | None, _axis("simulated days per case (instead of --years)")] = None,
     name: Annotated[str | None, typer.Option(metavar="TEXT", help="the study's name (report title)")] = None,
     seed: Annotated[int | None, typer.Option(metavar="N", help="seed of every case")] = None,
     sample: Annotated[
