@@ -28,8 +28,9 @@ Measurements (scalar Kalman updates, each with its own honest variance):
 Because the SOC error at a calibration point is correlated (through ``P``) with the offset and the capacity, each
 point corrects all three: two full syncs a week apart measure the offset (no net charge: neither gain nor
 capacity enters), a full sync and a rest at the bottom measure the capacity, two rests at the bottom the offset
-again. The reported bound is ``2 sqrt(P_soc)``: it grows while no calibration point comes, and the full-charge
-request of the limits (``[soc] full_charge_request_bound``) asks the inverter for the full sync that shrinks it.
+again. The reported bound is ``2 sqrt(P_soc)``: it grows while no calibration point comes. The full-charge request
+of the limits (``[soc] full_charge_request_bound``) reads ``request_bound``, the part of it a full sync removes (the
+offset's, not the capacity's), predicted to the end of the charge, and asks the inverter for that full sync.
 
 The whole state (SOC, offset, capacity and their covariance) is a row of the shared state array, so
 ``Bms.export_state`` carries it across restarts; a start without a stored state takes the first reading's OCV
