@@ -61,7 +61,7 @@ IN_DISCHARGE_ALLOWED = 8
 IN_DERATE_CHARGE = 9  # 1 while a protection row with the "derate" action is active (set both from ACT_DERATE ...
 IN_DERATE_DISCHARGE = 10  # ... unless the caller knows which direction the warning concerns)
 IN_BALANCING = 11  # 1 while the balancer bleeds any cell
-IN_SOC_BOUND = 12  # the estimator's bound on |SOC error|, 0..1
+IN_SOC_BOUND = 12  # the estimator's request bound: the part of its SOC bound a full charge removes, 0..1
 IN_BANK_FULL_REQUEST = 13  # 1 while any module of the bank asks for a full charge (the master passes it on)
 IN_COLS = 14
 
