@@ -13,3 +13,6 @@ def _own_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     path = tmp_path_factory.mktemp("ml314-data")
     monkeypatch.setenv("ML314_DATA_DIR", str(path))
     return path
+
+
+pytest_plugins = ["tests.postgres"]  # the private PostgreSQL server fixture

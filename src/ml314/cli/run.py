@@ -116,6 +116,13 @@ def run_command(
         ),
     ] = Path("ml314-data"),
     fresh: Annotated[bool, typer.Option(help="start over: a new bank (the stored one is moved aside)")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="history: sqlite:///FILE, postgresql://USER@HOST/DB or off (default: history.sqlite in the data dir)",
+        ),
+    ] = None,
     save_every: Annotated[
         str, typer.Option(metavar="DURATION", help="save the bank's state this often (at most 10s)")
     ] = "10s",
