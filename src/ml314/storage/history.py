@@ -63,13 +63,14 @@ _EXPIRE_EVERY_S = 600  # data seconds between retention passes
 class HistoryRetention:
     """How long each tier is kept, in days (None: forever). Settable as ``[run.history]`` in ml314.toml."""
 
-    raw_days: float = 7.0  # bank and module samples every second
-    cell_days: float = 30.0  # cell voltages every 10 s
-    minute_days: float = 400.0  # 1-min tier: a year of charts at full detail
-    quarter_days: float | None = None  # 15-min tier
+    raw_days: float = 3.0  # bank and module samples every second
+    cell_days: float = 14.0  # cell voltages every 10 s
+    minute_days: float = 30.0  # 1-min tier
+    five_minute_days: float = 90.0  # 5-min tier
+    quarter_days: float | None = None  # 15-min tier (and the cells' 15-min tier)
 
     def validate(self) -> None:
-        for name in ("raw_days", "cell_days", "minute_days", "quarter_days"):
+        for name in ("raw_days", "cell_days", "minute_days", "five_minute_days", "quarter_days"):
             value = getattr(self, name)
             if value is not None and not value > 0.0:
                 raise InputError(f"history.{name} {value}: must be more than 0 days (leave it out for forever)")
@@ -77,7 +78,7 @@ class HistoryRetention:
     def days_for(self, tier: Tier) -> float | None:
         if tier.is_raw:
             return self.cell_days if tier.series.name == "cell" else self.raw_days
-        return self.minute_days if tier.step_s == 60 else self.quarter_days
+        return {60: self.minute_days, 300: self.five_minute_days}.get(tier.step_s, self.quarter_days)
 
 
 @dataclass(frozen=True)
@@ -373,15 +374,21 @@ class HistoryStore:
         if tier is None:
             raise InputError(f"history: no table for series {series!r} at {step_s} s")
         names = list(columns)
+        unknown = [n for n in names if n not in tier.table.c]
+        if unknown:
+            raise InputError(f"history: {tier.table.name} has no column {unknown[0]!r}")
         arrays = [np.asarray(columns[n]) for n in names]
         n = len(arrays[0]) if arrays else 0
-        stmt = self._insert(tier.table).on_conflict_do_nothing()
+        mark = "?" if self.dialect == "sqlite" else "%s"  # the driver's own executemany: tuples, no dicts
+        sql = (
+            f"INSERT INTO {tier.table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))}) "
+            "ON CONFLICT DO NOTHING"
+        )
         for start in range(0, n, chunk_rows):
             stop = min(n, start + chunk_rows)
-            lists = [a[start:stop].tolist() for a in arrays]
-            rows = [dict(zip(names, values, strict=True)) for values in zip(*lists, strict=True)]
+            rows = list(zip(*(a[start:stop].tolist() for a in arrays), strict=True))
             with self.engine.begin() as conn:
-                conn.execute(stmt, rows)
+                conn.exec_driver_sql(sql, rows)
         return n
 
     def rebuild(self, t_from_s: int, t_to_s: int) -> None:

@@ -10,18 +10,17 @@ A bad request raises :class:`HistoryQueryError`, naming the parameter and the ne
 
 from __future__ import annotations
 
-import csv
 import difflib
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -249,17 +248,16 @@ def _select(p: QueryPlan) -> sa.Select[Any]:
 
 
 def _result(p: QueryPlan, rows: Sequence[Sequence[Any]]) -> HistoryResult:
-    out: dict[str, npt.NDArray[Any]] = {}
     k = len(p.key_names)
-    out["t_s"] = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    if p.all_modules:
-        out["module_id"] = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in p.names]
+    out: dict[str, npt.NDArray[Any]] = {name: np.asarray(columns[i], dtype=np.int64) for i, name in
+                                        enumerate(p.key_names)}  # fmt: skip
     for i, r in enumerate(p.requests):
-        values = [row[k + i] for row in rows]
+        values = columns[k + i]
         if r.spec.name == "state":
             out[r.name] = np.array([None if v is None else STATE_NAMES.get(int(v), str(v)) for v in values], object)
         else:
-            out[r.name] = np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
+            out[r.name] = np.asarray(values, dtype=np.float64)  # None (nothing stored) becomes NaN
     return HistoryResult(p.step_s, out)
 
 
@@ -276,57 +274,49 @@ def run_chunks(conn: sa.Connection, p: QueryPlan, chunk_rows: int) -> Iterator[H
 
 
 # ----------------------------------------------------------------------------------------------- export
-def _header(p: QueryPlan) -> list[str]:
-    return [p.key_names[0], "time_utc", *p.key_names[1:], *(r.name for r in p.requests)]
+#: decimals of the values in CSV (0.1 mV, 0.1 mA: below every sensor's resolution); Parquet keeps them whole
+CSV_DECIMALS = 4
 
 
-def _iso(t: int) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def parquet_schema(p: QueryPlan) -> pa.Schema:
+    """The columns of an export: ``t_s``, ``time_utc``, ``module_id`` for every module, then the fields."""
+    fields = [pa.field("t_s", pa.int64()), pa.field("time_utc", pa.timestamp("s", tz="UTC"))]
+    if p.all_modules:
+        fields.append(pa.field("module_id", pa.int64()))
+    for r in p.requests:
+        kind = pa.string() if r.spec.name == "state" else pa.float64()
+        fields.append(pa.field(r.name, kind, metadata={"unit": r.spec.unit, "description": r.spec.description}))
+    return pa.schema(fields, metadata={"step_s": str(p.step_s), "series": p.series.name})
 
 
-def _csv_rows(chunk: HistoryResult, p: QueryPlan) -> Iterator[list[str]]:
-    cols = [chunk.columns[n] for n in p.names]
-    for i in range(len(chunk)):
-        t = int(cols[0][i])
-        row = [str(t), _iso(t)]
-        for col in cols[1:]:
-            v = col[i]
-            if v is None:
-                row.append("")
-            elif isinstance(v, str):
-                row.append(v)
-            elif col.dtype == np.int64:
-                row.append(str(int(v)))
+def _arrow(chunk: HistoryResult, schema: pa.Schema, for_csv: bool) -> pa.Table:
+    """One chunk as an Arrow table (NaN: null); for CSV the time as ISO 8601 text and values rounded."""
+    arrays = []
+    for f in schema:
+        if f.name == "time_utc":
+            t = chunk.columns["t_s"].astype("datetime64[s]")
+            if for_csv:
+                arrays.append(pa.array(np.char.add(np.datetime_as_string(t, unit="s"), "Z"), pa.string()))
             else:
-                row.append("" if math.isnan(v) else f"{v:.7g}")
-        yield row
-
-
-class _Lines:
-    """A write target that keeps what ``csv.writer`` wrote until taken."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.parts.append(text)
-        return len(text)
-
-    def take(self) -> str:
-        text = "".join(self.parts)
-        self.parts.clear()
-        return text
+                arrays.append(pa.array(t, pa.timestamp("s")).cast(f.type))
+            continue
+        col = chunk.columns[f.name]
+        if for_csv and col.dtype == np.float64:
+            col = np.round(col, CSV_DECIMALS)
+        arrays.append(pa.array(col, f.type, from_pandas=True))
+    out_schema = schema if not for_csv else schema.set(1, pa.field("time_utc", pa.string()))
+    return pa.Table.from_arrays(arrays, schema=out_schema)
 
 
 def csv_pieces(chunks: Iterable[HistoryResult], p: QueryPlan) -> Iterator[str]:
-    """CSV text, one piece per chunk (header first)."""
-    buf = _Lines()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(_header(p))
-    yield buf.take()
+    """CSV text, one piece per chunk (the header first): ``t_s,time_utc[,module_id],fields...``."""
+    schema = parquet_schema(p)
+    yield ",".join(f.name for f in schema) + "\n"
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="none")  # ISO times, state names: no commas
     for chunk in chunks:
-        writer.writerows(_csv_rows(chunk, p))
-        yield buf.take()
+        sink = pa.BufferOutputStream()
+        pa_csv.write_csv(_arrow(chunk, schema, for_csv=True), sink, options)
+        yield sink.getvalue().to_pybytes().decode()
 
 
 def write_csv(chunks: Iterable[HistoryResult], p: QueryPlan, out: IO[str]) -> int:
@@ -337,29 +327,12 @@ def write_csv(chunks: Iterable[HistoryResult], p: QueryPlan, out: IO[str]) -> in
     return rows
 
 
-def parquet_schema(p: QueryPlan) -> pa.Schema:
-    fields = [pa.field("t_s", pa.int64()), pa.field("time_utc", pa.timestamp("s", tz="UTC"))]
-    if p.all_modules:
-        fields.append(pa.field("module_id", pa.int64()))
-    for r in p.requests:
-        kind = pa.string() if r.spec.name == "state" else pa.float64()
-        fields.append(pa.field(r.name, kind, metadata={"unit": r.spec.unit, "description": r.spec.description}))
-    return pa.schema(fields, metadata={"step_s": str(p.step_s), "series": p.series.name})
-
-
 def write_parquet(chunks: Iterable[HistoryResult], p: QueryPlan, path: Path) -> int:
     schema = parquet_schema(p)
     rows = 0
     with pq.ParquetWriter(str(path), schema) as writer:
         for chunk in chunks:
-            arrays = []
-            for f in schema:
-                if f.name == "time_utc":
-                    arrays.append(pa.array(chunk.columns["t_s"], pa.int64()).cast(pa.timestamp("s", tz="UTC")))
-                else:
-                    col = chunk.columns[f.name]
-                    arrays.append(pa.array(col, f.type, from_pandas=True))
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            writer.write_table(_arrow(chunk, schema, for_csv=False))
             rows += len(chunk)
         if rows == 0:
             writer.write_table(schema.empty_table())

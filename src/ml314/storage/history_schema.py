@@ -3,8 +3,8 @@
 Three series, each a raw table and coarser tiers maintained from it as data arrives:
 
     series   key                 raw step   tiers (average, minimum, maximum and sample count per bucket)
-    bank     t_s                 1 s        1 min, 15 min
-    module   t_s, module_id      1 s        1 min, 15 min
+    bank     t_s                 1 s        1 min, 5 min, 15 min
+    module   t_s, module_id      1 s        1 min, 5 min, 15 min
     cell     t_s, module_id      10 s       15 min
 
 ``t_s`` is wall-clock epoch seconds (an integer: the start of the bucket in a tier). Values are stored as 4-byte
@@ -185,7 +185,7 @@ def _step_name(step_s: int) -> str:
 
 def _tiers() -> tuple[Tier, ...]:
     out: list[Tier] = []
-    for series, steps in ((BANK, (60, 900)), (MODULE, (60, 900)), (CELL, (900,))):
+    for series, steps in ((BANK, (60, 300, 900)), (MODULE, (60, 300, 900)), (CELL, (900,))):
         tier = Tier(series, series.raw_step_s, None, _table(series, series.raw_step_s, raw=True))
         out.append(tier)
         for step in steps:

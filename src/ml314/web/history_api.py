@@ -30,7 +30,7 @@ from ml314.storage.history import HistoryStore
 from ml314.storage.history_query import STEPS_S, HistoryQueryError, HistoryResult, QueryPlan, field_names
 from ml314.storage.history_schema import SERIES
 
-__all__ = ["MAX_JSON_POINTS", "history_router"]
+__all__ = ["MAX_JSON_POINTS", "history_json", "history_router"]
 
 MAX_JSON_POINTS = 200_000
 _DAY_S = 86400
@@ -86,7 +86,8 @@ def _json_column(values: Any) -> list[Any]:
     return out
 
 
-def _json(result: HistoryResult, plan: QueryPlan) -> dict[str, Any]:
+def history_json(result: HistoryResult, plan: QueryPlan) -> dict[str, Any]:
+    """The JSON body of a result: the request as served, units, and the columns (null where nothing was stored)."""
     return {
         "from": plan.t_from_s,
         "to": plan.t_to_s,
@@ -177,6 +178,6 @@ def history_router(store: HistoryStore | None) -> APIRouter:
                 f"step={fits} or more, or format=csv / parquet",
                 "step",
             )
-        return JSONResponse(_json(store.run(plan), plan))
+        return JSONResponse(history_json(store.run(plan), plan))
 
     return router
