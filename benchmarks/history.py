@@ -255,11 +255,10 @@ def table_bytes(store: HistoryStore) -> dict[str, int]:
 
 def size_rows(store: HistoryStore, backend: str, days: float, raw_hours: float) -> list[dict[str, Any]]:
     sizes = table_bytes(store)
-    span_days = {60: days, 900: days}
     per: dict[str, float] = {}
     rows = []
     for tier in TIERS:
-        covered = raw_hours / 24.0 if tier.is_raw else span_days[tier.step_s]
+        covered = raw_hours / 24.0 if tier.is_raw else days
         units = covered * (MODULES if tier.series.per_module else 1)
         value = sizes.get(tier.table.name, 0) / units
         per[tier.table.name] = value

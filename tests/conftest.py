@@ -1,5 +1,7 @@
 """Every test gets its own device data dir: ``ml314 run`` processes started by a test inherit ``ML314_DATA_DIR``,
-so no test writes ``./ml314-data`` in the working tree or waits for another test's data dir lock."""
+so no test writes ``./ml314-data`` in the working tree or waits for another test's data dir lock. They also inherit
+``ML314_HTTP=off``: no web application unless a test asks for one (``--http 127.0.0.1:0``), so tests in parallel
+never contend for the default port 8314."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 def _own_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path_factory.mktemp("ml314-data")
     monkeypatch.setenv("ML314_DATA_DIR", str(path))
+    monkeypatch.setenv("ML314_HTTP", "off")
     return path
 
 

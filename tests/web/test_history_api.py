@@ -6,7 +6,10 @@ import csv
 import io
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pyarrow.parquet as pq
@@ -17,6 +20,7 @@ from fastapi import FastAPI
 from ml314.storage.history import HistoryStore
 from ml314.web.history_api import MAX_JSON_POINTS, history_router
 from tests.storage.test_history import T0, bank_v, fill
+from tests.web.running import RunningBank, wait_for
 
 
 class Served:
@@ -152,3 +156,24 @@ def test_history_off_says_so() -> None:
         assert r.status_code == 503 and r.json()["error"]["code"] == "history_off"
     finally:
         served.stop()
+
+
+def test_a_running_bank_serves_its_history(tmp_path: Path) -> None:
+    """``ml314 run`` records its seconds and serves them: JSON by module, CSV that parses, a bad field named."""
+    with RunningBank(tmp_path, "--modules", "2") as bank, bank.client() as c:
+
+        def enough() -> dict[str, Any] | None:
+            since = time.time() - 3600  # an hour at 1 s fits a JSON answer; a day (the default) would not
+            r = c.get("/api/history", params={"from": since, "fields": "voltage_v,online", "step": 1, "module": "all"})
+            body: dict[str, Any] = r.json()
+            return body if r.status_code == 200 and len(body["columns"]["t_s"]) >= 6 else None
+
+        body = wait_for(enough, "six module rows of history", alive=bank)
+        assert set(body["columns"]["module_id"]) == {1, 2}
+        assert all(48.0 < v < 58.4 for v in body["columns"]["voltage_v"])
+        text = c.get("/api/history", params={"fields": "soc_pct,cvl_v", "step": 1, "format": "csv"}).text  # a day
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert rows and 0.0 <= float(rows[-1]["soc_pct"]) <= 100.0
+        assert error(c.get("/api/history", params={"fields": "soc"}))["field"] == "soc"
+    assert (tmp_path / "data" / "history.sqlite").exists()
+    assert any(line.startswith("history: SQLite") for line in bank.lines)

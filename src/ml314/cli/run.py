@@ -8,14 +8,19 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ml314.cli.options import announce_compiling, given_options
 from ml314.errors import InputError
 
+if TYPE_CHECKING:
+    from ml314.runtime.surface import Surface
+    from ml314.web.server import WebServer
+
 DEFAULT_RS485 = "tcp://127.0.0.1:8485"
+DEFAULT_HTTP = "127.0.0.1:8314"  # ml314.runtime.run.DEFAULT_HTTP, not imported here: the CLI starts fast
 #: command-line options whose configuration field has another name (ml314.runtime.config)
 RUN_RENAMES = {
     "can_iface": "can",
@@ -106,6 +111,14 @@ def run_command(
         str, typer.Option(metavar="DURATION", help="close an RS485 TCP client silent this long (60s, 5min)")
     ] = "60s",
     quiet: Annotated[bool, typer.Option(help="no live status line")] = False,
+    http: Annotated[
+        str,
+        typer.Option(
+            metavar="HOST:PORT|off",
+            envvar="ML314_HTTP",
+            help="web application and API (docs at /docs); port 0 picks a free one; off: none",
+        ),
+    ] = DEFAULT_HTTP,
     # -- state across restarts and the device's identity (storage/data_dir.py)
     data_dir: Annotated[
         Path,
@@ -143,23 +156,25 @@ def run_command(
     from ml314.protocols.registry import resolve  # noqa: PLC0415
     from ml314.runtime.config import run_config  # noqa: PLC0415
     from ml314.runtime.run import STATUS_WIDTH, Runner, fault_detail  # noqa: PLC0415
+    from ml314.runtime.surface import Surface  # noqa: PLC0415
     from ml314.storage.data_dir import DataDir  # noqa: PLC0415
 
     overrides = given_options(ctx, RUN_RENAMES, CLI_ONLY)
     data = DataDir(data_dir)
     data.lock()  # held until this process ends
     identity, label = data.identity()
+    first: list[str] = []  # said after the URL, which comes first
     if label is not None:
-        typer.echo(f"first start: device {label.serial} created in {data_dir}; its label, shown here once "
-                   "(again with `ml314 label`):")  # fmt: skip
-        typer.echo("\n".join("  " + line for line in label.text().splitlines()))
+        first.append(f"first start: device {label.serial} created in {data_dir}; its label, shown here once "
+                     "(again with `ml314 label`):")  # fmt: skip
+        first += ["  " + line for line in label.text().splitlines()]
     if legacy_secrets is not None:
         identity = identity.with_legacy_secrets(legacy_secrets)
     if identity.legacy_secrets:
-        typer.echo("WARNING: legacy secrets ON: the manual's PIN 123456 and AP password 12345678 are accepted "
-                   "(--no-legacy-secrets turns them off)")  # fmt: skip
+        first.append("WARNING: legacy secrets ON: the manual's PIN 123456 and AP password 12345678 are accepted "
+                     "(--no-legacy-secrets turns them off)")  # fmt: skip
     bms_params, params_line = data.parameters(params, pin, time.time())
-    typer.echo(f"BMS: {params_line}")
+    first.append(f"BMS: {params_line}")
     overrides |= {"params": bms_params, "data_dir": data_dir, "legacy_secrets": identity.legacy_secrets}
     seen: set[Transport] = set()
     for spec in protocol or []:
@@ -170,6 +185,12 @@ def run_command(
         overrides["can_protocol" if entry.transport is Transport.CAN else "rs485_protocol"] = entry
     cfg = run_config(config, overrides)  # the one configuration: ml314.toml's [run], then the options given
     runner = Runner(cfg, echo=lambda line: typer.echo(line, err=True))
+    surface = Surface(runner, settings_path=config)
+    web = _web_server(surface, cfg.http_address)
+    if web is not None:
+        typer.echo(f"web: {web.url}  (API docs {web.url}/docs; --http off disables)")
+    for line in first:
+        typer.echo(line)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         del signum, frame
@@ -178,8 +199,11 @@ def run_command(
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     wall0 = time.monotonic()
     try:
+        if web is not None:
+            web.start()
         for line in runner.start():
             typer.echo(line)
+        surface.on_tick()  # the first view, before the run loop's first tick
         typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
         tty = sys.stdout.isatty()
         width = max(40, shutil.get_terminal_size((STATUS_WIDTH + 1, 24)).columns - 1) if tty else STATUS_WIDTH
@@ -205,6 +229,9 @@ def run_command(
         still = [fault_detail(f) for f in runner.faults()]
         links = runner.link_health()
     finally:
+        surface.drain()
+        if web is not None:
+            web.stop()
         runner.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -217,3 +244,15 @@ def run_command(
         typer.echo(f"state saved in {data_dir} (continues at the next start; --fresh starts over)")
     for health in links:
         typer.echo(f"  link {health.brief()}" + "".join(f" {k}={n}" for k, n in health.errors))
+
+
+def _web_server(surface: Surface, address: tuple[str, int] | None) -> WebServer | None:
+    """The web application on ``address`` (bound now: a port in use is an error before the bank starts)."""
+    if address is None:
+        return None
+    from ml314.web.app import create_app  # noqa: PLC0415
+    from ml314.web.history_api import history_router  # noqa: PLC0415
+    from ml314.web.server import WebServer  # noqa: PLC0415
+
+    routers = [history_router(lambda: surface.runner.history)]  # the store opens at the runner's start
+    return WebServer(create_app(surface, routers=routers), *address)

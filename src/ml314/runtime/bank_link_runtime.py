@@ -70,10 +70,8 @@ class ModulesSide:
 
     def __init__(self, endpoints: list[ModuleEndpoint], stream: PacedStream, clock: Callable[[], float]) -> None:
         self.by_id: dict[int, list[ModuleEndpoint]] = {}
-        for e in endpoints:
-            if not e.is_master:
-                self.by_id.setdefault(e.module_id, []).append(e)
-        self.endpoints = [e for e in endpoints if not e.is_master]
+        self.endpoints: list[ModuleEndpoint] = []
+        self.reindex(endpoints)
         self.stream = stream
         self.clock = clock
         self.stop = threading.Event()
@@ -86,6 +84,15 @@ class ModulesSide:
 
     def start(self) -> None:
         self._thread = start_supervised(self._step, self.stop, self.health, "bank-link-modules")
+
+    def reindex(self, endpoints: list[ModuleEndpoint]) -> None:
+        """Index the modules on this side by their IDs again (after a RESET read new switches or made another module
+        the master); the link thread picks up the new index with its next frame."""
+        by_id: dict[int, list[ModuleEndpoint]] = {}
+        for e in endpoints:
+            if not e.is_master:
+                by_id.setdefault(e.module_id, []).append(e)
+        self.by_id, self.endpoints = by_id, [e for e in endpoints if not e.is_master]
 
     def _step(self) -> None:
         """Read what arrived on the segment and answer every whole request in it."""

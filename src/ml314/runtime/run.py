@@ -13,6 +13,7 @@ saves it once more, each save atomic (``storage/bank_state.py``), so a SIGKILL l
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
 import threading
@@ -54,13 +55,25 @@ from ml314.runtime.simulation import SimulationRequest
 from ml314.storage.bank_state import BankShape, clock_text, load_bank_state, restore, save_bank_state
 from ml314.storage.data_dir import DataDir
 from ml314.storage.history import HistoryRetention, HistoryStore, history_url, sample_from
+from ml314.twin.frontpanel import DipSwitches
 
-__all__ = ["BAUD_RATES", "DEFAULT_RS485", "STATUS_WIDTH", "RunConfig", "Runner", "fault_detail"]
+__all__ = [
+    "BAUD_RATES",
+    "DEFAULT_HTTP",
+    "DEFAULT_RS485",
+    "STATUS_WIDTH",
+    "RunConfig",
+    "Runner",
+    "fault_detail",
+    "parse_http",
+]
 
 #: the live status line fits an 80-column terminal
 STATUS_WIDTH = 80
 #: where RS485 listens when a protocol is chosen for it but no port named
 DEFAULT_RS485 = "tcp://127.0.0.1:8485"
+#: where the web application listens unless told otherwise (``--http off`` disables it)
+DEFAULT_HTTP = "127.0.0.1:8314"
 #: the RS485 baud rates an inverter port may be set to
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
@@ -97,6 +110,7 @@ class RunConfig:
     rs485_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S  # a silent TCP client is closed after this
     db: str | None = None  # history: None = history.sqlite in the data dir, "off", or a database URL
     history: HistoryRetention = field(default_factory=HistoryRetention)  # [run.history] in ml314.toml
+    http: str = DEFAULT_HTTP  # HOST:PORT of the web application (port 0: a free one), or "off"
 
     @property
     def shape(self) -> BankShape:
@@ -124,6 +138,24 @@ class RunConfig:
         if not (math.isfinite(self.rs485_idle_timeout_s) and self.rs485_idle_timeout_s > 0.0):
             raise InputError(f"--rs485-idle-timeout {self.rs485_idle_timeout_s:g}s: must be longer than 0 s")
         history_url(self.db, self.data_dir)  # names --db if it is no database URL
+        parse_http(self.http)
+
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        """Where the web application listens (None: ``--http off``)."""
+        return parse_http(self.http)
+
+
+def parse_http(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (port 0: the system picks a free one; ``[::1]:PORT`` for IPv6) or ``off``; InputError naming
+    ``--http`` otherwise."""
+    if text.strip().lower() == "off":
+        return None
+    host, sep, port = text.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InputError(f"--http {text!r}: HOST:PORT (e.g. {DEFAULT_HTTP}; port 0 picks a free one) or off")
+    return host, int(port)
 
 
 class Runner:
@@ -152,6 +184,8 @@ class Runner:
         self._shown_faults: dict[tuple[SystemFaultKind, int | None, str | None, str], SystemFault] = {}
         self.history: HistoryStore | None = None
         self._sampled_t = 0
+        #: called on the run loop's thread after every tick (the surfaces' port applies requests, publishes views)
+        self.tick_hooks: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ start
     def start(self) -> list[str]:
@@ -298,11 +332,38 @@ class Runner:
         self._closers.append(loop.close)
         loop.start()
         self.master_loop = loop
-        extra = frozenset({AlarmKind.INTERNAL_COMMUNICATION}) if faults else frozenset()
-        live.bank_status = lambda now: self._master_status(loop, now, extra)
+        live.bank_status = lambda now: self._master_status(loop, now, self._wiring_alarms())
         live.status = live.bank_status(self.link_clock())  # from now on only what the master has found
         text = f"bank link {where} at {baud} baud: master ID {linked.master.master_id}, {c.modules} modules"
         return text + "".join(f"\n  wiring: {f}" for f in faults)
+
+    def _wiring_alarms(self) -> frozenset[AlarmKind]:
+        return frozenset({AlarmKind.INTERNAL_COMMUNICATION}) if self._wiring_faults else frozenset()
+
+    def reset_module(self, index: int, dip: DipSwitches | None = None) -> None:
+        """RESET on module ``index`` (chain position, 0 first), on the run loop's thread: its BMS restarts and reads
+        its DIP switches, ``dip`` when they were moved since (manual 6.3). On a bank link the module answers under
+        its new ID, and a RESET of the master (or a new lowest ID) makes a new master with a fresh discovery scan."""
+        assert self.live is not None, "start() first"
+        live = self.live
+        if dip is not None:
+            ids = list(live.builder.module_ids)
+            ids[index] = dip.module_id if dip.id_valid else 0
+            live.builder.module_ids = tuple(ids)
+        linked = live.linked
+        if linked is None:
+            live.system.press([index], reset=True)
+            return
+        loop = self.master_loop
+        with loop.lock if loop is not None else contextlib.nullcontext():
+            if dip is not None:
+                linked.set_switches(index, dip)
+            linked.press_reset(index)
+            if loop is not None and linked.master is not None:
+                loop.master = linked.master
+        if self.modules_side is not None:
+            self.modules_side.reindex(linked.endpoints)
+        self._wiring_faults = linked.report.records()
 
     def _master_status(self, loop: MasterLoop, now_s: float, extra: frozenset[AlarmKind]) -> BankStatus:
         """The bank the master presents, and (under the same lock) what the master knows is wrong."""
@@ -443,6 +504,8 @@ class Runner:
                 self.stop_event.wait(due - now)
                 continue
             self.live.tick(steps, self.link_clock())
+            for hook in self.tick_hooks:
+                hook()
             due += tick_s
             if now - due > 5 * tick_s:  # the machine could not keep up: do not race to catch up
                 due = now + tick_s

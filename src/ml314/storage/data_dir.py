@@ -86,19 +86,33 @@ class DataDir:
                 moved.append(target)
         return moved
 
+    @property
+    def parameters_path(self) -> Path:
+        """The installed parameter set (absent: the shipped default runs)."""
+        return self.path / PARAMETERS_FILE
+
+    def install_parameters(
+        self, text: str, source: str, pin: str | None, now_s: float, *, no_pin: str
+    ) -> BmsParameters:
+        """Validate ``text`` (named ``source``: consistency and the safety envelope) before the PIN is asked for,
+        then check the device's technician PIN and install the set; return it. The one path of ``--params`` and of
+        every surface that installs a set. ``no_pin`` is the message when no PIN was given."""
+        parse_parameters(text, source=source)
+        if pin is None:
+            raise InputError(no_pin)
+        identity, _ = self.identity()
+        grant = identity.check_pin(pin, now_s)
+        return save_parameters(self.parameters_path, text, grant, source=source)
+
     def parameters(self, install: Path | None, pin: str | None, now_s: float) -> tuple[BmsParameters, str]:
         """The parameter set the BMS runs with and a line saying which. ``install``: a file to install first, which
         needs the device's technician PIN (a parameter file never carries one); it must pass validation and the
         safety envelope before it replaces the installed set."""
-        installed = self.path / PARAMETERS_FILE
+        installed = self.parameters_path
         if install is not None:
-            text = read_parameters_text(install)  # unreadable or invalid: say so before asking for the PIN
-            parse_parameters(text, source=str(install))
-            if pin is None:
-                raise InputError(f"--params {install}: installing a parameter set needs the device's PIN (--pin)")
-            identity, _ = self.identity()
-            grant = identity.check_pin(pin, now_s)
-            params = save_parameters(installed, text, grant, source=str(install))
+            text = read_parameters_text(install)  # unreadable: say so before asking for the PIN
+            no_pin = f"--params {install}: installing a parameter set needs the device's PIN (--pin)"
+            params = self.install_parameters(text, str(install), pin, now_s, no_pin=no_pin)
             return params, f"parameter set {params.name!r} from {install} installed in {installed}"
         if installed.exists():
             params = load_parameters(installed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from ml314.errors import InputError
 from ml314.storage.history import HistoryStore
 from ml314.storage.history_query import STEPS_S, HistoryQueryError, HistoryResult, QueryPlan, field_names
 from ml314.storage.history_schema import SERIES
+from ml314.web.errors import error_body
 
 __all__ = ["MAX_JSON_POINTS", "history_json", "history_router"]
 
@@ -38,7 +40,7 @@ _FORMATS = ("json", "csv", "parquet")
 
 
 def _error(status: int, code: str, message: str, field: str | None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status)
+    return JSONResponse(error_body(code, message, field), status_code=status)
 
 
 def _time(text: str | None, name: str) -> float | None:
@@ -104,9 +106,11 @@ def _filename(plan: QueryPlan, ext: str) -> str:
     return f"ml314-history-{scope}-{plan.t_from_s}-{plan.t_to_s}-{plan.step_s}s.{ext}"
 
 
-def history_router(store: HistoryStore | None) -> APIRouter:
-    """The history routes on ``store`` (None: the history is off, every request says so with 503)."""
+def history_router(store: HistoryStore | Callable[[], HistoryStore | None] | None) -> APIRouter:
+    """The history routes on ``store``, or on what ``store()`` returns at each request (the run opens its store
+    after the web application is built); None: no history, every request says so with 503."""
     router = APIRouter(prefix="/api/history", tags=["history"])
+    store_of: Callable[[], HistoryStore | None] = store if callable(store) else lambda: store
 
     @router.get("/fields")
     def fields() -> dict[str, Any]:
@@ -132,8 +136,9 @@ def history_router(store: HistoryStore | None) -> APIRouter:
         format: str = Query("json", description="json, csv or parquet"),
     ) -> Response:
         """The history of a range at a step (see the module docstring)."""
+        store = store_of()
         if store is None:
-            return _error(503, "history_off", "the history is off (ml314 run --db off)", None)
+            return _error(503, "history_off", "no history: ml314 run --db off (or the run has not started)", None)
         if format not in _FORMATS:
             return _error(400, "bad_request", f"format {format!r}: one of {', '.join(_FORMATS)}", "format")
         try:

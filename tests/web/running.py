@@ -1,0 +1,114 @@
+"""A real ``ml314 run`` with its web application on a free loopback port, for the web tests and the benchmark.
+
+:class:`RunningBank` starts the process with ``--http 127.0.0.1:0`` and its own data dir and settings file,
+reads its output on a thread (so a full pipe never stalls it), and knows the URL it printed first and the device's
+PIN from its label page. :meth:`RunningBank.stop` ends it as Ctrl-C does and returns everything it printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+ML314 = (sys.executable, "-m", "ml314.cli.main")
+URL = re.compile(r"^web: (http://\S+)")
+PIN = re.compile(r"technician PIN\s+(\d+)")
+READY = "ml314 run:"
+
+T = TypeVar("T")
+
+
+class RunningBank:
+    """``ml314 run`` in a subprocess; ``args`` are added to ``--http 127.0.0.1:0 --data-dir DIR --config FILE``."""
+
+    def __init__(self, tmp: Path, *args: str) -> None:
+        self.data_dir = tmp / "data"
+        self.settings = tmp / "ml314.toml"
+        cmd = [*ML314, "run", "--http", "127.0.0.1:0", "--data-dir", str(self.data_dir), "--config", str(self.settings)]
+        self.proc = subprocess.Popen(
+            [*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        self._changed = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.errors), daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+        try:
+            self.wait_line(READY)
+        except BaseException:
+            self.stop()
+            raise
+        first = URL.match(self.lines[0])
+        assert first, f"the URL is not the first line: {self.lines[:3]}"
+        self.url = first.group(1)
+        pin = next((m.group(1) for line in self.lines if (m := PIN.search(line))), None)
+        assert pin is not None, self.lines
+        self.pin = pin
+
+    def _read(self, stream: Any, into: list[str]) -> None:
+        for line in stream:
+            with self._changed:
+                into.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_line(self, needle: str) -> str:
+        """The first line of stdout containing ``needle``, once printed (fails if the process ends first)."""
+        with self._changed:
+            while True:
+                found = next((x for x in self.lines if needle in x), None)
+                if found is not None:
+                    return found
+                if self.proc.poll() is not None and not any(t.is_alive() for t in self._readers[:1]):
+                    raise AssertionError(f"ml314 run ended before {needle!r}: {self.lines} {self.errors}")
+                self._changed.wait(0.5)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30.0)
+
+    def stop(self) -> str:
+        """SIGINT (Ctrl-C), wait for the end; everything printed on stdout."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # pragma: no cover - reported by the caller's assertion
+            self.proc.kill()
+            self.proc.wait()
+        for t in self._readers:
+            t.join(timeout=10)
+        return "\n".join(self.lines)
+
+    def __enter__(self) -> RunningBank:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+
+
+def wait_for(probe: Callable[[], T | None], what: str, *, alive: RunningBank | None = None) -> T:
+    """Call ``probe`` until it returns something other than None (the condition holds); fails only if the
+    process under test ended meanwhile."""
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if alive is not None and alive.proc.poll() is not None:
+            raise AssertionError(f"ml314 run ended while waiting for {what}: {alive.lines} {alive.errors}")
+        time.sleep(0.1)
