@@ -103,3 +103,23 @@ def test_sigkill_loses_at_most_the_last_seconds_and_never_corrupts(
         assert len(r) == 4 * seen
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("db", "words"),
+    [
+        ("mysql://x/y", "--db 'mysql://x/y': sqlite:///FILE, postgresql://USER@HOST/DB, or off"),
+        (
+            "postgresql://nobody@127.0.0.1:1/none",
+            "history postgresql+psycopg://nobody@127.0.0.1:1/none: connection failed",
+        ),
+    ],
+)
+def test_a_bad_db_is_one_clear_line(db: str, words: str, tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "ml314.cli.main", "run", "--db", db, "--for", "1s", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert r.returncode != 0
+    assert "Traceback" not in r.stdout + r.stderr
+    assert words in r.stdout + r.stderr
