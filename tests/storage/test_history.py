@@ -259,3 +259,17 @@ def test_db_option_values() -> None:
     assert history_url("postgresql://u@h/db", None) == "postgresql+psycopg://u@h/db"
     with pytest.raises(InputError, match="--db 'mysql://x'"):
         history_url("mysql://x", None)
+
+
+def test_a_batch_the_database_refuses_is_dropped_and_said(store: HistoryStore) -> None:
+    broken = HistorySample(T0, {"voltage_v": 52.0}, ({"voltage_v": 52.0, "cells": ()},))  # a module without its ID
+    store.append(broken)
+    assert store.flush(60.0)
+    assert store.stats.write_errors == 1 and store.stats.dropped == 1
+    notice = store.notice()
+    assert notice is not None and "write failed" in notice
+    for t in range(T0 + 1, T0 + 5):  # the writer goes on
+        store.append(sample(t))
+    assert store.flush(60.0)
+    assert store.stats.write_errors == 1 and "IntegrityError" in store.stats.last_error
+    assert len(store.query(T0, T0 + 5, ["voltage_v"], 1)) == 4

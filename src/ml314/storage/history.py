@@ -288,7 +288,16 @@ class HistoryStore:
         return "history: " + "; ".join(parts)
 
     def flush(self, timeout_s: float | None = None) -> bool:
-        """Wait until everything appended so far is written (or failed); False on timeout."""
+        """Wait until everything appended so far is written (or failed); False on timeout. Without a writer
+        thread the queue is written here."""
+        if self._thread is None:
+            with self._lock:
+                batch = list(self._queue)
+                self._queue.clear()
+            self.write(batch)
+            with self._lock:
+                self._written += len(batch)
+            return True
         self._wake.set()
         with self._idle:
             return self._idle.wait_for(lambda: not self._queue and not self._busy, timeout_s)
@@ -300,6 +309,8 @@ class HistoryStore:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        else:
+            self.flush()
         self.engine.dispose()
 
     def _run(self) -> None:
@@ -314,7 +325,7 @@ class HistoryStore:
             if batch:
                 try:
                     self.write(batch)
-                except sa.exc.SQLAlchemyError as exc:
+                except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:  # the database away or busy
                     with self._lock:
                         self._errors += 1
                         self._last_error = _first_line(exc)
@@ -322,6 +333,11 @@ class HistoryStore:
                             keep = batch[-max(0, self._queue_size - len(self._queue)) :]
                             self._dropped += len(batch) - len(keep)
                             self._queue.extendleft(reversed(keep))
+                except Exception as exc:  # a batch the database refuses: dropped and said, the writer goes on
+                    with self._lock:
+                        self._errors += 1
+                        self._dropped += len(batch)
+                        self._last_error = f"{type(exc).__name__}: {_first_line(exc)}"
                 else:
                     with self._lock:
                         self._written += len(batch)
