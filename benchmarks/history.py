@@ -258,7 +258,8 @@ def size_rows(store: HistoryStore, backend: str, days: float, raw_hours: float) 
     per: dict[str, float] = {}
     rows = []
     for tier in TIERS:
-        covered = raw_hours / 24.0 if tier.is_raw else days
+        # the cells' tiers come only from the raw cells of the last hours; the other tiers span the month
+        covered = raw_hours / 24.0 if tier.is_raw or tier.series.name == "cell" else days
         units = covered * (MODULES if tier.series.per_module else 1)
         value = sizes.get(tier.table.name, 0) / units
         per[tier.table.name] = value
