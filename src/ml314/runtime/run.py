@@ -353,6 +353,7 @@ class Runner:
         linked = live.linked
         if linked is None:
             live.system.press([index], reset=True)
+            live.republish()  # the new ID shows from now on
             return
         loop = self.master_loop
         with loop.lock if loop is not None else contextlib.nullcontext():
@@ -364,6 +365,7 @@ class Runner:
         if self.modules_side is not None:
             self.modules_side.reindex(linked.endpoints)
         self._wiring_faults = linked.report.records()
+        live.republish()
 
     def _master_status(self, loop: MasterLoop, now_s: float, extra: frozenset[AlarmKind]) -> BankStatus:
         """The bank the master presents, and (under the same lock) what the master knows is wrong."""

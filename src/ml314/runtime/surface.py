@@ -112,6 +112,7 @@ class ModulePanel:
     index: int  # chain position, 0 = first
     module_id: int  # the ID its BMS read at its last start or RESET (0: no valid ID)
     online: bool  # a member of the bank the master presents (no bank link: its BMS runs)
+    link_state: str  # on the bank link as the master sees it: master, online, waiting, lost, absent; none (no link)
     powered: bool  # its BMS runs (not shut down)
     led_row: LedRow
     leds: LedOutputs  # lit at ``t_s`` of the view
@@ -375,7 +376,9 @@ class Surface:
 
     # --------------------------------------------------------------------------------------- the run loop
     def on_tick(self) -> None:
-        """On the run loop's thread: apply the queued requests, then publish the new view."""
+        """On the run loop's thread: apply the queued requests, publish the new view, then complete the requests
+        (so whoever waited on one finds its effect in the view)."""
+        done: list[tuple[Future[dict[str, Any]], dict[str, Any] | Exception]] = []
         while True:
             try:
                 request, future = self._requests.get_nowait()
@@ -384,10 +387,15 @@ class Surface:
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(self._APPLY[request.kind](self, request))
+                done.append((future, self._APPLY[request.kind](self, request)))
             except Exception as exc:  # a request must never end the run loop
-                future.set_exception(exc)
+                done.append((future, exc))
         self._publish()
+        for future, outcome in done:
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
 
     def drain(self, reason: str = "the bank stopped") -> None:
         """Fail every queued request (the run loop ended before it applied them)."""
@@ -457,6 +465,7 @@ class Surface:
         modules = live.snapshot
         t_s = live.t_s
         found = {m.address for m in status.modules} if live.linked is not None else None
+        link_states = self._link_states()
         breakers = system.bank.mod_par[k.MP_BREAKER_CLOSED]
         panels = []
         for i, m in enumerate(modules):
@@ -470,6 +479,7 @@ class Surface:
                     index=i,
                     module_id=self._ids[i],
                     online=(m.address in found) if found is not None else m.state not in ("shutdown", "sleep"),
+                    link_state="none" if link_states is None else link_states.get(self._ids[i], "absent"),
                     powered=powered,
                     led_row=LED_ROW_BY_MODE[mode],
                     leds=led_outputs(mode, m.soc_pct / 100.0, t_s, fault_started) if powered else LedOutputs(),
@@ -508,6 +518,17 @@ class Surface:
                 listener(view)
             except Exception as exc:  # a surface's fault must never end the run loop
                 runner.echo(f"ml314: warning: a surface failed on a new view: {exc}")
+
+    def _link_states(self) -> dict[int, str] | None:
+        """Each ID's state on the bank link as the master knows it (None: no bank link runs)."""
+        loop = self.runner.master_loop
+        if loop is None:
+            return None
+        with loop.lock:  # the master's own lock, held by its thread only for one transaction
+            master = loop.master
+            states = {mid: m.state.value for mid, m in master.members.items()}
+            states[master.master_id] = "master"
+        return states
 
 
 _FAULT_CODE_OF_MODE = {row.led_mode: int(row.code) for row in FAULT_ROWS}

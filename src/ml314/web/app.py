@@ -287,7 +287,7 @@ def create_app(surface: SurfacePort, *, routers: Iterable[APIRouter] = ()) -> Fa
             pass
         finally:
             reader.cancel()
-            with contextlib.suppress(RuntimeError):
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client or the server closed it
                 await websocket.close()
 
     app.include_router(api)

@@ -6,7 +6,7 @@ Shapes (every snapshot is ``to_jsonable`` of its dataclass, so ``from_jsonable``
 
 - bank: ``{"bank": BankStatus, "modules_total", "modules_online", "faults": [SystemFault], "links":
   [LinkHealthSnapshot], "peer": BatteryView | null, "protocols": {"can", "rs485"}, "t_s", "seq", "wall_s"}``
-- module: ``{"module": ModuleStatus, "id", "index", "online", "powered", "leds": {...}, "dip": [8 bools],
+- module: ``{"module": ModuleStatus, "id", "index", "online", "link_state", "powered", "leds": {...}, "dip": [8 bools],
   "dip_pending": [8 bools] | null, "dip_id", "termination_on", "breaker_closed"}``
 - live message (WebSocket): ``{"t_s", "seq", "wall_s", "bank": BankStatus without "modules", "modules_total",
   "modules_online", "faults", "modules": [module]}``; a module's ``cell_voltages_v`` is ``[]`` unless asked for.
@@ -77,6 +77,7 @@ def module_json(view: LiveView, index: int, *, cells: bool = True) -> dict[str, 
         "id": panel.module_id,
         "index": panel.index,
         "online": panel.online,
+        "link_state": panel.link_state,
         "powered": panel.powered,
         "leds": leds_json(panel),
         "dip": list(panel.dip),
