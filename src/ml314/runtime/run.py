@@ -54,6 +54,7 @@ from ml314.runtime.rs485_links import (
 from ml314.runtime.simulation import SimulationRequest
 from ml314.storage.bank_state import BankShape, clock_text, load_bank_state, restore, save_bank_state
 from ml314.storage.data_dir import DataDir
+from ml314.storage.history import HistoryRetention, HistoryStore, history_url, sample_from
 from ml314.twin.frontpanel import DipSwitches
 
 __all__ = [
@@ -108,6 +109,8 @@ class RunConfig:
     rs485_max_clients: int = DEFAULT_MAX_CLIENTS  # TCP clients served at once on the RS485 listener
     rs485_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S  # a silent TCP client is closed after this
     http: str = DEFAULT_HTTP  # HOST:PORT of the web application (port 0: a free one), or "off"
+    db: str | None = None  # history: None = history.sqlite in the data dir, "off", or a database URL
+    history: HistoryRetention = field(default_factory=HistoryRetention)  # [run.history] in ml314.toml
 
     @property
     def shape(self) -> BankShape:
@@ -134,6 +137,7 @@ class RunConfig:
             raise InputError(f"--rs485-max-clients {self.rs485_max_clients}: must be 1..1024")
         if not (math.isfinite(self.rs485_idle_timeout_s) and self.rs485_idle_timeout_s > 0.0):
             raise InputError(f"--rs485-idle-timeout {self.rs485_idle_timeout_s:g}s: must be longer than 0 s")
+        history_url(self.db, self.data_dir)  # names --db if it is no database URL
         parse_http(self.http)
 
     @property
@@ -177,9 +181,13 @@ class Runner:
         self._save_error = ""
         self._wiring_faults: tuple[SystemFault, ...] = ()
         self._master_faults: tuple[SystemFault, ...] = ()
+        #: each ID on the bank link as the master knows it (master, online, waiting, lost), as of the last tick
+        self.link_states: dict[int, str] = {}
         self._shown_faults: dict[tuple[SystemFaultKind, int | None, str | None, str], SystemFault] = {}
         #: called on the run loop's thread after every tick (the surfaces' port applies requests, publishes views)
         self.tick_hooks: list[Callable[[], None]] = []
+        self.history: HistoryStore | None = None
+        self._sampled_t = 0
 
     # ------------------------------------------------------------------ start
     def start(self) -> list[str]:
@@ -205,6 +213,15 @@ class Runner:
                 self.close()
                 raise
             self._closers.append(self.save_state)  # after the links stop, before the bank closes
+        url = history_url(c.db, c.data_dir)
+        if url is not None:
+            try:
+                self.history = HistoryStore(url, c.history)
+            except BaseException:
+                self.close()
+                raise
+            self._closers.append(self.history.close)
+            lines.append(f"history: {self.history.where} (--db off disables)")
         self._t0 = time.monotonic()
         if live.linked is not None:
             try:
@@ -357,6 +374,9 @@ class Runner:
         with loop.lock:
             status = loop.master.bank_status(now_s, extra)
             self._master_faults = (*loop.master.fault_records(), *loop.master.mix_cautions())
+            states = {mid: m.state.value for mid, m in loop.master.members.items()}
+            states[loop.master.master_id] = "master"
+            self.link_states = states
         return status
 
     def _status(self) -> BankStatus:
@@ -482,6 +502,7 @@ class Runner:
         due = t0
         next_status = t0
         next_save = t0 + min(c.save_every_s, 10.0)
+        next_sample = t0
         while not self.stop_event.is_set():
             now = time.monotonic()
             if c.duration_s is not None and now - t0 >= c.duration_s:
@@ -498,12 +519,26 @@ class Runner:
             if c.data_dir is not None and now >= next_save:
                 self.save_state()
                 next_save = time.monotonic() + min(c.save_every_s, 10.0)
+            if self.history is not None and now >= next_sample:
+                self.record_history()
+                next_sample = max(next_sample + 1.0, now)
             if on_detail is not None:
                 for line in self.fault_changes():
                     on_detail(line)
             if on_status is not None and now >= next_status:
                 on_status(self.status_line(width))
                 next_status += status_every_s
+
+    def record_history(self) -> None:
+        """Hand this second's snapshots to the history (queued: never waits for the database)."""
+        assert self.live is not None and self.history is not None
+        t = int(time.time())
+        if t > self._sampled_t:
+            self._sampled_t = t
+            self.history.append(sample_from(t, self.live.status, self.live.snapshot, self.peer_view()))
+        notice = self.history.notice()
+        if notice is not None:
+            self.echo(f"ml314: warning: {notice}")
 
     def stop(self) -> None:
         self.stop_event.set()
