@@ -29,6 +29,7 @@ week of history.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -71,17 +72,33 @@ class HttpClient:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
     async def get(self, path: str) -> tuple[int, bytes]:
+        """One request; a connection the server closed while idle (keep-alive timeout) is opened again first."""
+        if self.reader is None or self.reader.at_eof():
+            await self.close()
+            await self.open()
         assert self.reader is not None and self.writer is not None
         self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
         head = await self.reader.readuntil(b"\r\n\r\n")
         match = _LENGTH.search(head)
-        body = await self.reader.readexactly(int(match.group(1))) if match else b""
+        if match:
+            body = await self.reader.readexactly(int(match.group(1)))
+        elif b"chunked" in head.lower():
+            parts = []
+            while size := int((await self.reader.readuntil(b"\r\n")).strip(), 16):
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
+            await self.reader.readuntil(b"\r\n")
+            body = b"".join(parts)
+        else:
+            body = b""
         return int(head.split()[1]), body
 
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            await self.writer.wait_closed()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+            self.reader = self.writer = None
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -115,7 +132,13 @@ async def polling(
         try:
             while (now := time.monotonic()) < end:
                 t0 = time.perf_counter()
-                status, body = await client.get(path)
+                try:
+                    status, body = await client.get(path)
+                except (asyncio.IncompleteReadError, ConnectionError):  # closed while idle (keep-alive timeout)
+                    await client.close()
+                    await client.open()
+                    t0 = time.perf_counter()
+                    status, body = await client.get(path)
                 out.append(1000.0 * (time.perf_counter() - t0))
                 if status != 200 or not body.startswith(expect):
                     errors += 1
