@@ -35,6 +35,10 @@ from typing import Any
 from distributed import Client
 
 from _common import finish, parse_args
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/peers: the processes' stop
+from tests.peers.process import stop_all
+
 from ml314.runtime.sweep import open_client, run_study
 from ml314.runtime.sweep_study import Study, read_study
 
@@ -79,10 +83,7 @@ def dask_scheduler(workers: int, folder: Path) -> Iterator[Client]:
             client.wait_for_workers(workers)
             yield client
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            p.wait()
+        stop_all(procs)
 
 
 @contextmanager

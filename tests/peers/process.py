@@ -38,3 +38,17 @@ class InverterProcess:
             with contextlib.suppress(BrokenPipeError, OSError):
                 self.cmd("quit")
         self.proc.wait()
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]], grace_s: float = 30.0) -> None:
+    """Ask every process to stop (SIGTERM), newest first, and kill the ones still there after ``grace_s`` (a dask
+    worker cancelled in the middle of closing its connections never exits on SIGTERM alone; a guard against a hang,
+    not a speed limit)."""
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -17,6 +17,7 @@ from distributed import Client, LocalCluster
 
 from ml314.runtime.sweep import TABLE_FILE, run_study
 from ml314.runtime.sweep_study import read_study
+from tests.peers.process import stop_all
 
 TINY = {"with_link": False, "grid": {"days": "0.25"}}
 
@@ -113,7 +114,4 @@ def test_cases_run_on_a_real_dask_scheduler_with_two_workers_on_loopback(tmp_pat
         assert ran_on <= worker_pids and len(worker_pids) == 2
         assert sorted((r["modules"], r["pv_kw"]) for r in rows) == [(1, 4.0), (2, 4.0)]  # type: ignore[type-var]
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            p.wait()
+        stop_all(procs)
