@@ -245,6 +245,7 @@ def _web_server(surface: Surface, address: tuple[str, int] | None) -> WebServer 
         return None
     from ml314.web.app import create_app  # noqa: PLC0415
     from ml314.web.lcd_api import lcd_router  # noqa: PLC0415
+    from ml314.web.pages import pages_router  # noqa: PLC0415
     from ml314.web.server import WebServer  # noqa: PLC0415
 
-    return WebServer(create_app(surface, routers=(lcd_router(),)), *address)
+    return WebServer(create_app(surface, routers=(lcd_router(), pages_router())), *address)
