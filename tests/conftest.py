@@ -16,3 +16,6 @@ def _own_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("ML314_DATA_DIR", str(path))
     monkeypatch.setenv("ML314_HTTP", "off")
     return path
+
+
+pytest_plugins = ["tests.postgres"]  # the private PostgreSQL server fixture

@@ -129,6 +129,13 @@ def run_command(
         ),
     ] = Path("ml314-data"),
     fresh: Annotated[bool, typer.Option(help="start over: a new bank (the stored one is moved aside)")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="history: sqlite:///FILE, postgresql://USER@HOST/DB or off (default: history.sqlite in the data dir)",
+        ),
+    ] = None,
     save_every: Annotated[
         str, typer.Option(metavar="DURATION", help="save the bank's state this often (at most 10s)")
     ] = "10s",
@@ -244,8 +251,10 @@ def _web_server(surface: Surface, address: tuple[str, int] | None) -> WebServer 
     if address is None:
         return None
     from ml314.web.app import create_app  # noqa: PLC0415
+    from ml314.web.history_api import history_router  # noqa: PLC0415
     from ml314.web.lcd_api import lcd_router  # noqa: PLC0415
     from ml314.web.pages import pages_router  # noqa: PLC0415
     from ml314.web.server import WebServer  # noqa: PLC0415
 
-    return WebServer(create_app(surface, routers=(lcd_router(), pages_router())), *address)
+    routers = [history_router(lambda: surface.runner.history), lcd_router(), pages_router()]  # history: at start
+    return WebServer(create_app(surface, routers=routers), *address)

@@ -54,6 +54,7 @@ from ml314.runtime.rs485_links import (
 from ml314.runtime.simulation import SimulationRequest
 from ml314.storage.bank_state import BankShape, clock_text, load_bank_state, restore, save_bank_state
 from ml314.storage.data_dir import DataDir
+from ml314.storage.history import HistoryRetention, HistoryStore, history_url, sample_from
 from ml314.twin.frontpanel import DipSwitches
 
 __all__ = [
@@ -107,6 +108,8 @@ class RunConfig:
     legacy_secrets: bool = False  # the manual's universal PIN / AP password are accepted: the status warns
     rs485_max_clients: int = DEFAULT_MAX_CLIENTS  # TCP clients served at once on the RS485 listener
     rs485_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S  # a silent TCP client is closed after this
+    db: str | None = None  # history: None = history.sqlite in the data dir, "off", or a database URL
+    history: HistoryRetention = field(default_factory=HistoryRetention)  # [run.history] in ml314.toml
     http: str = DEFAULT_HTTP  # HOST:PORT of the web application (port 0: a free one), or "off"
 
     @property
@@ -134,6 +137,7 @@ class RunConfig:
             raise InputError(f"--rs485-max-clients {self.rs485_max_clients}: must be 1..1024")
         if not (math.isfinite(self.rs485_idle_timeout_s) and self.rs485_idle_timeout_s > 0.0):
             raise InputError(f"--rs485-idle-timeout {self.rs485_idle_timeout_s:g}s: must be longer than 0 s")
+        history_url(self.db, self.data_dir)  # names --db if it is no database URL
         parse_http(self.http)
 
     @property
@@ -178,6 +182,8 @@ class Runner:
         self._wiring_faults: tuple[SystemFault, ...] = ()
         self._master_faults: tuple[SystemFault, ...] = ()
         self._shown_faults: dict[tuple[SystemFaultKind, int | None, str | None, str], SystemFault] = {}
+        self.history: HistoryStore | None = None
+        self._sampled_t = 0
         #: called on the run loop's thread after every tick (the surfaces' port applies requests, publishes views)
         self.tick_hooks: list[Callable[[], None]] = []
 
@@ -205,6 +211,15 @@ class Runner:
                 self.close()
                 raise
             self._closers.append(self.save_state)  # after the links stop, before the bank closes
+        url = history_url(c.db, c.data_dir)
+        if url is not None:
+            try:
+                self.history = HistoryStore(url, c.history)
+            except BaseException:
+                self.close()
+                raise
+            self._closers.append(self.history.close)
+            lines.append(f"history: {self.history.where} (--db off disables)")
         self._t0 = time.monotonic()
         if live.linked is not None:
             try:
@@ -482,6 +497,7 @@ class Runner:
         due = t0
         next_status = t0
         next_save = t0 + min(c.save_every_s, 10.0)
+        next_sample = t0
         while not self.stop_event.is_set():
             now = time.monotonic()
             if c.duration_s is not None and now - t0 >= c.duration_s:
@@ -498,12 +514,26 @@ class Runner:
             if c.data_dir is not None and now >= next_save:
                 self.save_state()
                 next_save = time.monotonic() + min(c.save_every_s, 10.0)
+            if self.history is not None and now >= next_sample:
+                self.record_history()
+                next_sample = max(next_sample + 1.0, now)
             if on_detail is not None:
                 for line in self.fault_changes():
                     on_detail(line)
             if on_status is not None and now >= next_status:
                 on_status(self.status_line(width))
                 next_status += status_every_s
+
+    def record_history(self) -> None:
+        """Hand this second's snapshots to the history (queued: never waits for the database)."""
+        assert self.live is not None and self.history is not None
+        t = int(time.time())
+        if t > self._sampled_t:
+            self._sampled_t = t
+            self.history.append(sample_from(t, self.live.status, self.live.snapshot, self.peer_view()))
+        notice = self.history.notice()
+        if notice is not None:
+            self.echo(f"ml314: warning: {notice}")
 
     def stop(self) -> None:
         self.stop_event.set()
