@@ -5,6 +5,8 @@ order: the DIP switch + RESET last, as it changes the bank). Each test saves its
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -81,7 +83,7 @@ def test_the_overview_is_live_with_the_cell_heat_map(device: RunningBank, browse
     until(lambda: js(browser, "return document.querySelectorAll('#modules tbody tr').length") == MODULES)
     first = until(lambda: text(browser, "#clock"))
     until(lambda: text(browser, "#clock") != first)  # a live value changes
-    assert text(browser, "#online").endswith(f"/ {MODULES}")
+    until(lambda: text(browser, "#online") == f"{MODULES} / {MODULES}")  # the master found every module
     for tile in ("#soc", "#voltage", "#current", "#power", "#cvl", "#ccl", "#dcl"):
         assert text(browser, tile) not in {"", "-"}, tile
     cells = js(browser, "return [...document.querySelectorAll('#heat tr')].map(r => r.querySelectorAll('td').length)")
@@ -129,6 +131,27 @@ def test_settings_refuse_a_wrong_pin_and_take_the_right_one(device: RunningBank,
     until(lambda: "restart required" in text(browser, "#proto-msg"))
     until(lambda: "victron" in text(browser, "#sel-can").lower())
     shot(browser, "settings")
+
+
+def test_history_charts_with_date_and_clock_and_a_csv_export(device: RunningBank, browser: WebDriver) -> None:
+    browser.get(device.url + "/history")
+    until(lambda: int(js(browser, "return Number(document.body.dataset.points || 0)")) >= 2)  # samples recorded
+    assert js(browser, "return document.querySelectorAll('.chart .uplot').length") == 6
+    titles = js(browser, "return [...document.querySelectorAll('.chart h2')].map(h => h.textContent)")
+    assert titles[0] == "SOC (%)" and "Current (A, + charging)" in titles
+    legend = " ".join(js(browser, "return [...document.querySelectorAll('.u-legend th')].map(e => e.textContent)"))
+    assert "CVL" in legend and "CCL" in legend and "DCL" in legend and "inverter's view" in legend
+    shown = text(browser, "#shown")
+    assert "step" in shown
+    href = str(browser.find_element(By.ID, "csv").get_attribute("href"))
+    assert "format=csv" in href
+    with httpx.Client() as c:
+        r = c.get(href)
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert rows and {"t_s", "time_utc", "soc_pct", "cvl_v", "ccl_a", "dcl_a"} <= set(rows[0])
+    assert all(float(row["t_s"]) > 0 for row in rows) and any(row["soc_pct"] for row in rows)
+    shot(browser, "history")
 
 
 def _card(browser: WebDriver, index: int) -> dict[str, Any]:

@@ -25,6 +25,7 @@ PAGES = {
     "/events": "events.html",
     "/settings": "settings.html",
     "/panel": "panel.html",
+    "/history": "history.html",
 }
 
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".txt": "text/plain"}
