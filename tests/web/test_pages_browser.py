@@ -201,4 +201,6 @@ def test_the_lcd_page_is_linked_and_drawn(device: RunningBank, browser: WebDrive
     until(lambda: js(browser, "return document.getElementById('lcd')?.dataset.page"))
     browser.find_element(By.ID, "lcd").click()  # a touch wakes it
     until(lambda: "dimmed" not in str(browser.find_element(By.ID, "lcd").get_attribute("class")))
+    bright = "return ['none', 'brightness(1)'].includes(getComputedStyle(document.getElementById('lcd')).filter)"
+    until(lambda: js(browser, bright))  # the wake-up fade has ended
     shot(browser, "lcd")
