@@ -130,6 +130,17 @@ def test_settings_refuse_a_wrong_pin_and_take_the_right_one(device: RunningBank,
     browser.find_element(By.ID, "proto-apply").click()
     until(lambda: "restart required" in text(browser, "#proto-msg"))
     until(lambda: "victron" in text(browser, "#sel-can").lower())
+    # the parameter set: shown to all, installed only with the PIN (validated as --params is)
+    param_pin = browser.find_element(By.ID, "param-pin")
+    param_pin.send_keys(wrong)
+    browser.find_element(By.ID, "param-apply").click()
+    until(lambda: "refused" in text(browser, "#param-msg"))
+    assert "PIN" in text(browser, "#param-msg")
+    param_pin.clear()
+    param_pin.send_keys(device.pin)
+    browser.find_element(By.ID, "param-apply").click()
+    until(lambda: "restart required" in text(browser, "#param-msg"))
+    assert 'installed "ML314 default"' in text(browser, "#param-msg")
     shot(browser, "settings")
 
 
