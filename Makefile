@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_ARGS ?= --modules 4 --rs485 tcp://127.0.0.1:8485
 
-.PHONY: run test lint typecheck contracts unit bench clean
+.PHONY: run test lint typecheck contracts unit system bench clean
 
 # Install, then compile and cache every numba kernel once (a minute or two), so no later start has to.
 $(STAMP): pyproject.toml
@@ -29,7 +29,11 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+# Debian packages some tests use (PostgreSQL binaries, Chromium): installed when missing and allowed (root/sudo).
+system:
+	@bash scripts/system-packages
+
+unit: $(STAMP) system
 	$(BIN)/python -m pytest -n 2
 
 test: lint typecheck contracts unit

@@ -48,7 +48,7 @@ from _common import finish, parser
 from ml314.bms.limits import OUT_FORCE_CHARGE, OUT_FULL_CHARGE_REQUEST
 from ml314.bms.parameters import load_default_parameters
 from ml314.bms.soc import SOC_ESTIMATORS
-from ml314.bms.soc.common import S_CAPACITY_AH, S_LAST_FULL_SYNC_S, S_OFFSET_A, S_SOC, S_UNCERTAINTY
+from ml314.bms.soc.common import S_CAPACITY_AH, S_LAST_FULL_SYNC_S, S_OFFSET_A, S_REQUEST_BOUND, S_SOC, S_UNCERTAINTY
 from ml314.runtime.scenarios.home import RequestCounter, home_profiles
 from ml314.runtime.simulation import SimulationRequest
 from ml314.system import closed_loop as cl
@@ -204,7 +204,10 @@ def run_case(case: Case, estimator: str, trace: bool = False) -> dict[str, Any]:
         estimator=estimator,
         initial_soc_estimate=min(max(truth0 + case.start, 0.0), 1.0),
         initial_soc_uncertainty=START_BOUND,
+        powered=False,
     )
+    # the case's sensor errors are set before the BMS first reads the sensor (at power-on, with the path open, it
+    # measures the offset): a sensor whose offset jumped after that reading would be a fault, not an offset
     cal = system._cal
     if case.legacy:
         offset, gain = _legacy_offset()
@@ -215,6 +218,10 @@ def run_case(case: Case, estimator: str, trace: bool = False) -> dict[str, Any]:
         mags = np.concatenate([[0.2], rng.uniform(0.12, 0.2, n - 1)])
         cal.offset[:, CH_CURRENT] = case.offset_sign * mags
         cal.gain_factor[:, CH_CURRENT] = 1.0 + case.gain_sign * 0.005
+    system.press(range(n), power=True)
+    first = np.zeros((k.IN_ROWS, 1))
+    first[k.IN_AMBIENT_C, 0] = float(bank.mod_state[k.MS_ENCLOSURE_C].mean())
+    system.advance(1, k.MODE_CURRENT, first)
     total = case.days * 86400
     per_chunk = CHUNK_S // SAMPLE_S
     n_samples = total // SAMPLE_S
@@ -231,6 +238,7 @@ def run_case(case: Case, estimator: str, trace: bool = False) -> dict[str, Any]:
     block = np.zeros((k.IN_ROWS, CHUNK_S))
     profiles = ((k.IN_AMBIENT_C, ambient), (k.IN_PV_W, pv), (k.IN_LOAD_W, load), (k.IN_GRID_UP, grid))
     requests = RequestCounter()
+    chunk_trace: list[tuple[float, float, float, float]] = []  # (request bound, full request, offset, capacity)
     est = system.bms.estimator
     syncs = 0
     last_sync = est.state[:, S_LAST_FULL_SYNC_S].copy()
@@ -245,6 +253,9 @@ def run_case(case: Case, estimator: str, trace: bool = False) -> dict[str, Any]:
         full = bool((out[:, OUT_FULL_CHARGE_REQUEST] > 0.5).any())
         force = bool((out[:, OUT_FORCE_CHARGE] > 0.5).any())
         requests.update(full, force)
+        if trace:
+            chunk_trace.append((float(est.state[0, S_REQUEST_BOUND]), float(full), float(est.state[0, S_OFFSET_A]),
+                                float(est.state[0, S_CAPACITY_AH])))  # fmt: skip
         cap = est.state[:, S_CAPACITY_AH]
         reported = float(np.sum(est.state[:, S_SOC] * cap) / np.sum(cap))
         decision = controller.decide(reported, full_charge=full, force_charge=force)
@@ -299,7 +310,7 @@ def run_case(case: Case, estimator: str, trace: bool = False) -> dict[str, Any]:
     if trace:
         extra["trace"] = {
             "true": true_soc[:filled], "est": est_soc[:filled], "bound": bound[:filled], "vmax": vmax[:filled],
-            "current": cur[:filled],
+            "current": cur[:filled], "chunks": np.array(chunk_trace),
         }  # fmt: skip
     return extra | {
         "case": case.name,

@@ -1,8 +1,8 @@
 """A private PostgreSQL server for tests: initdb + pg_ctl from the installed binaries, on a free loopback port in a
 temporary folder, stopped and removed afterwards (never the system's cluster). Each test gets a fresh database.
 
-Missing binaries fail the test with the command that installs them (``.ci/run`` installs them on CI): nothing is
-skipped silently.
+Missing binaries skip the test with the reason (``make test`` installs them where it may), and fail it on CI
+(``tests/needs.py``): nothing is skipped silently there.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.needs import missing
 
 __all__ = ["PostgresServer", "history_db_url", "postgres_server"]
 
@@ -87,9 +89,7 @@ class PostgresServer:
 def postgres_server() -> Iterator[PostgresServer]:
     bin_dir = _bin_dir()
     if bin_dir is None:
-        pytest.fail(
-            "PostgreSQL binaries (initdb, pg_ctl) not found: `apt-get install -y postgresql` (.ci/run installs them)"
-        )
+        missing("PostgreSQL's binaries (initdb, pg_ctl)")
     server = PostgresServer(bin_dir)
     try:
         server.start()

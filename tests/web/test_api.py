@@ -7,6 +7,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ml314.domain.battery_status import BankStatus, ModuleStatus
@@ -14,7 +15,7 @@ from ml314.domain.faults import SystemFault
 from ml314.domain.link_health import LinkHealthSnapshot
 from ml314.domain.snapshot_json import from_jsonable
 from ml314.storage.identity import FREE_TRIES
-from tests.web.running import RunningBank
+from tests.web.running import RunningBank, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +24,7 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBank]:
         yield running
 
 
-def _error(r: object, status: int, code: str, field: str | None) -> dict[str, object]:
-    import httpx  # noqa: PLC0415
-
-    assert isinstance(r, httpx.Response)
+def _error(r: httpx.Response, status: int, code: str, field: str | None) -> dict[str, object]:
     assert r.status_code == status, r.text
     body = r.json()
     assert set(body) == {"error"}, body
@@ -147,3 +145,18 @@ def test_wrong_pins_lock_the_check_with_retry_after(tmp_path: Path) -> None:
         # locked: even the right PIN waits
         again = _error(c.put("/api/protocols", json={"can": "CAN:P09", "pin": running.pin}), 403, "pin_locked", "pin")
         assert float(str(again["retry_after_s"])) > 0
+
+
+def test_the_run_serves_its_history(bank: RunningBank) -> None:
+    def recorded(c: httpx.Client) -> dict[str, object] | None:
+        r = c.get("/api/history", params={"fields": "soc_pct", "step": "1"})
+        assert r.status_code == 200, r.text
+        body: dict[str, object] = r.json()
+        column = body["columns"]
+        assert isinstance(column, dict)
+        return body if any(v is not None for v in column["soc_pct"]) else None
+
+    with bank.client() as c:
+        body = wait_for(lambda: recorded(c), "a second of history", alive=bank)
+        assert body["units"] == {"soc_pct": "%"}
+        _error(c.get("/api/history", params={"fields": "nonsense"}), 400, "bad_field", "nonsense")

@@ -19,8 +19,8 @@ def c() -> Iterator[httpx.Client]:
     """The pages router alone on a real server on a free loopback port."""
     app = FastAPI()
     app.include_router(pages_router())
-    server = WebServer(app, "127.0.0.1", 0)
-    server.start()
+    server = WebServer("127.0.0.1", 0)
+    server.start(app)
     try:
         with httpx.Client(base_url=server.url) as client:
             yield client

@@ -255,7 +255,7 @@ class Bms:
         li[:, IN_TEMPERATURE_MIN_C] = q[:, Q_CELL_TEMPERATURE_MIN_C]
         li[:, IN_MOSFET_C] = q[:, Q_MOSFET_TEMPERATURE_C]
         li[:, IN_SOC] = soc
-        li[:, IN_SOC_BOUND] = self.estimator.uncertainty
+        li[:, IN_SOC_BOUND] = self.estimator.request_bound
         li[:, IN_BANK_FULL_REQUEST] = float((self.limiter.outputs[:, OUT_FULL_CHARGE_REQUEST] > 0.5).any())
         li[:, IN_CHARGE_ALLOWED] = self.charge_fet * running
         li[:, IN_DISCHARGE_ALLOWED] = self.discharge_fet * running

@@ -10,7 +10,7 @@ One compiled function, :func:`limits_step`, advances every module of a bank by o
   (``limits_control``); DVL is ``cell_voltage_discharge_v`` times the cell count;
 * the flags: charge enable (path allowed and CCL > 0), discharge enable (likewise), force charge (low SOC or the
   lowest cell at the DCL-zero voltage, with hysteresis; only while charge is enabled), full-charge request (after
-  ``full_charge_interval_days`` without a full charge, or while the SOC estimator's bound is past
+  ``full_charge_interval_days`` without a full charge, or while the SOC estimator's request bound is past
   ``[soc] full_charge_request_bound``, until the full charge). A module whose bank has a request open charges in
   bulk too (``IN_BANK_FULL_REQUEST``): the bank's CVL is the lowest module's, so one module in float would hold the
   others below the voltage their full sync needs.
@@ -61,7 +61,7 @@ IN_DISCHARGE_ALLOWED = 8
 IN_DERATE_CHARGE = 9  # 1 while a protection row with the "derate" action is active (set both from ACT_DERATE ...
 IN_DERATE_DISCHARGE = 10  # ... unless the caller knows which direction the warning concerns)
 IN_BALANCING = 11  # 1 while the balancer bleeds any cell
-IN_SOC_BOUND = 12  # the estimator's bound on |SOC error|, 0..1
+IN_SOC_BOUND = 12  # the estimator's request bound: the part of its SOC bound a full charge removes, 0..1
 IN_BANK_FULL_REQUEST = 13  # 1 while any module of the bank asks for a full charge (the master passes it on)
 IN_COLS = 14
 

@@ -154,7 +154,8 @@ def full_charge_step(
 
     A full charge is SOC at ``full_charge_soc`` with the estimator sure of it (its bound under half the request
     level: a full sync happened). The request is raised after ``full_charge_interval_days`` without one, or when
-    the SOC bound passes ``[soc] full_charge_request_bound`` (held until the full charge, so the inverter charges
+    the estimator's request bound (the part of its SOC bound a full charge removes) passes
+    ``[soc] full_charge_request_bound`` (held until the full charge, so the inverter charges
     all the way instead of stopping when the bound first dips), and cleared by the full charge."""
     level = params[P_FULL_CHARGE_BOUND]
     if soc >= params[P_FULL_CHARGE_SOC] and bound < 0.5 * level:

@@ -18,6 +18,7 @@ from ml314.cli.lcd import lcd_command
 from ml314.cli.protocols import protocols_app
 from ml314.cli.run import run_command
 from ml314.cli.simulate import simulate_command
+from ml314.cli.sweep import sweep_command
 from ml314.errors import Ml314Error
 
 app = typer.Typer(
@@ -47,6 +48,7 @@ def _main_options(
 
 app.command("run")(run_command)
 app.command("simulate")(simulate_command)
+app.command("sweep")(sweep_command)
 app.command("decode")(decode_command)
 app.command("label")(label_command)
 app.command("lcd")(lcd_command)

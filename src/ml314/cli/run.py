@@ -16,6 +16,9 @@ from ml314.cli.options import announce_compiling, given_options
 from ml314.errors import InputError
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ml314.runtime.run import Runner
     from ml314.runtime.surface import Surface
     from ml314.web.server import WebServer
 
@@ -186,7 +189,7 @@ def run_command(
     cfg = run_config(config, overrides)  # the one configuration: ml314.toml's [run], then the options given
     runner = Runner(cfg, echo=lambda line: typer.echo(line, err=True))
     surface = Surface(runner, settings_path=config)
-    web = _web_server(surface, cfg.http_address)
+    web = _listen(cfg.http_address)  # bound now: a port in use is an error before the bank starts
     if web is not None:
         typer.echo(f"web: {web.url}  (API docs {web.url}/docs; --http off disables)")
     for line in first:
@@ -199,11 +202,11 @@ def run_command(
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     wall0 = time.monotonic()
     try:
-        if web is not None:
-            web.start()
         for line in runner.start():
             typer.echo(line)
         surface.on_tick()  # the first view, before the run loop's first tick
+        if web is not None:
+            web.start(_web_app(surface, runner))
         typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
         tty = sys.stdout.isatty()
         width = max(40, shutil.get_terminal_size((STATUS_WIDTH + 1, 24)).columns - 1) if tty else STATUS_WIDTH
@@ -246,15 +249,20 @@ def run_command(
         typer.echo(f"  link {health.brief()}" + "".join(f" {k}={n}" for k, n in health.errors))
 
 
-def _web_server(surface: Surface, address: tuple[str, int] | None) -> WebServer | None:
-    """The web application on ``address`` (bound now: a port in use is an error before the bank starts)."""
+def _listen(address: tuple[str, int] | None) -> WebServer | None:
+    """The web application's socket on ``address`` (None: ``--http off``)."""
     if address is None:
         return None
+    from ml314.web.server import WebServer  # noqa: PLC0415
+
+    return WebServer(*address)
+
+
+def _web_app(surface: Surface, runner: Runner) -> FastAPI:
+    """The API on the running bank, with the history of its store."""
     from ml314.web.app import create_app  # noqa: PLC0415
     from ml314.web.history_api import history_router  # noqa: PLC0415
     from ml314.web.lcd_api import lcd_router  # noqa: PLC0415
     from ml314.web.pages import pages_router  # noqa: PLC0415
-    from ml314.web.server import WebServer  # noqa: PLC0415
 
-    routers = [history_router(lambda: surface.runner.history), lcd_router(), pages_router()]  # history: at start
-    return WebServer(create_app(surface, routers=routers), *address)
+    return create_app(surface, routers=[lcd_router(), history_router(runner.history), pages_router()])

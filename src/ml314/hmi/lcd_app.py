@@ -26,7 +26,7 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Button, Static
 
 from ml314.errors import Ml314Error
-from ml314.hmi.lcd import TOUCH, LcdRow, LcdScreen, LcdState, ProtocolReply, ProtocolRequest, render, step
+from ml314.hmi.lcd import TOUCH, LcdRow, LcdScreen, LcdState, ProtocolReply, ProtocolRequest, step
 from ml314.hmi.lcd_client import LcdClient, LcdData
 
 __all__ = ["KEYS", "LcdApp"]
@@ -171,17 +171,7 @@ class LcdApp(App[None]):
 
     # ------------------------------------------------------------------------------------------------ draw
     def _render(self) -> LcdScreen:
-        d = self.data
-        return render(
-            self.lcd_state,
-            d.bank,
-            d.module,
-            self.clock(),
-            online=d.online,
-            running=d.running,
-            powered=d.powered,
-            utc_offset_s=getattr(self, "_utc_offset_s", 0.0),
-        )
+        return self.data.screen(self.lcd_state, self.clock(), getattr(self, "_utc_offset_s", 0.0))
 
     async def _redraw(self) -> None:
         s = self.lcd_screen = self._render()

@@ -16,7 +16,7 @@ import httpx
 from ml314.domain.battery_status import BankStatus, ModuleStatus
 from ml314.domain.snapshot_json import SnapshotDecodeError, from_jsonable
 from ml314.errors import InputError, TransportError
-from ml314.hmi.lcd import PortProtocols, ProtocolReply, ProtocolRequest
+from ml314.hmi.lcd import LcdScreen, LcdState, PortProtocols, ProtocolReply, ProtocolRequest, render
 from ml314.protocols.base import Transport
 
 __all__ = ["LcdClient", "LcdData"]
@@ -32,6 +32,19 @@ class LcdData:
     online: bool
     running: PortProtocols | None
     powered: bool = True
+
+    def screen(self, state: LcdState, now_s: float, utc_offset_s: float = 0.0) -> LcdScreen:
+        """The screen of ``state`` with these values (what the terminal and the browser both draw)."""
+        return render(
+            state,
+            self.bank,
+            self.module,
+            now_s,
+            online=self.online,
+            running=self.running,
+            powered=self.powered,
+            utc_offset_s=utc_offset_s,
+        )
 
 
 def _protocols(*docs: dict[str, Any]) -> PortProtocols | None:

@@ -229,8 +229,10 @@ class MasterLoop:
     def health_snapshot(self) -> LinkHealthSnapshot:
         """The link's counters, with a MODULE_LOST fault for every member the master has lost."""
         snap = self.health.snapshot()
-        with self.lock:
-            lost = [m.module_id for m in self.master.members.values() if m.state is LinkState.LOST]
+        # without the master's lock: its thread holds it across each transaction (up to a timeout), and the run
+        # loop asks every tick; copying the members is one C-level step under the GIL, each state one read
+        members = list(self.master.members.values())
+        lost = [m.module_id for m in members if m.state is LinkState.LOST]
         faults = tuple(
             SystemFault(SystemFaultKind.MODULE_LOST, "no answer on the bank link", module_id=mid, link=snap.link)
             for mid in sorted(lost)

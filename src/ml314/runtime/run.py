@@ -108,9 +108,9 @@ class RunConfig:
     legacy_secrets: bool = False  # the manual's universal PIN / AP password are accepted: the status warns
     rs485_max_clients: int = DEFAULT_MAX_CLIENTS  # TCP clients served at once on the RS485 listener
     rs485_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S  # a silent TCP client is closed after this
+    http: str = DEFAULT_HTTP  # HOST:PORT of the web application (port 0: a free one), or "off"
     db: str | None = None  # history: None = history.sqlite in the data dir, "off", or a database URL
     history: HistoryRetention = field(default_factory=HistoryRetention)  # [run.history] in ml314.toml
-    http: str = DEFAULT_HTTP  # HOST:PORT of the web application (port 0: a free one), or "off"
 
     @property
     def shape(self) -> BankShape:
@@ -181,11 +181,13 @@ class Runner:
         self._save_error = ""
         self._wiring_faults: tuple[SystemFault, ...] = ()
         self._master_faults: tuple[SystemFault, ...] = ()
+        #: each ID on the bank link as the master knows it (master, online, waiting, lost), as of the last tick
+        self.link_states: dict[int, str] = {}
         self._shown_faults: dict[tuple[SystemFaultKind, int | None, str | None, str], SystemFault] = {}
-        self.history: HistoryStore | None = None
-        self._sampled_t = 0
         #: called on the run loop's thread after every tick (the surfaces' port applies requests, publishes views)
         self.tick_hooks: list[Callable[[], None]] = []
+        self.history: HistoryStore | None = None
+        self._sampled_t = 0
 
     # ------------------------------------------------------------------ start
     def start(self) -> list[str]:
@@ -372,6 +374,9 @@ class Runner:
         with loop.lock:
             status = loop.master.bank_status(now_s, extra)
             self._master_faults = (*loop.master.fault_records(), *loop.master.mix_cautions())
+            states = {mid: m.state.value for mid, m in loop.master.members.items()}
+            states[loop.master.master_id] = "master"
+            self.link_states = states
         return status
 
     def _status(self) -> BankStatus:

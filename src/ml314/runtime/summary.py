@@ -8,15 +8,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ml314.domain.spec import ML314
 from ml314.domain.units import J_PER_WH
 from ml314.system.inverter_exchange import InverterExchange
 from ml314.system.linked_bank import LinkedBank
 from ml314.twin import kernel as k
+from ml314.twin.ageing import project_fade
 
 if TYPE_CHECKING:
     from ml314.runtime.simulation import SimulationContext
 
-__all__ = ["bms_summary", "build_summary", "link_summary", "protocol_summary"]
+__all__ = ["PROJECTION_YEARS", "backup_summary", "bms_summary", "build_summary", "link_summary", "protocol_summary"]
+
+#: the service lives the SOH is projected to (years), by the twin's ageing law (twin/ageing.project_fade)
+PROJECTION_YEARS = (10, 15)
+_YEAR_S = 365.0 * 86400.0
 
 
 def _kwh(joules: float) -> float:
@@ -93,10 +99,16 @@ def build_summary(ctx: SimulationContext, wall_s: float) -> dict[str, Any]:
             "max_module_current_a": ctx.stats.module_current_max_a,
             "equivalent_full_cycles": throughput_as / (2.0 * cap_as),
             "state_of_health_min_pct": 100.0 * soh,
+            **{
+                f"state_of_health_{years}y_pct": 100.0 * projected_soh(ctx, years * _YEAR_S)
+                for years in PROJECTION_YEARS
+            },
         },
         "notes": list(ctx.notes),
         "inverter": asdict(req.inverter) if req.scenario == "home" else None,
     }
+    if req.scenario == "home":
+        summary["backup"] = backup_summary(ctx, _kwh(load + acc[k.AC_UNSERVED_J]))
     if ctx.system is not None:
         summary["bms"] = bms_summary(ctx)
     if ctx.exchange is not None:
@@ -105,6 +117,31 @@ def build_summary(ctx: SimulationContext, wall_s: float) -> dict[str, Any]:
         summary["bank_link"] = link_summary(ctx.linked)
     summary.update(ctx.extra)
     return summary
+
+
+def projected_soh(ctx: SimulationContext, horizon_s: float) -> float:
+    """The weakest cell's capacity over its fresh one after ``horizon_s`` of service like the time simulated so
+    far (the bank's whole life, a resumed run included), 0..1."""
+    fade = project_fade(ctx.bank.ageing, ctx.bank.params, elapsed_s=ctx.t_s, horizon_s=horizon_s)
+    return float(1.0 - np.max(fade))
+
+
+def backup_summary(ctx: SimulationContext, load_kwh: float) -> dict[str, Any]:
+    """How long the energy the inverter holds for an outage carries the average load: the reserve SOC in
+    self-consumption mode, a full bank in backup mode (manual 5.2), of the bank's present capacity at nominal
+    voltage, through the inverter's efficiency."""
+    spec = ctx.request.inverter
+    held_soc = 1.0 if spec.mode == "backup" else spec.reserve_soc
+    capacity_kwh = float(ctx.bank.capacity_as.min(axis=1).sum()) / 3600.0 * ML314.nominal_voltage_v / 1000.0
+    held_kwh = held_soc * capacity_kwh
+    hours = ctx.elapsed_s / 3600.0
+    mean_load_kw = load_kwh / hours if hours > 0 else 0.0
+    return {
+        "held_soc_pct": 100.0 * held_soc,
+        "held_kwh": held_kwh,
+        "mean_load_kw": mean_load_kw,
+        "hours_at_reserve": held_kwh * spec.efficiency / mean_load_kw if mean_load_kw > 0 else None,
+    }
 
 
 def link_summary(linked: LinkedBank) -> dict[str, Any]:

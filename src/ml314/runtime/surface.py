@@ -520,15 +520,8 @@ class Surface:
                 runner.echo(f"ml314: warning: a surface failed on a new view: {exc}")
 
     def _link_states(self) -> dict[int, str] | None:
-        """Each ID's state on the bank link as the master knows it (None: no bank link runs)."""
-        loop = self.runner.master_loop
-        if loop is None:
-            return None
-        with loop.lock:  # the master's own lock, held by its thread only for one transaction
-            master = loop.master
-            states = {mid: m.state.value for mid, m in master.members.items()}
-            states[master.master_id] = "master"
-        return states
+        """Each ID's state on the bank link as the master knew it at this tick (None: no bank link runs)."""
+        return None if self.runner.master_loop is None else self.runner.link_states
 
 
 _FAULT_CODE_OF_MODE = {row.led_mode: int(row.code) for row in FAULT_ROWS}

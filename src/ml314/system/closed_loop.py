@@ -63,7 +63,7 @@ from ml314.bms.quantities import (
     compute_quantities,
 )
 from ml314.bms.soc import soc_step
-from ml314.bms.soc.common import S_SOC, S_UNCERTAINTY
+from ml314.bms.soc.common import S_REQUEST_BOUND, S_SOC, S_UNCERTAINTY
 from ml314.twin import kernel as k
 from ml314.twin.sensor_kernel import read_sensors
 
@@ -198,7 +198,7 @@ def control_step(
         lim_inputs[m, IN_TEMPERATURE_MIN_C] = quantities[m, Q_CELL_TEMPERATURE_MIN_C]
         lim_inputs[m, IN_MOSFET_C] = quantities[m, Q_MOSFET_TEMPERATURE_C]
         lim_inputs[m, IN_SOC] = soc[m]
-        lim_inputs[m, IN_SOC_BOUND] = soc_state[m, S_UNCERTAINTY]
+        lim_inputs[m, IN_SOC_BOUND] = soc_state[m, S_REQUEST_BOUND]
         lim_inputs[m, IN_BANK_FULL_REQUEST] = bank_request
         lim_inputs[m, IN_CHARGE_ALLOWED] = charge_fet[m] * running[m]
         lim_inputs[m, IN_DISCHARGE_ALLOWED] = discharge_fet[m] * running[m]

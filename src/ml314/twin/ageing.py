@@ -70,3 +70,22 @@ def age_cells(
     efc = new_throughput / (2.0 * capacity_as)
     cycle = state.cycle_fade + params.cycle_fade_per_efc * stress_t * efc
     return AgeingState(np.asarray(calendar), np.asarray(cycle), np.array(abs_charge_as, copy=True))
+
+
+def project_fade(state: AgeingState, params: CellParameters, *, elapsed_s: float, horizon_s: float) -> FloatArray:
+    """Fade per cell after ``horizon_s`` of service if the ``elapsed_s`` already simulated repeated (same stress).
+
+    The law of :func:`age_cells`, extrapolated: the calendar part's square grows linearly in time
+    (``q^2 = q0^2 + (k S)^2 t``), so the effective stress is read from what the cells did so far; the cycle part is
+    linear in throughput, hence in time at the same use. A horizon shorter than ``elapsed_s`` gives today's fade.
+    A period shorter than a year carries its season into the projection (a summer month ages like every month).
+    """
+    if not elapsed_s > 0.0:
+        return state.fade
+    horizon_s = max(horizon_s, elapsed_s)
+    floor = params.calendar_fade_per_sqrt_day * np.sqrt(_INITIAL_DAYS)
+    q = np.maximum(state.calendar_fade, floor)
+    rate_sq_per_day = np.maximum(q**2 - floor**2, 0.0) / (elapsed_s / _SECONDS_PER_DAY)
+    calendar = np.sqrt(q**2 + rate_sq_per_day * (horizon_s - elapsed_s) / _SECONDS_PER_DAY)
+    cycle = state.cycle_fade * (horizon_s / elapsed_s)
+    return np.asarray(calendar + cycle)

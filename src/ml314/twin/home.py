@@ -120,3 +120,17 @@ def ambient_profile(days: int, start_day_of_year: int, mean_c: float = 17.0) -> 
     seasonal = -6.0 * np.cos(2.0 * np.pi * (doy - 15.0) / 365.25)
     daily = -1.5 * np.cos(2.0 * np.pi * (t_s / 86400.0 - 4.0 / 24.0))
     return Profile("ambient", "degC", t_s, mean_c + seasonal + daily)
+
+
+def grid_without_battery(
+    load: Profile, pv: Profile, grid: Profile, duration_s: float, dt_s: float = 60.0
+) -> tuple[float, float]:
+    """(grid import J, grid export J) of the same home with PV and no battery over ``duration_s``: the load is
+    served by PV first and the grid for the rest, the PV surplus is exported; during an outage (grid 0) nothing
+    flows to or from the grid. The reference a battery's savings are counted against (sampled at ``dt_s``)."""
+    n = max(1, round(duration_s / dt_s))
+    net_w = load.resample(0.0, dt_s, n) - pv.resample(0.0, dt_s, n)
+    up = grid.resample(0.0, dt_s, n) > 0.5
+    imported = float(np.sum(np.where(up, np.maximum(net_w, 0.0), 0.0))) * dt_s
+    exported = float(np.sum(np.where(up, np.maximum(-net_w, 0.0), 0.0))) * dt_s
+    return imported, exported

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from ml314.domain.snapshot_json import to_jsonable
 from ml314.errors import InputError, Ml314Error
-from ml314.hmi.lcd import LcdScreen, LcdState, render, step
+from ml314.hmi.lcd import LcdScreen, LcdState, step
 from ml314.hmi.lcd_client import LcdClient, LcdData
 from ml314.web.errors import error_body
 
@@ -67,16 +67,7 @@ class _Lcds:
         return LcdClient("http://ml314", transport=httpx.ASGITransport(app=request.app))
 
     def screen(self, state: LcdState, data: LcdData) -> dict[str, Any]:
-        s: LcdScreen = render(
-            state,
-            data.bank,
-            data.module,
-            self.clock(),
-            online=data.online,
-            running=data.running,
-            powered=data.powered,
-            utc_offset_s=self.utc_offset_s,
-        )
+        s: LcdScreen = data.screen(state, self.clock(), self.utc_offset_s)
         if s.action is not None:
             s = replace(s, action=replace(s.action, pin="*" * len(s.action.pin)))
         doc = to_jsonable(s)

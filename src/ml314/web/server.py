@@ -1,8 +1,9 @@
 """The web application served by uvicorn on a thread of its own, beside ``ml314 run``'s run loop.
 
 The listening socket is bound in :class:`WebServer`'s constructor, so a port in use is one clear error before the
-bank starts, and port 0 gives the free port the system picked (:attr:`WebServer.url`). :meth:`WebServer.stop`
-asks uvicorn to finish (open WebSockets are closed) and joins the thread.
+bank starts, and port 0 gives the free port the system picked (:attr:`WebServer.url`, printed first). The
+application comes later, with :meth:`WebServer.start`, once the bank runs (a client that connects meanwhile waits in
+the listen queue). :meth:`WebServer.stop` asks uvicorn to finish (open WebSockets are closed) and joins the thread.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ __all__ = ["WebServer"]
 
 
 class WebServer:
-    """uvicorn serving ``app`` on ``host:port`` (0: a free port), started by :meth:`start`."""
+    """A socket listening on ``host:port`` (0: a free port); uvicorn serves an app on it from :meth:`start`."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -39,6 +40,16 @@ class WebServer:
         self.sock = sock
         self.host = host
         self.port = int(sock.getsockname()[1])
+        self.server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, app: FastAPI) -> None:
+        """Serve ``app`` on a daemon thread (uvicorn installs no signal handlers off the main thread)."""
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -48,28 +59,20 @@ class WebServer:
             ws_per_message_deflate=False,
             timeout_graceful_shutdown=2,
         )
-        self.server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self) -> None:
-        """Serve on a daemon thread (uvicorn installs no signal handlers off the main thread)."""
+        self.server = server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, name="ml314-web", daemon=True
+            target=server.run, kwargs={"sockets": [self.sock]}, name="ml314-web", daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
         """Finish serving (the open WebSockets are closed) and join the thread."""
-        self.server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10.0)
-            if self._thread.is_alive():  # a client that never lets go: close the connections now
-                self.server.force_exit = True
-                self._thread.join(timeout=5.0)
+        server, thread = self.server, self._thread
+        if server is not None and thread is not None:
+            server.should_exit = True
+            thread.join(timeout=10.0)
+            if thread.is_alive():  # a client that never lets go: close the connections now
+                server.force_exit = True
+                thread.join(timeout=5.0)
         with contextlib.suppress(OSError):
             self.sock.close()

@@ -14,6 +14,7 @@ from ml314.bms.parameters import load_default_parameters
 from ml314.bms.soc import AdaptiveEstimator
 from ml314.bms.soc.common import (
     S_A_P00,
+    S_A_P02,
     S_A_P11,
     S_A_P22,
     S_CAPACITY_AH,
@@ -117,3 +118,30 @@ def test_export_and_import_carry_what_was_learned() -> None:
     before = float(restarted.estimator.soc[0])
     restarted.estimator.step(np.zeros(1), np.full((1, CELLS), 3.300), T_C, CLOSED, t + 1.0, 1.0)
     assert abs(float(restarted.estimator.soc[0]) - before) < 1e-3
+
+
+def test_full_charge_request_reads_the_part_a_full_charge_removes_and_looks_ahead() -> None:
+    # a fresh filter (offset and capacity at their priors) after one full sync, then a deep discharge: the bound
+    # grows with the charge moved (the capacity's part, which only a point at the bottom teaches) and with time (the
+    # offset's); the request leaves the capacity's part out, but looks at the offset's part as it will be when a full
+    # charge asked for now is done
+    cell = Cell(0.9, capacity_ah=320.0, offset_a=0.2)
+    est = AdaptiveEstimator(PARAMS, 1, initial_soc=0.9, initial_uncertainty=0.2)
+    t = 0.0
+    while est.uncertainty[0] > 0.01:  # charge to the full sync
+        t = cell.run(est, 20.0 if cell.soc < 0.995 else 5.0, 60, t)
+    at_sync = float(est.request_bound[0])
+    assert at_sync < 0.5 * PARAMS.soc.full_charge_request_bound  # the full charge clears the request
+    t = cell.run(est, -100.0, int(0.6 * 320.0 * 36.0), t)  # 60 % out in 2 h
+    moved = float(est.request_bound[0])
+    p00, p02, p22 = est.state[0, S_A_P00], est.state[0, S_A_P02], est.state[0, S_A_P22]
+    capacity_part = 2.0 * float(np.sqrt(p02 * p02 / p22))
+    assert capacity_part > 0.005  # the prior's 3 % on 60 % moved
+    assert float(est.uncertainty[0]) ** 2 > capacity_part**2 + (2.0 * np.sqrt(p00 - p02 * p02 / p22)) ** 2 - 1e-9
+    assert moved < at_sync + 0.5 * capacity_part  # the capacity's part is not what asks for the full charge
+    # at rest the offset's part keeps growing, and the request sees it before the bound does
+    t = cell.run(est, 0.0, 12 * 3600, t)
+    rested = float(est.request_bound[0])
+    assert rested > moved
+    residual_now = 2.0 * float(np.sqrt(est.state[0, S_A_P00] - est.state[0, S_A_P02] ** 2 / est.state[0, S_A_P22]))
+    assert rested > residual_now

@@ -37,6 +37,8 @@ def test_shapes_and_protocol(name: str) -> None:
     assert est.state.shape == (3, N_STATE)
     est.step(np.zeros(3), np.full((3, 16), 3.3), np.full((3, 4), 25.0), np.zeros(3), 1.0, 1.0)
     assert est.soc.shape == (3,) and est.uncertainty.shape == (3,)
+    # what the full-charge request reads: a bound, never more than the estimate could be off (1.0)
+    assert est.request_bound.shape == (3,) and ((est.request_bound > 0.0) & (est.request_bound <= 1.0)).all()
 
 
 @pytest.mark.parametrize("name", NAMES)

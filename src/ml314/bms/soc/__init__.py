@@ -63,6 +63,10 @@ class SocEstimator(Protocol):
     def uncertainty(self) -> np.ndarray:
         """Bound on |SOC error|, fraction."""
 
+    @property
+    def request_bound(self) -> np.ndarray:
+        """What the full-charge request reads: the part of the bound a full charge removes, fraction."""
+
 
 SOC_ESTIMATORS: dict[str, type] = {"adaptive": AdaptiveEstimator, "coulomb": CoulombEstimator, "ekf": EkfEstimator}
 ESTIMATOR_COULOMB = 0

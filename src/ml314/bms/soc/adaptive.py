@@ -28,8 +28,9 @@ Measurements (scalar Kalman updates, each with its own honest variance):
 Because the SOC error at a calibration point is correlated (through ``P``) with the offset and the capacity, each
 point corrects all three: two full syncs a week apart measure the offset (no net charge: neither gain nor
 capacity enters), a full sync and a rest at the bottom measure the capacity, two rests at the bottom the offset
-again. The reported bound is ``2 sqrt(P_soc)``: it grows while no calibration point comes, and the full-charge
-request of the limits (``[soc] full_charge_request_bound``) asks the inverter for the full sync that shrinks it.
+again. The reported bound is ``2 sqrt(P_soc)``: it grows while no calibration point comes. The full-charge request
+of the limits (``[soc] full_charge_request_bound``) reads ``request_bound``, the part of it a full sync removes (the
+offset's, not the capacity's), predicted to the end of the charge, and asks the inverter for that full sync.
 
 The whole state (SOC, offset, capacity and their covariance) is a row of the shared state array, so
 ``Bms.export_state`` carries it across restarts; a start without a stored state takes the first reading's OCV
@@ -76,6 +77,7 @@ from ml314.bms.soc.common import (
     S_OFFSET_A,
     S_OFFSET_BOUND_A,
     S_PATH_OPEN_S,
+    S_REQUEST_BOUND,
     S_SOC,
     S_STARTED,
     S_UNCERTAINTY,
@@ -114,6 +116,13 @@ CAPACITY_PRIOR_FACTOR = 1.025
 CAPACITY_PRIOR_BOUND = 0.03
 # a calibration point this many sigmas off the prediction means the filter's own variance was wrong
 INCONSISTENT_SIGMAS = 5.0
+# the full-charge request (``request_bound``) looks this far ahead: a grid charge from the reserve with cold-derated
+# cells and the absorption until the full sync, s
+FULL_CHARGE_LEAD_S = 6.0 * 3600.0
+# and reads the part of the error a full charge removes at this many sigmas, not 2: the capacity's part it leaves out
+# is real until a point at the bottom teaches the capacity, and the two together must stay inside the request level
+# (at a full sync the part is 0.5 % at 2 sigma, so it clears the request: under half the level at 2.5 sigma)
+REQUEST_SIGMAS = 2.5
 
 
 @njit(cache=True, error_model="numpy")
@@ -215,6 +224,20 @@ def predict(st: np.ndarray, p: np.ndarray, i_a: float, dt_s: float) -> None:
 
 
 @njit(cache=True, error_model="numpy")
+def request_bound(st: np.ndarray, p: np.ndarray) -> float:
+    """What the full-charge request reads: the part of the SOC error a full charge removes, as it will be when a
+    full charge asked for now is done, at ``REQUEST_SIGMAS``. That is the covariance predicted ``FULL_CHARGE_LEAD_S``
+    ahead (the offset keeps counting meanwhile) less the part the capacity's error explains (``P02^2 / P22``: a full
+    charge hides it only until the next discharge; a point at the bottom teaches the capacity, and a request that
+    kept the battery off the bottom would keep it unlearned)."""
+    f1 = -FULL_CHARGE_LEAD_S / 3600.0 / st[S_CAPACITY_AH]
+    p00 = st[S_A_P00] + 2.0 * f1 * st[S_A_P01] + f1 * f1 * st[S_A_P11]
+    p02 = st[S_A_P02] + f1 * st[S_A_P12]
+    residual = max(p00 - p02 * p02 / st[S_A_P22], 1.0e-10)
+    return min(REQUEST_SIGMAS * math.sqrt(residual), 1.0)
+
+
+@njit(cache=True, error_model="numpy")
 def adaptive_module(
     st: np.ndarray,
     p: np.ndarray,
@@ -272,6 +295,7 @@ def adaptive_module(
             _calibration_point(st, p, z, max(bound, OCV_MIN_BOUND), now_s)
     st[S_SOC] = min(max(st[S_A_SOC], 0.0), 1.0)
     st[S_UNCERTAINTY] = min(2.0 * math.sqrt(st[S_A_P00]), 1.0)
+    st[S_REQUEST_BOUND] = request_bound(st, p)
 
 
 @njit(cache=True, error_model="numpy")

@@ -161,7 +161,10 @@ S_A_LAST_ANCHOR_S = 54  # now_s of the last one (-inf: none)
 S_A_LAST_SOC_ERR = 55  # innovation of the last calibration point (diagnostic), fraction
 S_A_OPEN_SUM_A = 56  # readings summed over the present open-path period (an offset measurement)
 S_A_OPEN_N = 57
-N_STATE = 58
+# what the limits' full-charge request reads, fraction: the SOC bound (coulomb, ekf) or the part of it a full charge
+# removes, looked at ahead (adaptive: ``request_bound``)
+S_REQUEST_BOUND = 58
+N_STATE = 59
 
 
 # what the data sheet's capacity may be off the string's usable capacity times the sensor gain, 2 sigma
@@ -265,6 +268,7 @@ def new_state(
     st = np.zeros((n_modules, N_STATE))
     st[:, S_SOC] = soc
     st[:, S_UNCERTAINTY] = uncertainty
+    st[:, S_REQUEST_BOUND] = uncertainty
     st[:, S_CAPACITY_AH] = p[P_CAPACITY_AH]
     st[:, S_CAP_REF_AH] = p[P_CAPACITY_AH]
     st[:, S_CAP_UNC] = 0.03
@@ -746,6 +750,11 @@ class EstimatorBase:
     def uncertainty(self) -> np.ndarray:
         """Bound on |SOC error|, fraction (1.0 = unknown)."""
         return np.asarray(self.state[:, S_UNCERTAINTY].copy())
+
+    @property
+    def request_bound(self) -> np.ndarray:
+        """The part of the bound a full charge removes, which the full-charge request reads (fraction)."""
+        return np.asarray(self.state[:, S_REQUEST_BOUND].copy())
 
     @property
     def capacity_ah(self) -> np.ndarray:

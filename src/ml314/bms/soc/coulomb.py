@@ -23,6 +23,7 @@ from ml314.bms.soc.common import (
     P_SYNC_ERROR,
     S_OCV_DONE,
     S_OCV_SOC,
+    S_REQUEST_BOUND,
     S_SOC,
     S_STARTED,
     S_UNCERTAINTY,
@@ -90,6 +91,7 @@ def coulomb_module(
             apply_ocv(st, soc, err)
             if err < OCV_ANCHOR_MAX_ERROR:
                 learn_capacity(st, p, soc, now_s)
+    st[S_REQUEST_BOUND] = st[S_UNCERTAINTY]
 
 
 @njit(cache=True, error_model="numpy")

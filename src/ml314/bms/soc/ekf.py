@@ -58,6 +58,7 @@ from ml314.bms.soc.common import (
     S_P11,
     S_P12,
     S_P22,
+    S_REQUEST_BOUND,
     S_RESISTANCE_OHM,
     S_SOC,
     S_STARTED,
@@ -183,6 +184,7 @@ def ekf_module(
                 learn_capacity(st, p, soc_ocv, now_s)
     st[S_P00] = min(st[S_P00], 0.25)
     st[S_UNCERTAINTY] = min(2.0 * math.sqrt(st[S_P00]), 1.0)
+    st[S_REQUEST_BOUND] = st[S_UNCERTAINTY]
 
 
 @njit(cache=True, error_model="numpy")
