@@ -263,5 +263,6 @@ def _web_app(surface: Surface, runner: Runner) -> FastAPI:
     from ml314.web.app import create_app  # noqa: PLC0415
     from ml314.web.history_api import history_router  # noqa: PLC0415
     from ml314.web.lcd_api import lcd_router  # noqa: PLC0415
+    from ml314.web.pages import pages_router  # noqa: PLC0415
 
-    return create_app(surface, routers=[lcd_router(), history_router(runner.history)])
+    return create_app(surface, routers=[lcd_router(), history_router(runner.history), pages_router()])

@@ -1,0 +1,217 @@
+"""The PC-software pages and the front panel in headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
+Selenium) on one real ``ml314 run`` of 4 modules, one browser shared by the tests of this file (they run in file
+order: the DIP switch + RESET last, as it changes the bank). Each test saves its page's screenshot into
+``docs/screenshots/`` (the README shows them)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ml314.twin.frontpanel import DipSwitches
+from tests.web.running import RunningBank
+
+CHROMIUM = shutil.which("chromium")
+DRIVER = shutil.which("chromedriver")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+MODULES = 4
+#: Table 6-4's flash periods as the page must draw them (manual 6.4 notes)
+PERIOD_S = {"FLASH_1": 1.0, "FLASH_2": 1.5, "FLASH_3": 2.0, "BURST_20": 1.0}
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or DRIVER is None, reason="needs Debian's chromium and chromium-driver"
+)
+
+if CHROMIUM is not None and DRIVER is not None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import Select
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBank]:
+    with RunningBank(tmp_path_factory.mktemp("pages"), "--modules", str(MODULES), "--quiet") as bank:
+        yield bank
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(str(DRIVER)))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def until(condition: Callable[[], Any]) -> Any:
+    """Wait for ``condition`` to return something true (no time limit: the condition decides); that value."""
+    while not (value := condition()):
+        time.sleep(0.05)
+    return value
+
+
+def js(driver: WebDriver, script: str, *args: Any) -> Any:
+    """Run ``script`` in the page (reads in one step: no stale elements while the page redraws)."""
+    return driver.execute_script(script, *args)
+
+
+def text(driver: WebDriver, selector: str) -> str:
+    return str(js(driver, "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", selector))
+
+
+def shot(driver: WebDriver, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def test_the_overview_is_live_with_the_cell_heat_map(device: RunningBank, browser: WebDriver) -> None:
+    browser.get(device.url + "/")
+    until(lambda: js(browser, "return document.querySelectorAll('#modules tbody tr').length") == MODULES)
+    first = until(lambda: text(browser, "#clock"))
+    until(lambda: text(browser, "#clock") != first)  # a live value changes
+    until(lambda: text(browser, "#online") == f"{MODULES} / {MODULES}")  # the master found every module
+    for tile in ("#soc", "#voltage", "#current", "#power", "#cvl", "#ccl", "#dcl"):
+        assert text(browser, tile) not in {"", "-"}, tile
+    cells = js(browser, "return [...document.querySelectorAll('#heat tr')].map(r => r.querySelectorAll('td').length)")
+    assert cells == [0] + [16] * MODULES  # header row, then modules x 16 cells
+    marked = js(browser, "return [document.querySelectorAll('#heat td.max').length, "
+                "document.querySelectorAll('#heat td.min').length]")  # fmt: skip
+    assert marked == [1, 1]
+    extremes = text(browser, "#extremes")
+    assert "Highest" in extremes and "lowest" in extremes and "module" in extremes
+    assert text(browser, "#alerts")  # alarms first: either the alarms or "No alarms, no faults."
+    shot(browser, "overview")
+
+
+def test_the_event_log_acknowledges(device: RunningBank, browser: WebDriver) -> None:
+    browser.get(device.url + "/events")
+    until(lambda: js(browser, "return document.querySelectorAll('button.ack').length"))
+    event_id = str(js(browser, "const b = document.querySelector('button.ack'); b.click(); return b.dataset.id"))
+    until(lambda: f"event {event_id} acknowledged" in text(browser, "#msg"))
+    row = f'#events tr[data-id="{event_id}"] td:last-child'
+    until(lambda: text(browser, row) == "yes")
+    with httpx.Client(base_url=device.url) as c:
+        events = c.get("/api/events").json()["events"]
+    assert next(e for e in events if str(e["id"]) == event_id)["acknowledged"] is True
+    browser.find_element(By.ID, "f-unack").click()
+    browser.find_element(By.CSS_SELECTOR, "#filters button").click()
+    until(lambda: not js(browser, "return document.querySelector(arguments[0])", f'#events tr[data-id="{event_id}"]'))
+    shot(browser, "events")
+
+
+def test_settings_refuse_a_wrong_pin_and_take_the_right_one(device: RunningBank, browser: WebDriver) -> None:
+    browser.get(device.url + "/settings")
+    until(lambda: js(browser, "return document.body.dataset.loaded"))
+    assert "ML314 default" in text(browser, "#param-name")
+    assert "cell_overvoltage" in str(js(browser, "return document.getElementById('param-text').value"))
+    Select(browser.find_element(By.ID, "can")).select_by_value("victron-can")
+    wrong = "1" * len(device.pin) if device.pin != "1" * len(device.pin) else "2" * len(device.pin)
+    pin = browser.find_element(By.ID, "proto-pin")
+    pin.send_keys(wrong)
+    browser.find_element(By.ID, "proto-apply").click()
+    until(lambda: "refused" in text(browser, "#proto-msg"))
+    assert "wrong technician PIN" in text(browser, "#proto-msg")
+    pin.clear()
+    pin.send_keys(device.pin)
+    browser.find_element(By.ID, "proto-apply").click()
+    until(lambda: "restart required" in text(browser, "#proto-msg"))
+    until(lambda: "victron" in text(browser, "#sel-can").lower())
+    # the parameter set: shown to all, installed only with the PIN (validated as --params is)
+    param_pin = browser.find_element(By.ID, "param-pin")
+    param_pin.send_keys(wrong)
+    browser.find_element(By.ID, "param-apply").click()
+    until(lambda: "refused" in text(browser, "#param-msg"))
+    assert "PIN" in text(browser, "#param-msg")
+    param_pin.clear()
+    param_pin.send_keys(device.pin)
+    browser.find_element(By.ID, "param-apply").click()
+    until(lambda: "restart required" in text(browser, "#param-msg"))
+    assert 'installed "ML314 default"' in text(browser, "#param-msg")
+    shot(browser, "settings")
+
+
+def test_history_charts_with_date_and_clock_and_a_csv_export(device: RunningBank, browser: WebDriver) -> None:
+    browser.get(device.url + "/history")
+    until(lambda: int(js(browser, "return Number(document.body.dataset.points || 0)")) >= 2)  # samples recorded
+    assert js(browser, "return document.querySelectorAll('.chart .uplot').length") == 6
+    titles = js(browser, "return [...document.querySelectorAll('.chart h2')].map(h => h.textContent)")
+    assert titles[0] == "SOC (%)" and "Current (A, + charging)" in titles
+    legend = " ".join(js(browser, "return [...document.querySelectorAll('.u-legend th')].map(e => e.textContent)"))
+    assert "CVL" in legend and "CCL" in legend and "DCL" in legend and "inverter's view" in legend
+    shown = text(browser, "#shown")
+    assert "step" in shown
+    href = str(browser.find_element(By.ID, "csv").get_attribute("href"))
+    assert "format=csv" in href
+    with httpx.Client() as c:
+        r = c.get(href)
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert rows and {"t_s", "time_utc", "soc_pct", "cvl_v", "ccl_a", "dcl_a"} <= set(rows[0])
+    assert all(float(row["t_s"]) > 0 for row in rows) and any(row["soc_pct"] for row in rows)
+    shot(browser, "history")
+
+
+def _card(browser: WebDriver, index: int) -> dict[str, Any]:
+    return dict(js(browser, """
+        const el = document.querySelector(`section.module[data-index="${arguments[0]}"]`);
+        if (!el || !el.dataset.id) return {};
+        const run = el.querySelector('[data-led="RUN"]');
+        return {id: el.dataset.id, name: el.querySelector('.name').textContent,
+                pattern: run.dataset.pattern, period: run.dataset.period, lit: run.classList.contains('on'),
+                dip: [...el.querySelectorAll('.dip button')].map(b => b.classList.contains('on')),
+                note: el.querySelector('.dip-id').textContent};""", index) or {})  # fmt: skip
+
+
+def test_the_front_panel_flashes_and_reads_the_dip_switches_at_reset(device: RunningBank, browser: WebDriver) -> None:
+    browser.get(device.url + "/panel")
+    until(lambda: js(browser, "return document.querySelectorAll('section.module[data-id]').length") == MODULES)
+    assert js(browser, "return document.querySelectorAll('.dip button').length") == 8 * MODULES
+    assert until(lambda: text(browser, "#ports"))  # the links with their state
+    run = _card(browser, 0)
+    if run["pattern"] in PERIOD_S:  # a flashing RUN: the page flashes it at the manual's period
+        assert float(run["period"]) == PERIOD_S[run["pattern"]]
+        until(lambda: _card(browser, 0)["lit"])
+        until(lambda: not _card(browser, 0)["lit"])
+    shot(browser, "panel")
+
+    # the last module: move its ID switches to 7 (keeping switch 8), one switch at a time as a hand would
+    last = MODULES - 1
+    card = _card(browser, last)
+    old_id = int(card["id"])
+    target = list(DipSwitches.from_id(7, termination=card["dip"][7]).positions)
+    for k in range(8):
+        if _card(browser, last)["dip"][k] != target[k]:
+            js(browser, "document.querySelector(arguments[0]).click()",
+               f'section.module[data-index="{last}"] .dip button[data-switch="{k}"]')  # fmt: skip
+            until(lambda k=k: _card(browser, last)["dip"][k] == target[k])  # type: ignore[misc]
+    until(lambda: "7 at RESET" in _card(browser, last)["note"])
+    assert _card(browser, last)["id"] == str(old_id)  # moved, not read yet
+    js(browser, "document.querySelector(arguments[0]).click()", f'section.module[data-index="{last}"] button.reset')
+    until(lambda: _card(browser, last)["id"] == "7")
+    assert _card(browser, last)["name"] == "Module 7" and _card(browser, last)["dip"] == target
+
+
+def test_the_lcd_page_is_linked_and_drawn(device: RunningBank, browser: WebDriver) -> None:
+    browser.get(device.url + "/")
+    until(lambda: js(browser, "return document.querySelector('#nav a[href=\"/lcd\"]')"))
+    browser.find_element(By.CSS_SELECTOR, '#nav a[href="/lcd"]').click()
+    until(lambda: js(browser, "return document.getElementById('lcd')?.dataset.page"))
+    browser.find_element(By.ID, "lcd").click()  # a touch wakes it
+    until(lambda: "dimmed" not in str(browser.find_element(By.ID, "lcd").get_attribute("class")))
+    bright = "return ['none', 'brightness(1)'].includes(getComputedStyle(document.getElementById('lcd')).filter)"
+    until(lambda: js(browser, bright))  # the wake-up fade has ended
+    shot(browser, "lcd")
