@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_ARGS ?= --modules 4 --rs485 tcp://127.0.0.1:8485
 
-.PHONY: run test lint typecheck contracts unit system bench clean
+.PHONY: run test lint typecheck contracts unit system screenshots bench clean
 
 # Install, then compile and cache every numba kernel once (a minute or two), so no later start has to.
 $(STAMP): pyproject.toml
@@ -37,6 +37,10 @@ unit: $(STAMP) system
 	$(BIN)/python -m pytest -n 2
 
 test: lint typecheck contracts unit
+
+# The README's screenshots of the pages, made by the browser tests
+screenshots: $(STAMP) system
+	ML314_SCREENSHOTS=docs $(BIN)/python -m pytest tests/web/test_pages_browser.py -q
 
 # Every benchmark with the venv's python, JSON in runs/bench/; `make bench BENCH_ARGS=--quick` for a short pass.
 BENCHMARKS := $(basename $(notdir $(wildcard benchmarks/[a-z]*.py)))

@@ -3,45 +3,23 @@ on a real ``ml314 run``: wake, change pages, a wrong PIN refused and the right o
 
 from __future__ import annotations
 
-import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.needs import missing
+from tests.browser import chromium, until
 from tests.web.running import RunningBank
-
-CHROMIUM = shutil.which("chromium")
-DRIVER = shutil.which("chromedriver")
 
 
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
-    if CHROMIUM is None or DRIVER is None:
-        missing("Debian's chromium and chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=900,800"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(str(DRIVER)))
-    try:
+    with chromium(900, 800) as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def until(condition: Callable[[], bool]) -> None:
-    """Wait for ``condition`` (no time limit: the condition decides)."""
-    while not condition():
-        time.sleep(0.05)
 
 
 def page(driver: WebDriver) -> str:

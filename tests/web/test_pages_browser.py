@@ -1,41 +1,34 @@
 """The PC-software pages and the front panel in headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
 Selenium) on one real ``ml314 run`` of 4 modules, one browser shared by the tests of this file (they run in file
-order: the DIP switch + RESET last, as it changes the bank). Each test saves its page's screenshot into
-``docs/screenshots/`` (the README shows them)."""
+order: the DIP switch + RESET last, as it changes the bank). Each test saves its page's screenshot: into
+``docs/screenshots/`` (the README shows them) with ``make screenshots``, else into a temporary folder, so a test run
+leaves the tree as it was."""
 
 from __future__ import annotations
 
 import csv
 import io
-import shutil
-import time
-from collections.abc import Callable, Iterator
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select
 
 from ml314.twin.frontpanel import DipSwitches
+from tests.browser import chromium, until
 from tests.web.running import RunningBank
 
-CHROMIUM = shutil.which("chromium")
-DRIVER = shutil.which("chromedriver")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = DOCS_SCREENSHOTS if os.environ.get("ML314_SCREENSHOTS") == "docs" else Path(tempfile.mkdtemp())
 MODULES = 4
 #: Table 6-4's flash periods as the page must draw them (manual 6.4 notes)
 PERIOD_S = {"FLASH_1": 1.0, "FLASH_2": 1.5, "FLASH_3": 2.0, "BURST_20": 1.0}
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or DRIVER is None, reason="needs Debian's chromium and chromium-driver"
-)
-
-if CHROMIUM is not None and DRIVER is not None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.remote.webdriver import WebDriver
-    from selenium.webdriver.support.ui import Select
 
 
 @pytest.fixture(scope="module")
@@ -46,22 +39,8 @@ def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBank]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(str(DRIVER)))
-    try:
+    with chromium(1280, 900) as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def until(condition: Callable[[], Any]) -> Any:
-    """Wait for ``condition`` to return something true (no time limit: the condition decides); that value."""
-    while not (value := condition()):
-        time.sleep(0.05)
-    return value
 
 
 def js(driver: WebDriver, script: str, *args: Any) -> Any:
