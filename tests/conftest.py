@@ -1,13 +1,19 @@
 """Every test gets its own device data dir: ``ml314 run`` processes started by a test inherit ``ML314_DATA_DIR``,
 so no test writes ``./ml314-data`` in the working tree or waits for another test's data dir lock. They also inherit
 ``ML314_HTTP=off``: no web application unless a test asks for one (``--http 127.0.0.1:0``), so tests in parallel
-never contend for the default port 8314."""
+never contend for the default port 8314. That one is set for the whole session (:func:`pytest_configure`): a
+module-scoped fixture starts its ``ml314 run`` before any function-scoped fixture runs."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["ML314_HTTP"] = "off"
 
 
 @pytest.fixture(autouse=True)
