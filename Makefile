@@ -33,8 +33,9 @@ contracts: $(STAMP)
 system:
 	@bash scripts/system-packages
 
+# three workers on two cores: most tests wait on real time (live links, processes), so a third overlaps the waits
 unit: $(STAMP) system
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 3 --durations=10
 
 test: lint typecheck contracts unit
 
