@@ -463,7 +463,7 @@ class HistoryStore:
     ) -> hq.HistoryResult:
         """Columns of ``fields`` over ``[t_from_s, t_to_s)`` at ``step_s`` (None: about 1000 points); see
         :mod:`ml314.storage.history_query`."""
-        return self.run(hq.plan(t_from_s, t_to_s, fields, step_s, module_id))
+        return self.run(self.plan(t_from_s, t_to_s, fields, step_s, module_id))
 
     def run(self, plan: hq.QueryPlan) -> hq.HistoryResult:
         """The whole result of a plan at once."""
