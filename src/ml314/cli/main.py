@@ -12,6 +12,7 @@ import click
 import typer
 
 from ml314 import __version__
+from ml314.cli.broker_config import broker_config_command
 from ml314.cli.decode import decode_command
 from ml314.cli.label import label_command
 from ml314.cli.lcd import lcd_command
@@ -52,6 +53,7 @@ app.command("sweep")(sweep_command)
 app.command("decode")(decode_command)
 app.command("label")(label_command)
 app.command("lcd")(lcd_command)
+app.command("broker-config")(broker_config_command)
 app.add_typer(protocols_app, name="protocols")
 
 
