@@ -110,6 +110,11 @@ class MosquittoBroker:
             process.kill()
             process.wait()
 
+    def reload(self) -> None:
+        """SIGHUP: the broker reads its password and ACL files again (a device provisioned on a live broker)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGHUP)
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -28,7 +28,10 @@ def _device(path: Path) -> tuple[str, MqttCredential]:
 def test_the_hash_is_mosquittos_own_format() -> None:
     # the vector mosquitto_passwd 2.0.11 wrote for "secret" with this salt (PBKDF2-SHA512, 101 iterations)
     salt = bytes.fromhex("dd52441da9c6a8df39c22c5d")
-    expected = "$7$101$3VJEHanGqN85wixd$fLRV8hj7fqVeq0Jv7JlTLZ8GmMNpSmRHk/Zc14TA+nHSSC4fjv7T8NPms0n+qclyWRFjXLOb2+KF5A6mSM3wyQ=="
+    expected = (
+        "$7$101$3VJEHanGqN85wixd$"
+        "fLRV8hj7fqVeq0Jv7JlTLZ8GmMNpSmRHk/Zc14TA+nHSSC4fjv7T8NPms0n+qclyWRFjXLOb2+KF5A6mSM3wyQ=="
+    )
     assert mosquitto_hash("secret", salt=salt) == expected
     assert parse_password_lines(f"dev1:{expected}\n", "f") == [("dev1", expected)]
 

@@ -18,6 +18,7 @@ from ml314.errors import InputError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from ml314.runtime.mqtt_link import MqttLink
     from ml314.runtime.run import Runner
     from ml314.runtime.surface import Surface
     from ml314.web.server import WebServer
@@ -152,6 +153,14 @@ def run_command(
             help="accept the manual's universal PIN 123456 and AP password 12345678 (stored; the status warns)",
         ),
     ] = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="publish telemetry, events and Home Assistant discovery: mqtt://HOST:PORT, mqtts://HOST:PORT "
+            "(buffered on disk while unreachable; docs/mqtt.md)",
+        ),
+    ] = None,
 ) -> None:
     """Run the bank in real time with its protocols live; Ctrl-C or SIGTERM stops it cleanly."""
     announce_compiling()  # before the imports below, which take a second or more
@@ -189,6 +198,7 @@ def run_command(
     cfg = run_config(config, overrides)  # the one configuration: ml314.toml's [run], then the options given
     runner = Runner(cfg, echo=lambda line: typer.echo(line, err=True))
     surface = Surface(runner, settings_path=config)
+    mqtt_link = _mqtt_link(cfg.mqtt, surface, data_dir, identity.serial, runner)  # None without --mqtt
     web = _listen(cfg.http_address)  # bound now: a port in use is an error before the bank starts
     if web is not None:
         typer.echo(f"web: {web.url}  (API docs {web.url}/docs; --http off disables)")
@@ -205,6 +215,9 @@ def run_command(
         for line in runner.start():
             typer.echo(line)
         surface.on_tick()  # the first view, before the run loop's first tick
+        if mqtt_link is not None:
+            typer.echo(mqtt_link.describe())
+            mqtt_link.start()
         if web is not None:
             web.start(_web_app(surface, runner))
         typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
@@ -233,6 +246,8 @@ def run_command(
         links = runner.link_health()
     finally:
         surface.drain()
+        if mqtt_link is not None:
+            mqtt_link.stop()
         if web is not None:
             web.stop()
         runner.close()
@@ -247,6 +262,16 @@ def run_command(
         typer.echo(f"state saved in {data_dir} (continues at the next start; --fresh starts over)")
     for health in links:
         typer.echo(f"  link {health.brief()}" + "".join(f" {k}={n}" for k, n in health.errors))
+
+
+def _mqtt_link(url: str | None, surface: Surface, data_dir: Path, serial: str, runner: Runner) -> MqttLink | None:
+    """The device's MQTT link (``--mqtt``), not started yet."""
+    if url is None:
+        return None
+    from ml314.cloud.mqtt_url import parse_mqtt_url  # noqa: PLC0415
+    from ml314.runtime.mqtt_link import MqttLink  # noqa: PLC0415
+
+    return MqttLink(parse_mqtt_url(url), surface, data_dir, serial, echo=runner.echo)
 
 
 def _listen(address: tuple[str, int] | None) -> WebServer | None:

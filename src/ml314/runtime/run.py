@@ -34,6 +34,7 @@ from ml314.adapters.serial_link import (
     parse_rs485_spec,
 )
 from ml314.bms.parameters import BmsParameters
+from ml314.cloud.mqtt_url import parse_mqtt_url
 from ml314.domain.battery_status import AlarmKind, BankStatus, BatteryView
 from ml314.domain.faults import SystemFault, SystemFaultKind
 from ml314.domain.link_health import LinkHealthSnapshot
@@ -111,6 +112,7 @@ class RunConfig:
     http: str = DEFAULT_HTTP  # HOST:PORT of the web application (port 0: a free one), or "off"
     db: str | None = None  # history: None = history.sqlite in the data dir, "off", or a database URL
     history: HistoryRetention = field(default_factory=HistoryRetention)  # [run.history] in ml314.toml
+    mqtt: str | None = None  # mqtt://HOST:PORT or mqtts://... (cloud/mqtt_url.py): telemetry, events, HA discovery
 
     @property
     def shape(self) -> BankShape:
@@ -138,6 +140,8 @@ class RunConfig:
         if not (math.isfinite(self.rs485_idle_timeout_s) and self.rs485_idle_timeout_s > 0.0):
             raise InputError(f"--rs485-idle-timeout {self.rs485_idle_timeout_s:g}s: must be longer than 0 s")
         history_url(self.db, self.data_dir)  # names --db if it is no database URL
+        if self.mqtt is not None:
+            parse_mqtt_url(self.mqtt)  # names --mqtt and what is wrong with it
         parse_http(self.http)
 
     @property
