@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -37,8 +38,11 @@ class TestClient:
         password: str | None = None,
         *,
         session_expiry_s: int = 0,
+        tls_ca: Path | None = None,
     ) -> None:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if tls_ca is not None:
+            self.client.tls_set(ca_certs=str(tls_ca))
         if username is not None:
             self.client.username_pw_set(username, password)
         self.messages: list[Message] = []

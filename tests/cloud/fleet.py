@@ -15,19 +15,20 @@ class Fleet:
     """A broker with the generated configuration on a free port: a cloud account and one other device at first;
     :meth:`provision` adds a running device's account (from its data dir, as a factory would) on the live broker."""
 
-    def __init__(self, tmp: Path, mosquitto, *services: ServiceAccount) -> None:
+    def __init__(self, tmp: Path, mosquitto, *services: ServiceAccount, tls: tuple[Path, Path] | None = None) -> None:
         self.port = free_port()
+        self.ca = None if tls is None else tls[0]
         other = DataDir(tmp / "other-device").identity()[0].serial
         self.files = write_broker_config(
             tmp / "broker",
             [(other, mosquitto_hash("not this device's"))],
             services or (ServiceAccount("cloud", "cloud"),),
-            listener=BrokerListener("127.0.0.1", self.port),
+            listener=BrokerListener("127.0.0.1", self.port, *(tls or (None, None))),
         )
         self.broker = mosquitto(conf=self.files.conf, port=self.port)
 
     def client(self, name: str, client_id: str, **kw: int) -> TestClient:
-        client = TestClient(self.port, client_id, name, self.files.passwords[name], **kw)
+        client = TestClient(self.port, client_id, name, self.files.passwords[name], tls_ca=self.ca, **kw)
         client.client.reconnect_delay_set(0.1, 0.5)
         return client
 

@@ -6,11 +6,14 @@ meanwhile."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
 from tests.cloud.fleet import Fleet
+from tests.needs import missing
 from tests.web.running import RunningBank, wait_for
 
 
@@ -66,3 +69,31 @@ def test_a_broker_outage_loses_no_sample(tmp_path: Path, mosquitto) -> None:
     t_s = [s["t_s"] for s in during]
     assert t_s == sorted(t_s) and t_s[-1] > t_s[0]  # the bank ran on during the outage
     assert sum("mqtt: connected" in e for e in bank.errors) >= 2  # it connected again by itself
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (openssl), the broker's and the clients' trust anchor at once."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        missing("openssl (to make a test certificate)")
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_mqtts_with_a_private_ca(tmp_path: Path, mosquitto) -> None:
+    cert, key = _self_signed(tmp_path)
+    fleet = Fleet(tmp_path, mosquitto, tls=(cert, key))
+    cloud = fleet.client("cloud", "cloud-tls")
+    assert cloud.subscribe("ml314/+/telemetry") == [1]
+    url = f"mqtts://127.0.0.1:{fleet.port}?ca={cert}&interval=0.2&discovery=off"
+    with RunningBank(tmp_path, "--mqtt", url, "--quiet") as bank:
+        serial = fleet.provision(bank.data_dir)
+        got = cloud.wait_for(lambda ms: len(ms) >= 2, "samples over TLS")
+    cloud.close()
+    assert all(json.loads(m.payload)["serial"] == serial for m in got)
+    assert "mqtts://127.0.0.1" in "\n".join(bank.lines)
