@@ -7,6 +7,8 @@
       bank.bms.json     the bank: BMS memory, event log, counters, battery state (bank_state.py, bms_store.py)
       bank.bms.json.bak the store before the last save
       parameters.toml   the installed BMS parameter set (absent: the shipped default)
+      mqtt.json         the device's own MQTT credential (mode 0600; storage/mqtt_credential.py)
+      mqtt-outbox.sqlite  telemetry and events waiting for the broker (cloud/outbox.py)
 
 Every file is replaced atomically; a SIGKILL at any instant leaves each one old or new, never torn.
 """
