@@ -34,15 +34,16 @@ def test_a_broker_outage_loses_no_sample(tmp_path: Path, mosquitto) -> None:
     broker = fleet.broker
     cloud = fleet.client("cloud", "cloud-test", session_expiry_s=3600)
     assert cloud.subscribe("ml314/+/telemetry") == [1]
+    assert cloud.subscribe("ml314/+/events") == [1]
     url = f"mqtt://127.0.0.1:{fleet.port}?interval=0.2&discovery=off"
     with RunningBank(tmp_path, "--mqtt", url, "--quiet") as bank:
         # refused until provisioned: the device buffers from its first sample on, and retries
         serial = fleet.provision(bank.data_dir)
 
         def samples() -> list[dict]:
-            return [json.loads(m.payload) for m in cloud.messages]
+            return [json.loads(m.payload) for m in cloud.messages if m.topic.endswith("/telemetry")]
 
-        cloud.wait_for(lambda ms: len(ms) >= 3, "the first samples")
+        cloud.wait_for(lambda ms: sum(m.topic.endswith("/telemetry") for m in ms) >= 3, "the first samples")
         broker.stop()
         stopped = time.time()
         wait_for(lambda: True if any("unreachable" in e for e in bank.errors) else None, "the outage", alive=bank)
@@ -51,7 +52,7 @@ def test_a_broker_outage_loses_no_sample(tmp_path: Path, mosquitto) -> None:
         restarted = time.time()
         broker.start()
         last_buffered = _outbox(bank.data_dir, "SELECT value FROM meta WHERE key = 'seq'")
-        cloud.wait_for(lambda ms: any(json.loads(m.payload)["seq"] > last_buffered + 2 for m in ms), "new samples")
+        cloud.wait_for(lambda ms: any(s["seq"] > last_buffered + 2 for s in samples()), "new samples")
         bank.stop()
     cloud.close()
 
@@ -69,6 +70,9 @@ def test_a_broker_outage_loses_no_sample(tmp_path: Path, mosquitto) -> None:
     t_s = [s["t_s"] for s in during]
     assert t_s == sorted(t_s) and t_s[-1] > t_s[0]  # the bank ran on during the outage
     assert sum("mqtt: connected" in e for e in bank.errors) >= 2  # it connected again by itself
+    events = {e["id"]: e for m in cloud.messages if m.topic.endswith("/events") and (e := json.loads(m.payload))}
+    assert sorted(events) == list(range(len(events)))  # the event log from its start, no gap
+    assert all(e["kind"] == "event" and e["epoch"] == 0 and e["event_kind"] for e in events.values())
 
 
 def _self_signed(tmp: Path) -> tuple[Path, Path]:

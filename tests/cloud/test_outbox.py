@@ -71,3 +71,14 @@ def test_rows_in_flight_are_not_summarised_and_survive_a_reopen(tmp_path: Path) 
     left = _rows(again)
     first = left[0]["seq_from"] if left[0]["kind"] == "summary" else left[0]["seq"]
     assert first == 3 and left[-1]["seq"] == 8
+
+
+def test_a_new_event_log_is_a_new_epoch(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.add_event("t", 0, {"id": 0})
+    box.add_event("t", 1, {"id": 1})
+    box.add_event("t", 1, {"id": 1})  # seen already: ignored
+    assert box.count("event") == 2 and box.event_epoch == 0
+    assert box.new_event_epoch() == 1 and box.last_event_id == -1
+    box.add_event("t", 0, {"id": 0, "epoch": 1})  # the new bank's first event is kept
+    assert box.count("event") == 3

@@ -80,6 +80,21 @@ class Outbox:
     def events_dropped(self) -> int:
         return self._meta("events_dropped", 0)
 
+    @property
+    def event_epoch(self) -> int:
+        """Counts the times the bank's event log started over (a new bank: ``--fresh``); events are unique by
+        (epoch, id)."""
+        return self._meta("event_epoch", 0)
+
+    def new_event_epoch(self) -> int:
+        """The event log started over (its ids went back): the next events are a new epoch from id 0."""
+        with self._db:
+            self._db.execute("BEGIN")
+            epoch = self.event_epoch + 1
+            self._set_meta("event_epoch", epoch)
+            self._set_meta("event_id", -1)
+        return epoch
+
     # ------------------------------------------------------------------------------------------------- writing
     def add_sample(self, topic: str, build: Callable[[int], dict[str, Any]]) -> int:
         """Store the sample ``build(seq)`` with the next sequence number; return that number."""

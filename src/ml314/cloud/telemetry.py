@@ -121,11 +121,13 @@ def sample_payload(
     }
 
 
-def event_payload(serial: str, event_id: int, ts: float, event: Event) -> dict[str, Any]:
-    """One BMS event (``t_s`` its simulated time, ``ts`` the wall clock when the device logged it)."""
+def event_payload(serial: str, event_id: int, ts: float, event: Event, *, epoch: int = 0) -> dict[str, Any]:
+    """One BMS event (``t_s`` its simulated time, ``ts`` the wall clock when the device logged it); unique by
+    (serial, epoch, id): ``epoch`` counts the times the device's event log started over (a new bank)."""
     body = to_jsonable(event)
     assert isinstance(body, dict)
-    return {"v": PAYLOAD_VERSION, "kind": "event", "serial": serial, "id": event_id, "ts": round(ts, 3), **body}
+    head = {"v": PAYLOAD_VERSION, "serial": serial, "epoch": epoch, "id": event_id, "ts": round(ts, 3)}
+    return {**head, **body, "event_kind": body["kind"], "kind": "event"}
 
 
 # --------------------------------------------------------------------------------------------------- summaries

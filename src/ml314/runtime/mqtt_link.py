@@ -187,10 +187,17 @@ class MqttLink:
         )
         self.sampled += 1
         last = outbox.last_event_id
-        for i, event in enumerate(view.events):
-            event_id = view.first_event_id + i
-            if event_id > last:
-                outbox.add_event(self.topics.events, event_id, event_payload(self.serial, event_id, view.wall_s, event))
+        newest = view.first_event_id + len(view.events) - 1
+        if newest < last:  # the log started over (a new bank): its ids count from 0 again
+            outbox.new_event_epoch()
+            last = -1
+        if newest > last:
+            epoch = outbox.event_epoch
+            for i, event in enumerate(view.events):
+                event_id = view.first_event_id + i
+                if event_id > last:
+                    body = event_payload(self.serial, event_id, view.wall_s, event, epoch=epoch)
+                    outbox.add_event(self.topics.events, event_id, body)
         self._latest = view
         if self._wake is not None:
             self._wake.set()
