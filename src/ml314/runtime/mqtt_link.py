@@ -77,6 +77,7 @@ class MqttLink:
             credential = MqttCredential.open(Path(data_dir), serial)
             self.username, self.password = credential.username, credential.password
         self.sent = 0  # buffered rows the broker acknowledged
+        self.waiting = 0  # rows left in the buffer at stop
         self.sampled = 0
         self.connected = False
         self.connections = 0
@@ -114,6 +115,10 @@ class MqttLink:
             loop.call_soon_threadsafe(event.set)
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+            self.echo(
+                f"mqtt: {self.sent} messages sent this run; {self.waiting} waiting in {self.outbox_path.name} for the "
+                "next connection"
+            )
 
     def _thread_main(self) -> None:
         try:
@@ -148,6 +153,7 @@ class MqttLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
             self._take_sample()  # the last view before stopping is kept too
+            self.waiting = self._outbox.count()
             self._outbox.close()
 
     def _report_outage(self, why: str) -> None:
