@@ -143,6 +143,8 @@ class MqttLink:
                     backoff = 1.0
                 except* (aiomqtt.MqttError, OSError) as group:
                     self._report_outage(str(group.exceptions[0]))
+                except* Exception as group:  # a fault of ours: say so, keep buffering, try again
+                    self.echo(f"ml314: warning: the MQTT session failed: {group.exceptions[0]!r}")
                 if stop.is_set():
                     break
                 with contextlib.suppress(TimeoutError):
@@ -161,15 +163,22 @@ class MqttLink:
             self._outage_reported = True
             waiting = 0 if self._outbox is None else self._outbox.count()
             self.echo(
-                f"mqtt: {self.target.where} unreachable ({why}); buffering on disk ({waiting} waiting), reconnecting"
+                f"mqtt: no connection to {self.target.where} ({why}); buffering on disk ({waiting} waiting), retrying"
             )
 
     # ---------------------------------------------------------------------------------------------- sampling
     async def _sample_loop(self) -> None:
         interval = self.target.interval_s
         due = time.monotonic()
+        failed = ""
         while True:
-            self._take_sample()
+            try:
+                self._take_sample()
+                failed = ""
+            except Exception as exc:  # e.g. a full disk: said once, the bank goes on, the next sample tries again
+                if str(exc) != failed:
+                    failed = str(exc)
+                    self.echo(f"ml314: warning: a telemetry sample was not stored: {exc}")
             due += interval
             delay = due - time.monotonic()
             if delay < 0.0:  # behind (a slow disk): the next sample now, the schedule from here
