@@ -34,6 +34,8 @@ __all__ = ["DEFAULT_ADDRESSES", "PackLink", "Rs485Poller"]
 
 #: where packs are looked for: a stack of up to 16 (ADR 2..17)
 DEFAULT_ADDRESSES = tuple(range(poll.FIRST_ADR, poll.FIRST_ADR + 16))
+#: a pack's identity and system parameters are read again after this many cycles (a pack swapped meanwhile)
+IDENTITY_EVERY_CYCLES = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class PackLink:
     refusals: int = 0  # answers with an error RTN
     last_error: str = ""
     needs_identity: bool = True  # ask ONCE at the next cycle
+    identity_cycle: int = -1  # the cycle it was last asked ONCE
 
 
 class Rs485Poller:
@@ -147,10 +150,12 @@ class Rs485Poller:
         for link in self.packs():
             if self.stop.is_set():
                 return
-            wanted = poll.POLL + (poll.ONCE if link.needs_identity else ())
+            identity = link.needs_identity or self.cycles - link.identity_cycle >= IDENTITY_EVERY_CYCLES
+            wanted = poll.POLL + (poll.ONCE if identity else ())
             answered = [self._ask(link.adr, cid2) for cid2 in wanted]
-            if link.needs_identity and any(answered):
-                self._update(link.adr, lambda p: replace(p, needs_identity=False))
+            if identity and any(answered):
+                cycle = self.cycles
+                self._update(link.adr, lambda p: replace(p, needs_identity=False, identity_cycle=cycle))
         unknown = [a for a in self.addresses if a not in self._packs]
         if not self.searched:
             probes = unknown
