@@ -13,7 +13,7 @@ from typing import TypeVar
 import pytest
 
 from ml314.adapters.serial_link import TcpListener
-from ml314.domain.battery_status import BankStatus
+from ml314.domain.battery_status import AlarmKind, BankStatus
 from ml314.domain.faults import SystemFaultKind
 from ml314.protocols.examples import worked_example
 from ml314.protocols.pylon_rs485 import Codec
@@ -88,6 +88,13 @@ def test_a_pack_that_stops_answering_goes_offline_and_comes_back(battery: Batter
         assert view.bank.module_count == 3 and view.panels[2].link_state == "online"
         keys = [e.key for e in view.events if e.module_id == 3]
         assert keys == ["monitor.found", "monitor.lost", "monitor.back"]
+
+        tripped = replace(battery.bank.modules[1], protections=frozenset({AlarmKind.CELL_UNDERVOLTAGE}))
+        battery.bank = replace(battery.bank, modules=(battery.bank.modules[0], tripped, battery.bank.modules[2]))
+        view = until(monitor, lambda v: v if v.modules[1].protections else None)
+        assert view.modules[1].state == "protection" and view.panels[1].led_row.mode.name == "DISCHARGE_PROTECTION"
+        trip = [e for e in view.events if e.module_id == 2 and e.kind == "trip"]
+        assert [e.key for e in trip] == ["monitor.cell_undervoltage"]
 
         with pytest.raises(ConflictError, match="RESET: not available") as refused:
             monitor.surface.press_reset(1)

@@ -154,8 +154,7 @@ class Rs485Poller:
             wanted = poll.POLL + (poll.ONCE if identity else ())
             answered = [self._ask(link.adr, cid2) for cid2 in wanted]
             if identity and any(answered):
-                cycle = self.cycles
-                self._update(link.adr, lambda p: replace(p, needs_identity=False, identity_cycle=cycle))
+                self._identified(link.adr, self.cycles)
         unknown = [a for a in self.addresses if a not in self._packs]
         if not self.searched:
             probes = unknown
@@ -228,7 +227,7 @@ class Rs485Poller:
         for link in self.packs():
             self._missed(link.adr, why)
 
-    def _update(self, adr: int, change: Callable[[PackLink], PackLink]) -> None:
+    def _identified(self, adr: int, cycle: int) -> None:
         with self._lock:
             if adr in self._packs:
-                self._packs[adr] = change(self._packs[adr])
+                self._packs[adr] = replace(self._packs[adr], needs_identity=False, identity_cycle=cycle)

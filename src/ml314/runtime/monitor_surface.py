@@ -22,10 +22,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from ml314.bms.events import Event
+from ml314.bms.events import Event, EventKind, EventLevel
 from ml314.bms.leds import LED_ROW_BY_MODE, led_outputs
 from ml314.bms.parameters import BmsParameters
-from ml314.domain.battery_status import BankStatus, ModuleStatus
+from ml314.domain.battery_status import AlarmKind, BankStatus, ModuleStatus
 from ml314.domain.faults import SystemFault, SystemFaultKind
 from ml314.domain.leds import LedOutputs
 from ml314.domain.link_health import LinkHealthSnapshot
@@ -38,6 +38,11 @@ from ml314.twin.frontpanel import DIP_SWITCH_COUNT, DipSwitches
 
 __all__ = ["EVENTS_KEPT", "Heard", "MonitorSurface"]
 
+#: what becomes an event when it changes: (name, ModuleStatus field, kind when set, kind when cleared, level when set)
+_CHANGES: tuple[tuple[str, str, EventKind, EventKind, EventLevel], ...] = (
+    ("alarm", "alarms", "alarm", "alarm", "warning"),
+    ("protection", "protections", "trip", "release", "protection"),
+)
 #: the monitor's event log keeps this many, the oldest dropped first
 EVENTS_KEPT = 10_000
 _NOT_HERE = "not_available"
@@ -157,26 +162,22 @@ class MonitorSurface(SurfacePort):
             old = self._last.get(mid)
             if old is None:
                 self._log(Event(t_s, mid, "info", "monitor.found", message=f"module {mid} found on {self.source}"))
-            elif old.online != h.online:
-                key, level, text = (
-                    ("monitor.back", "info", "answers again")
-                    if h.online
-                    else ("monitor.lost", "alarm", "stopped answering")
+            elif old.online and not h.online:
+                self._log(
+                    Event(t_s, mid, "state", "monitor.lost", level="alarm", message=f"module {mid} stopped answering")
                 )
-                self._log(Event(t_s, mid, "state", key, level=level, message=f"module {mid} {text}"))  # type: ignore[arg-type]
+            elif h.online and not old.online:
+                self._log(Event(t_s, mid, "state", "monitor.back", message=f"module {mid} answers again"))
             before = old.status if old is not None else None
-            for kind, attr, on_kind, off_kind, level in (
-                ("alarm", "alarms", "alarm", "alarm", "warning"),
-                ("protection", "protections", "trip", "release", "protection"),
-            ):
-                now_set = getattr(h.status, attr)
-                was = getattr(before, attr) if before is not None else frozenset()
+            for name, attr, on, off, level in _CHANGES:
+                now_set: frozenset[AlarmKind] = getattr(h.status, attr)
+                was: frozenset[AlarmKind] = getattr(before, attr) if before is not None else frozenset()
                 for a in sorted(now_set - was, key=lambda k: k.value):
-                    self._log(Event(t_s, mid, on_kind, f"monitor.{a.value}", level=level,  # type: ignore[arg-type]
-                                    message=f"module {mid}: {kind} {a.value.replace('_', ' ')}"))  # fmt: skip
+                    text = f"module {mid}: {name} {a.value.replace('_', ' ')}"
+                    self._log(Event(t_s, mid, on, f"monitor.{a.value}", level=level, message=text))
                 for a in sorted(was - now_set, key=lambda k: k.value):
-                    self._log(Event(t_s, mid, off_kind, f"monitor.{a.value}", level="info",  # type: ignore[arg-type]
-                                    message=f"module {mid}: {kind} {a.value.replace('_', ' ')} cleared"))  # fmt: skip
+                    text = f"module {mid}: {name} {a.value.replace('_', ' ')} cleared"
+                    self._log(Event(t_s, mid, off, f"monitor.{a.value}", message=text))
             self._last[mid] = h
 
     # ---------------------------------------------------------------------------------------------- requests
