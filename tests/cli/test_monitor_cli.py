@@ -13,6 +13,7 @@ current is not compared: the simulated home changes it from one second to the ne
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from tests.cli.test_simulate_cli import assert_one_line_error, ml314
 from tests.peers.can_hub import CanHub
@@ -137,6 +139,9 @@ def test_rs485_monitor_reads_every_module_of_a_16_module_run(bank: RunningBank, 
             assert mine["soc_pct"] == pytest.approx(real["soc_pct"], abs=0.5), mid
             assert len(mine["cell_voltages_v"]) == 16
             assert mine["cell_voltages_v"] == pytest.approx(real["cell_voltages_v"], abs=0.01), mid
+        with connect(mon.url.replace("http://", "ws://") + "/api/live") as ws:
+            live = json.loads(ws.recv())
+        assert live["modules_online"] == 16 and [m["id"] for m in live["modules"]] == list(range(1, 17))
         assert len(history_values(c, mon, None)) >= 1
         assert len(history_values(c, mon, "all")) >= 16
         for method, path, body in (

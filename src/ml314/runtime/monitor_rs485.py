@@ -77,6 +77,7 @@ class Rs485Poller:
         self.health = LinkHealth(f"RS485 {where}")
         self.stop = threading.Event()
         self.cycles = 0
+        self.late = 0  # reads of an answer that came after its request timed out (dropped)
         self.searched = False  # every address was asked at least once
         self._packs: dict[int, PackLink] = {}
         self._lock = threading.Lock()
@@ -176,6 +177,8 @@ class Rs485Poller:
         if peer is None:
             raise TransportError(f"RS485 {self.where}: the line is closed")
         request = poll.request(adr, cid2, ver=self.codec.ver)
+        while peer.stream.read(0.0):  # a late answer to an earlier request must not pass for this one's
+            self.late += 1
         response = peer.transact(request)
         self.health.frame_out()
         if response is None:

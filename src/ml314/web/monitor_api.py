@@ -66,6 +66,8 @@ def monitor_router(monitor: Monitor) -> APIRouter:
             "source": monitor.where,
             "protocol": monitor.config.protocol.name,
             "status": monitor.status_line(),
+            "cycles": None if monitor.poller is None else monitor.poller.cycles,
+            "late_answers": None if monitor.poller is None else monitor.poller.late,
             "packs": packs,
             "can": can,
             "links": [to_jsonable(h) for h in monitor.link_health()],
