@@ -79,7 +79,10 @@ def test_a_pack_that_stops_answering_goes_offline_and_comes_back(battery: Batter
         battery.bank = replace(battery.bank, modules=battery.bank.modules[:2])  # the third pack falls silent
         view = until(monitor, lambda v: v if not v.panels[2].online else None)
         assert view.panels[2].link_state == "offline" and view.bank.module_count == 2
-        assert any(f.kind is SystemFaultKind.MODULE_LOST and f.module_id == 3 for f in view.faults)
+        lost_fault = next(f for f in view.faults if f.kind is SystemFaultKind.MODULE_LOST)
+        assert (
+            lost_fault.module_id == 3 and "ADR 4, last seen" in lost_fault.details and "timeouts" in lost_fault.details
+        )
         lost = monitor.packs()[2]
         assert lost.misses >= 2 and lost.last_seen_s is not None and lost.last_seen_s < time.time()
 

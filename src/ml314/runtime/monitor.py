@@ -231,11 +231,14 @@ class Monitor:
     def _build_rs485(self, packs: tuple[PackLink, ...], t_s: float) -> tuple[BankStatus, list[Heard]] | None:
         heard: list[Heard] = []
         master: Management | None = None
+        now = time.time()
         for p in packs:
             status = module_of_pack(p.reading, p.online)
             if status is None:
                 continue
-            heard.append(Heard(status, p.online, "online" if p.online else "offline"))
+            seen = "never answered" if p.last_seen_s is None else f"last seen {now - p.last_seen_s:.0f} s ago"
+            detail = f"ADR {p.adr}, {seen}, {p.timeouts} timeouts" + (f"; {p.last_error}" if p.last_error else "")
+            heard.append(Heard(status, p.online, "online" if p.online else "offline", detail))
             if p.adr == pylon_rs485.MASTER_ADR and p.online:
                 master = p.reading.management
         bank = bank_of_packs([h.status for h in heard], [h.online for h in heard], t_s, master)

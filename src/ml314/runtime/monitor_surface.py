@@ -55,6 +55,7 @@ class Heard:
     status: ModuleStatus
     online: bool
     link_state: str  # online, offline, or "bank" (the protocol carries the bank only)
+    detail: str = ""  # the link in words (last seen, timeouts), said when it does not answer
 
 
 def _refuse(what: str, where: str) -> NoReturn:
@@ -101,7 +102,11 @@ class MonitorSurface(SurfacePort):
         self._note_changes(t_s, modules)
         panels = tuple(self._panel(i, h, t_s) for i, h in enumerate(modules))
         lost = [
-            SystemFault(SystemFaultKind.MODULE_LOST, f"module {h.status.address} does not answer", h.status.address)
+            SystemFault(
+                SystemFaultKind.MODULE_LOST,
+                f"module {h.status.address} does not answer" + (f" ({h.detail})" if h.detail else ""),
+                h.status.address,
+            )
             for h in modules
             if not h.online
         ]
