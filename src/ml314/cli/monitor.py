@@ -112,7 +112,8 @@ def monitor_command(
                 typer.echo(line)
             typer.echo("ml314 monitor: watching; Ctrl-C stops")
             out = StatusOutput(quiet)
-            monitor.run(on_status=out.show, status_every_s=1.0 if out.tty else 10.0)
+            width = out.width if out.tty else None  # a log keeps the whole line
+            monitor.run(on_status=lambda line: out.show(line[:width]), status_every_s=1.0 if out.tty else 10.0)
             out.finish()
             final = monitor.status_line()
         finally:
