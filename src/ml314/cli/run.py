@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
-import signal
-import sys
 import time
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ml314.cli.options import announce_compiling, given_options
+from ml314.cli.serving import StatusOutput, listen_web, stop_on_signals, web_app
 from ml314.errors import InputError
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from ml314.runtime.mqtt_link import MqttLink
     from ml314.runtime.run import Runner
     from ml314.runtime.surface import Surface
-    from ml314.web.server import WebServer
 
 DEFAULT_RS485 = "tcp://127.0.0.1:8485"
 DEFAULT_HTTP = "127.0.0.1:8314"  # ml314.runtime.run.DEFAULT_HTTP, not imported here: the CLI starts fast
@@ -199,60 +193,38 @@ def run_command(
     runner = Runner(cfg, echo=lambda line: typer.echo(line, err=True))
     surface = Surface(runner, settings_path=config)
     mqtt_link = _mqtt_link(cfg.mqtt, surface, data_dir, identity.serial, runner)  # None without --mqtt
-    web = _listen(cfg.http_address)  # bound now: a port in use is an error before the bank starts
+    web = listen_web(cfg.http_address)  # bound now: a port in use is an error before the bank starts
     if web is not None:
         typer.echo(f"web: {web.url}  (API docs {web.url}/docs; --http off disables)")
     for line in first:
         typer.echo(line)
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
-        runner.stop()
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     wall0 = time.monotonic()
-    try:
-        for line in runner.start():
-            typer.echo(line)
-        surface.on_tick()  # the first view, before the run loop's first tick
-        if mqtt_link is not None:
-            typer.echo(mqtt_link.describe())
-            mqtt_link.start()
-        if web is not None:
-            web.start(_web_app(surface, runner))
-        typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
-        tty = sys.stdout.isatty()
-        width = max(40, shutil.get_terminal_size((STATUS_WIDTH + 1, 24)).columns - 1) if tty else STATUS_WIDTH
-
-        def show(line: str) -> None:
-            if quiet:
-                return
-            if tty:
-                sys.stdout.write("\r\x1b[2K" + line)
-                sys.stdout.flush()
-            else:
+    with stop_on_signals(runner.stop):
+        try:
+            for line in runner.start():
                 typer.echo(line)
-
-        def detail(line: str) -> None:  # a fault appeared or cleared: on a line of its own, above the status
-            if tty and not quiet:
-                sys.stdout.write("\r\x1b[2K")
-            typer.echo(line)
-
-        runner.run(status_every_s=1.0 if tty else 10.0, on_status=show, on_detail=detail, width=width)
-        if tty and not quiet:
-            sys.stdout.write("\n")
-        final = runner.status_line(None)
-        still = [fault_detail(f) for f in runner.faults()]
-        links = runner.link_health()
-    finally:
-        surface.drain()
-        if mqtt_link is not None:
-            mqtt_link.stop()
-        if web is not None:
-            web.stop()
-        runner.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+            surface.on_tick()  # the first view, before the run loop's first tick
+            if mqtt_link is not None:
+                typer.echo(mqtt_link.describe())
+                mqtt_link.start()
+            if web is not None:
+                web.start(web_app(surface, runner.history))
+            typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
+            out = StatusOutput(quiet, STATUS_WIDTH)
+            runner.run(status_every_s=1.0 if out.tty else 10.0, on_status=out.show, on_detail=out.detail,
+                       width=out.width)  # fmt: skip
+            out.finish()
+            final = runner.status_line(None)
+            still = [fault_detail(f) for f in runner.faults()]
+            links = runner.link_health()
+        finally:
+            surface.drain()
+            if mqtt_link is not None:
+                mqtt_link.stop()
+            if web is not None:
+                web.stop()
+            runner.close()
     live = runner.live
     simulated = live.t_s if live is not None else 0.0
     typer.echo(f"stopped after {time.monotonic() - wall0:.1f} s ({simulated:.0f} simulated s): {final}")
@@ -272,22 +244,3 @@ def _mqtt_link(url: str | None, surface: Surface, data_dir: Path, serial: str, r
     from ml314.runtime.mqtt_link import MqttLink  # noqa: PLC0415
 
     return MqttLink(parse_mqtt_url(url), surface, data_dir, serial, echo=runner.echo)
-
-
-def _listen(address: tuple[str, int] | None) -> WebServer | None:
-    """The web application's socket on ``address`` (None: ``--http off``)."""
-    if address is None:
-        return None
-    from ml314.web.server import WebServer  # noqa: PLC0415
-
-    return WebServer(*address)
-
-
-def _web_app(surface: Surface, runner: Runner) -> FastAPI:
-    """The API on the running bank, with the history of its store."""
-    from ml314.web.app import create_app  # noqa: PLC0415
-    from ml314.web.history_api import history_router  # noqa: PLC0415
-    from ml314.web.lcd_api import lcd_router  # noqa: PLC0415
-    from ml314.web.pages import pages_router  # noqa: PLC0415
-
-    return create_app(surface, routers=[lcd_router(), history_router(runner.history), pages_router()])

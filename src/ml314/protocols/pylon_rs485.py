@@ -26,7 +26,6 @@ from ml314.protocols.base import Description, ProtocolInfo, Rs485Codec, Transpor
 from ml314.protocols.pylon_ascii import RTN_TEXT, FrameCheckError, PylonFrame, Rtn
 from ml314.protocols.pylon_rs485_blocks import (
     ALL_PACKS,
-    MANAGEMENT_BITS,
     MASTER_ADR,
     V33,
     Analog,
@@ -36,6 +35,7 @@ from ml314.protocols.pylon_rs485_blocks import (
     analog_block,
     ascii_field,
     management_block,
+    management_flags,
     packs_info,
     read_alarm,
     read_analog,
@@ -64,6 +64,7 @@ __all__ = [
     "COMMAND_NAMES",
     "INFO",
     "MASTER_ADR",
+    "TAKES_COMMAND",
     "Cid2",
     "Codec",
 ]
@@ -133,6 +134,8 @@ _ANSWERS: dict[int, tuple[bool, bool, _Answer]] = {
         lambda s, i, c, v: bytes([c]) + version_bytes(s) + version_bytes(s) + b"\0",
     ),
 }
+#: the commands whose request INFO is COMMAND (the pack's ADR, or 0xFF): what the battery checks, what a poller sends
+TAKES_COMMAND = frozenset(cid2 for cid2, (takes, _, _) in _ANSWERS.items() if takes)
 
 
 # ---- what an inverter reads --------------------------------------------------------------------------------------
@@ -197,7 +200,7 @@ def _view_management(request: PylonFrame, info: bytes) -> BatteryView:
     _, cvl, dvl, ccl, dcl, bits = read_management(info)
     if request.adr != MASTER_ADR:  # one module's own limits: no bank field to put them in
         return BatteryView()
-    flags = {name: bool(bits >> bit & 1) for name, bit in MANAGEMENT_BITS.items()}
+    flags = management_flags(bits)
     return BatteryView(
         cvl_v=cvl,
         dvl_v=dvl,

@@ -44,6 +44,7 @@ __all__ = [
     "analog_block",
     "ascii_field",
     "management_block",
+    "management_flags",
     "packs_info",
     "read_alarm",
     "read_analog",
@@ -391,6 +392,11 @@ def management_block(status: BankStatus, index: int, command: int, layout: Layou
         + _s(raw(-limits.dcl_a if layout.dcl_negative else limits.dcl_a, 0.1, signed=True))
         + bytes([bits])
     )
+
+
+def management_flags(bits: int) -> dict[str, bool]:
+    """The 0x92 status byte read: flag name (:data:`MANAGEMENT_BITS`) -> set."""
+    return {name: bool(bits >> bit & 1) for name, bit in MANAGEMENT_BITS.items()}
 
 
 def system_parameters_block() -> bytes:

@@ -17,6 +17,7 @@ a surface moves are read at the next RESET of that module only (manual 6.3 note 
 
 from __future__ import annotations
 
+import abc
 import math
 import threading
 import time
@@ -58,6 +59,7 @@ __all__ = [
     "ProtocolChange",
     "Surface",
     "SurfaceError",
+    "SurfacePort",
 ]
 
 
@@ -192,39 +194,30 @@ class _Request:
     value: Any = None
 
 
-class Surface:
-    """The thread-safe port of a :class:`Runner` (see the module docstring). Create it after :meth:`Runner.start`
-    (it registers itself as a tick hook); ``settings_path`` is the file with the protocol selection."""
+class SurfacePort(abc.ABC):
+    """What every surface reads and asks of one bank, whoever runs it: a :class:`Surface` on a running
+    ``ml314 run``, or :class:`~ml314.runtime.monitor_surface.MonitorSurface` on a battery read over its wire.
 
-    def __init__(self, runner: Runner, *, settings_path: Path = DEFAULT_SETTINGS_PATH) -> None:
-        self.runner = runner
-        self.settings_path = Path(settings_path)
-        self.data_dir = None if runner.config.data_dir is None else DataDir(runner.config.data_dir)
-        self._requests: SimpleQueue[tuple[_Request, Future[dict[str, Any]]]] = SimpleQueue()
+    The views, their listeners and the event log's filter and acknowledgements live here; an implementation
+    publishes each new view with :meth:`_emit` and answers the requests (a request the bank cannot take is a
+    :class:`SurfaceError` of its kind, never a crash)."""
+
+    def __init__(self) -> None:
         self._view: LiveView | None = None
-        self._seq = 0
         self._listeners: list[Callable[[LiveView], None]] = []
         self._acks: set[int] = set()
         self._acks_lock = threading.Lock()
-        self._events_key: tuple[int, int, int] = (-1, -1, -1)
-        self._events: tuple[Event, ...] = ()
-        n = runner.config.modules
-        c = runner.config
-        wiring = wiring_from_ids(list(c.module_ids or range(1, n + 1)), c.termination)
-        self._dips = [_dip_of(m.module_id, m.termination_on) for m in wiring.modules]
-        self._pending: dict[int, DipSwitches] = {}
-        self._ids = [m.module_id if m.id_valid else 0 for m in wiring.modules]
-        runner.tick_hooks.append(self.on_tick)
-        if runner.live is not None:
-            self._publish()
 
     # ---------------------------------------------------------------------------------------------- reading
     def view(self) -> LiveView:
         """The latest view; NotReadyError before the bank runs."""
         view = self._view
         if view is None:
-            raise NotReadyError("the bank is starting")
+            raise NotReadyError(self._not_ready())
         return view
+
+    def _not_ready(self) -> str:
+        return "the bank is starting"
 
     def subscribe(self, listener: Callable[[LiveView], None]) -> Callable[[], None]:
         """Call ``listener`` with every new view, on the run loop's thread (it must return at once: hand the view
@@ -235,6 +228,15 @@ class Surface:
             self._listeners = [x for x in self._listeners if x is not listener]
 
         return unsubscribe
+
+    def _emit(self, view: LiveView, warn: Callable[[str], None]) -> None:
+        """Publish ``view`` and hand it to every listener (a listener's failure is reported with ``warn``)."""
+        self._view = view
+        for listener in self._listeners:
+            try:
+                listener(view)
+            except Exception as exc:  # a surface's fault must never end the run loop
+                warn(f"ml314: warning: a surface failed on a new view: {exc}")
 
     def module(self, module_id: int) -> tuple[ModuleStatus, ModulePanel]:
         """The module with DIP ID ``module_id``: its own status and its panel."""
@@ -279,6 +281,55 @@ class Surface:
         with self._acks_lock:
             self._acks.add(event_id)
         return event_id, view.events[i]
+
+    # ---------------------------------------------------------------------------------------------- requests
+    @abc.abstractmethod
+    def press_reset(self, module_id: int) -> Future[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    def press_power(self, module_id: int, *, long: bool = False) -> Future[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    def set_dip(self, module_id: int, switches: tuple[bool, ...]) -> Future[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    def set_breaker(self, module_id: int, closed: bool) -> Future[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    def protocols(self) -> ProtocolSelection: ...
+
+    @abc.abstractmethod
+    def set_protocols(self, pin: str | None, can: str | None, rs485: str | None) -> ProtocolChange: ...
+
+    @abc.abstractmethod
+    def parameters(self) -> tuple[BmsParameters, str, str]: ...
+
+    @abc.abstractmethod
+    def install_parameters(self, pin: str | None, text: str) -> BmsParameters: ...
+
+
+class Surface(SurfacePort):
+    """The thread-safe port of a :class:`Runner` (see the module docstring). Create it after :meth:`Runner.start`
+    (it registers itself as a tick hook); ``settings_path`` is the file with the protocol selection."""
+
+    def __init__(self, runner: Runner, *, settings_path: Path = DEFAULT_SETTINGS_PATH) -> None:
+        super().__init__()
+        self.runner = runner
+        self.settings_path = Path(settings_path)
+        self.data_dir = None if runner.config.data_dir is None else DataDir(runner.config.data_dir)
+        self._requests: SimpleQueue[tuple[_Request, Future[dict[str, Any]]]] = SimpleQueue()
+        self._seq = 0
+        self._events_key: tuple[int, int, int] = (-1, -1, -1)
+        self._events: tuple[Event, ...] = ()
+        n = runner.config.modules
+        c = runner.config
+        wiring = wiring_from_ids(list(c.module_ids or range(1, n + 1)), c.termination)
+        self._dips = [_dip_of(m.module_id, m.termination_on) for m in wiring.modules]
+        self._pending: dict[int, DipSwitches] = {}
+        self._ids = [m.module_id if m.id_valid else 0 for m in wiring.modules]
+        runner.tick_hooks.append(self.on_tick)
+        if runner.live is not None:
+            self._publish()
 
     # -------------------------------------------------------------------------------------------- requests
     def press_reset(self, module_id: int) -> Future[dict[str, Any]]:
@@ -512,12 +563,7 @@ class Surface:
             can_protocol=None if c.can_protocol is None or runner.can_battery is None else c.can_protocol.name,
             rs485_protocol=None if c.rs485_protocol is None or runner.rs485_server is None else c.rs485_protocol.name,
         )
-        self._view = view
-        for listener in self._listeners:
-            try:
-                listener(view)
-            except Exception as exc:  # a surface's fault must never end the run loop
-                runner.echo(f"ml314: warning: a surface failed on a new view: {exc}")
+        self._emit(view, runner.echo)
 
     def _link_states(self) -> dict[int, str] | None:
         """Each ID's state on the bank link as the master knew it at this tick (None: no bank link runs)."""

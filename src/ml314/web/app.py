@@ -22,8 +22,7 @@ from pydantic import BaseModel, Field
 
 from ml314.domain.snapshot_json import to_jsonable
 from ml314.protocols.registry import Entry, entries
-from ml314.runtime.surface import EventQuery, LiveView, SurfaceError
-from ml314.runtime.surface import Surface as SurfacePort
+from ml314.runtime.surface import EventQuery, LiveView, SurfaceError, SurfacePort
 from ml314.web.errors import ERROR_RESPONSES, install_error_handlers
 from ml314.web.views import ViewCache, bank_json, event_json, live_json, module_json
 
