@@ -273,8 +273,8 @@ def create_app(surface: SurfacePort, *, routers: Iterable[APIRouter] = ()) -> Fa
         return {"events": [event_json(i, e, a) for i, e, a in rows], "count": len(rows)}
 
     @api.post("/events/{event_id}/ack", summary="Acknowledge an event", tags=["events"])
-    async def ack(event_id: int) -> dict[str, Any]:
-        """Kept while this run lasts."""
+    def ack(event_id: int) -> dict[str, Any]:
+        """Kept in the data dir (`acks.json`), so a restart keeps it; in memory when the run has no data dir."""
         i, event = surface.acknowledge(event_id)
         return event_json(i, event, True)
 
