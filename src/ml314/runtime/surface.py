@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import abc
 import math
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -39,6 +38,7 @@ from ml314.errors import AccessDeniedError, ConfigError, InputError, Ml314Error
 from ml314.protocols.base import Transport
 from ml314.protocols.registry import Entry, resolve
 from ml314.runtime.run import Runner
+from ml314.storage.acks import ACKS_FILE, AckStore, fingerprint
 from ml314.storage.data_dir import DataDir
 from ml314.storage.identity import DeviceIdentity, PinGrant
 from ml314.storage.parameter_store import read_parameters_text
@@ -202,11 +202,10 @@ class SurfacePort(abc.ABC):
     publishes each new view with :meth:`_emit` and answers the requests (a request the bank cannot take is a
     :class:`SurfaceError` of its kind, never a crash)."""
 
-    def __init__(self) -> None:
+    def __init__(self, acks: AckStore | None = None) -> None:
         self._view: LiveView | None = None
         self._listeners: list[Callable[[LiveView], None]] = []
-        self._acks: set[int] = set()
-        self._acks_lock = threading.Lock()
+        self._acks = AckStore(None) if acks is None else acks
 
     # ---------------------------------------------------------------------------------------------- reading
     def view(self) -> LiveView:
@@ -254,8 +253,7 @@ class SurfacePort(abc.ABC):
         if not 1 <= query.limit <= 100_000:
             raise SurfaceError(f"limit {query.limit}: must be 1..100000", "limit")
         view = self.view()
-        with self._acks_lock:
-            acks = set(self._acks)
+        acks = self._acks.acked()
         out = []
         for i, e in enumerate(view.events):
             if query.module_id is not None and e.module_id != query.module_id:
@@ -265,21 +263,21 @@ class SurfacePort(abc.ABC):
             if (query.from_s is not None and e.t_s < query.from_s) or (query.to_s is not None and e.t_s > query.to_s):
                 continue
             eid = view.first_event_id + i
-            if query.unacknowledged and eid in acks:
+            acked = acks.get(eid) == fingerprint(e)
+            if query.unacknowledged and acked:
                 continue
-            out.append((eid, e, eid in acks))
+            out.append((eid, e, acked))
         return out[-query.limit :]
 
     def acknowledge(self, event_id: int) -> tuple[int, Event]:
-        """Mark event ``event_id`` acknowledged (kept while this run lasts); NotFoundError when the log has no such
-        id."""
+        """Mark event ``event_id`` acknowledged (kept in the data dir's ``acks.json`` across restarts, in memory
+        without a data dir); NotFoundError when the log has no such id."""
         view = self.view()
         i = event_id - view.first_event_id
         if not 0 <= i < len(view.events):
             last = view.first_event_id + len(view.events) - 1
             raise NotFoundError(f"no event {event_id} in the log (it holds ids {view.first_event_id}..{last})", "id")
-        with self._acks_lock:
-            self._acks.add(event_id)
+        self._acks.add(event_id, view.events[i])
         return event_id, view.events[i]
 
     # ---------------------------------------------------------------------------------------------- requests
@@ -313,10 +311,12 @@ class Surface(SurfacePort):
     (it registers itself as a tick hook); ``settings_path`` is the file with the protocol selection."""
 
     def __init__(self, runner: Runner, *, settings_path: Path = DEFAULT_SETTINGS_PATH) -> None:
-        super().__init__()
+        self.data_dir = None if runner.config.data_dir is None else DataDir(runner.config.data_dir)
+        super().__init__(AckStore(None if self.data_dir is None else self.data_dir.path / ACKS_FILE))
+        if self._acks.problem is not None:
+            runner.echo(f"ml314: warning: {self._acks.problem}")
         self.runner = runner
         self.settings_path = Path(settings_path)
-        self.data_dir = None if runner.config.data_dir is None else DataDir(runner.config.data_dir)
         self._requests: SimpleQueue[tuple[_Request, Future[dict[str, Any]]]] = SimpleQueue()
         self._seq = 0
         self._events_key: tuple[int, int, int] = (-1, -1, -1)

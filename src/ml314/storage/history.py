@@ -32,6 +32,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from ml314.domain.battery_status import BankStatus, BatteryView, ModuleStatus
 from ml314.errors import InputError, TransportError
 from ml314.storage import history_query as hq
+from ml314.storage.history_cache import ClosedBuckets
 from ml314.storage.history_schema import (
     AGGREGATES,
     SERIES,
@@ -208,6 +209,7 @@ class HistoryStore:
         queue_size: int = 600,
         flush_every_s: float = 1.0,
         writer: bool = True,
+        cache: bool | None = None,
     ) -> None:
         self.url = url
         self.retention = retention or HistoryRetention()
@@ -232,6 +234,10 @@ class HistoryStore:
         self.newest_t_s: int | None = max((t for t in (newest, newest_bank) if t is not None), default=None)
         self._last_cell_t: int | None = newest_cell
         self._next_expire: int | None = None  # the first write expires at once
+        self._statements: dict[str, Any] = {}
+        #: closed buckets' results kept for repeated reads (history_cache.py); by default only the store that writes
+        #: caches, as only it knows when stored rows change
+        self.cache = ClosedBuckets() if (writer if cache is None else cache) else None
         self._queue: deque[HistorySample] = deque()
         self._queue_size = max(1, queue_size)
         self._lock = threading.Lock()
@@ -371,11 +377,14 @@ class HistoryStore:
             if take_cells and s.modules:
                 self._last_cell_t = s.t_s
         t_lo, t_hi = bank_rows[0]["t_s"], bank_rows[-1]["t_s"]
+        in_order = self.newest_t_s is None or t_lo > self.newest_t_s
         with self.engine.begin() as conn:
             for name, rows in (("bank", bank_rows), ("module", module_rows), ("cell", cell_rows)):
                 if rows:
-                    conn.execute(self._insert(_raw(name)).on_conflict_do_nothing(), _complete(name, rows))
+                    conn.execute(self._statement(f"insert {name}"), _complete(name, rows))
             self._rebuild(conn, t_lo, t_hi)
+        if not in_order:  # rows of closed buckets may have changed
+            self._invalidate()
         self.newest_t_s = t_hi if self.newest_t_s is None else max(self.newest_t_s, t_hi)
         if self._next_expire is None or self.newest_t_s >= self._next_expire:
             self.expire()
@@ -405,12 +414,14 @@ class HistoryStore:
             rows = list(zip(*(a[start:stop].tolist() for a in arrays), strict=True))
             with self.engine.begin() as conn:
                 conn.exec_driver_sql(sql, rows)
+        self._invalidate()
         return n
 
     def rebuild(self, t_from_s: int, t_to_s: int) -> None:
         """Recompute every tier bucket of ``[t_from_s, t_to_s]`` from its source table."""
         with self.engine.begin() as conn:
             self._rebuild(conn, t_from_s, t_to_s)
+        self._invalidate()
 
     def _rebuild(self, conn: sa.Connection, t_lo: int, t_hi: int) -> None:
         for tier in TIERS:
@@ -418,14 +429,30 @@ class HistoryStore:
                 continue
             step = tier.step_s
             a, b = t_lo // step * step, (t_hi // step + 1) * step
-            sel = _aggregate_select(tier, a, b)
+            conn.execute(self._statement(f"rebuild {tier.table.name}"), {"a": a, "b": b})
+
+    def _statement(self, key: str) -> Any:
+        """The writer's statements, built once (building SQLAlchemy statements every second costs the GIL the web
+        server and the links share): ``insert SERIES`` (raw rows, duplicates skipped) and ``rebuild TABLE`` (a
+        tier's buckets in ``[:a, :b)`` recomputed from its source)."""
+        stmt = self._statements.get(key)
+        if stmt is not None:
+            return stmt
+        verb, name = key.split(" ")
+        if verb == "insert":
+            stmt = self._insert(_raw(name)).on_conflict_do_nothing()
+        else:
+            tier = next(t for t in TIERS if t.table.name == name)
+            bounds = (sa.bindparam(x, type_=sa.BigInteger) for x in "ab")
+            sel = _aggregate_select(tier, *bounds)
             names = [c.name for c in tier.table.columns]
             ins = self._insert(tier.table).from_select(names, sel)
             keys = [c.name for c in tier.table.primary_key.columns]
-            ins = ins.on_conflict_do_update(
+            stmt = ins.on_conflict_do_update(
                 index_elements=keys, set_={n: ins.excluded[n] for n in names if n not in keys}
             )
-            conn.execute(ins)
+        self._statements[key] = stmt
+        return stmt
 
     def expire(self) -> int:
         """Delete what the retention no longer keeps (relative to the newest sample); the rows deleted."""
@@ -446,7 +473,13 @@ class HistoryStore:
                 t = min(cutoff, t + _EXPIRE_SLICE_S)
                 with self.engine.begin() as conn:
                     deleted += conn.execute(sa.delete(tier.table).where(tier.table.c.t_s < t)).rowcount or 0
+        if deleted:
+            self._invalidate()
         return deleted
+
+    def _invalidate(self) -> None:
+        if self.cache is not None:
+            self.cache.invalidate()
 
     def _insert(self, table: sa.Table) -> Any:
         module = pg_dialect if self.dialect == "postgresql" else sqlite_dialect
@@ -466,7 +499,12 @@ class HistoryStore:
         return self.run(self.plan(t_from_s, t_to_s, fields, step_s, module_id))
 
     def run(self, plan: hq.QueryPlan) -> hq.HistoryResult:
-        """The whole result of a plan at once."""
+        """The whole result of a plan at once (closed buckets from the cache when this store has one)."""
+        if self.cache is None:
+            return self._read(plan)
+        return self.cache.run(plan, self.newest_t_s, self._read)
+
+    def _read(self, plan: hq.QueryPlan) -> hq.HistoryResult:
         with self.engine.connect() as conn:
             return hq.run(conn, plan)
 
@@ -520,7 +558,7 @@ def _complete(series: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{n: r.get(n) for n in names} for r in rows]
 
 
-def _aggregate_select(tier: Tier, a: int, b: int) -> sa.Select[Any]:
+def _aggregate_select(tier: Tier, a: Any, b: Any) -> sa.Select[Any]:
     """The tier's rows for buckets in ``[a, b)`` computed from its source table."""
     src = tier.source
     assert src is not None

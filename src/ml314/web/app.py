@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import Future
 from typing import Annotated, Any, Literal
@@ -65,20 +66,54 @@ class BreakerBody(BaseModel):
 
 
 # --------------------------------------------------------------------------------------------- live hub
-class _LiveHub:
-    """Hands each new view from the run loop's thread to the event loop; WebSocket clients wait on it."""
+class _Subscriber:
+    """One WebSocket client of ``/api/live``: the newest message not sent to it yet (a slow client skips to the
+    newest: its backlog is one message), and whether it wants the cells."""
 
-    def __init__(self, surface: SurfacePort) -> None:
+    def __init__(self, cells: bool) -> None:
+        self.cells = cells
+        self.pending: str | None = None
+        self.closed = False
+        self.ready = asyncio.Event()
+
+    def offer(self, text: str) -> None:
+        self.pending = text
+        self.ready.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.ready.set()
+
+    async def next(self) -> str | None:
+        """The next message to send; None once the client or the server closed."""
+        while not self.closed:
+            text, self.pending = self.pending, None
+            if text is not None:
+                return text
+            self.ready.clear()
+            await self.ready.wait()
+        return None
+
+
+class _LiveHub:
+    """Broadcasts the run loop's views to every ``/api/live`` client: each view is handed from the run loop's thread
+    to the event loop once, encoded once per variant (with or without the cells) and the same text offered to every
+    subscriber, at most once per :data:`LIVE_INTERVAL_S` (a faster run loop's views in between are skipped; the
+    newest goes out when the interval ends)."""
+
+    def __init__(self, surface: SurfacePort, cache: ViewCache) -> None:
         self.surface = surface
+        self.cache = cache
         self.latest: LiveView | None = None
-        self.closing = False
-        self._changed = asyncio.Event()
+        self.subscribers: set[_Subscriber] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Any = None
+        self._sent_at = -math.inf  # the event loop's time of the last broadcast
+        self._sent_seq = -1
+        self._timer: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._changed = asyncio.Event()
         with contextlib.suppress(SurfaceError):
             self.latest = self.surface.view()
         self._unsubscribe = self.surface.subscribe(self._from_run_loop)
@@ -86,8 +121,22 @@ class _LiveHub:
     def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self.closing = True
-        self._changed.set()
+        if self._timer is not None:
+            self._timer.cancel()
+        for sub in self.subscribers:
+            sub.close()
+
+    def text(self, view: LiveView, cells: bool) -> str:
+        key = "live+cells" if cells else "live"
+        return self.cache.text(view, key, functools.partial(live_json, cells=cells))
+
+    def join(self, cells: bool) -> _Subscriber:
+        """A new subscriber, offered the view current now (the next broadcast follows)."""
+        sub = _Subscriber(cells)
+        if self.latest is not None:
+            sub.offer(self.text(self.latest, cells))
+        self.subscribers.add(sub)
+        return sub
 
     def _from_run_loop(self, view: LiveView) -> None:
         loop = self._loop
@@ -97,24 +146,35 @@ class _LiveHub:
 
     def _publish(self, view: LiveView) -> None:
         self.latest = view
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        if self._timer is not None:  # a broadcast is due at the end of the interval: it takes this view
+            return
+        assert self._loop is not None
+        wait = self._sent_at + LIVE_INTERVAL_S - self._loop.time()
+        if wait <= 0:
+            self._broadcast()
+        else:
+            self._timer = self._loop.call_later(wait, self._broadcast)
 
-    async def newer_than(self, seq: int) -> LiveView | None:
-        """The latest view once it is newer than ``seq``; None when the server closes."""
-        while not self.closing:
-            view = self.latest
-            if view is not None and view.seq > seq:
-                return view
-            await self._changed.wait()
-        return None
+    def _broadcast(self) -> None:
+        self._timer = None
+        view = self.latest
+        if view is None or view.seq <= self._sent_seq:
+            return
+        assert self._loop is not None
+        self._sent_at, self._sent_seq = self._loop.time(), view.seq
+        texts: dict[bool, str] = {}
+        for sub in self.subscribers:
+            text = texts.get(sub.cells)
+            if text is None:
+                text = texts[sub.cells] = self.text(view, sub.cells)
+            sub.offer(text)
 
 
 # ------------------------------------------------------------------------------------------------ the app
 def create_app(surface: SurfacePort, *, routers: Iterable[APIRouter] = ()) -> FastAPI:
     """The API on ``surface``; ``routers`` are included as they are (history, LCD pages)."""
-    hub = _LiveHub(surface)
     cache = ViewCache()
+    hub = _LiveHub(surface, cache)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -212,8 +272,8 @@ def create_app(surface: SurfacePort, *, routers: Iterable[APIRouter] = ()) -> Fa
         return {"events": [event_json(i, e, a) for i, e, a in rows], "count": len(rows)}
 
     @api.post("/events/{event_id}/ack", summary="Acknowledge an event", tags=["events"])
-    async def ack(event_id: int) -> dict[str, Any]:
-        """Kept while this run lasts."""
+    def ack(event_id: int) -> dict[str, Any]:
+        """Kept in the data dir (`acks.json`), so a restart keeps it; in memory when the run has no data dir."""
         i, event = surface.acknowledge(event_id)
         return event_json(i, event, True)
 
@@ -254,37 +314,24 @@ def create_app(surface: SurfacePort, *, routers: Iterable[APIRouter] = ()) -> Fa
         """One message per second: the bank and every module's values; the cell voltages with `?cells=1` or
         after the client sends `{"cells": true}`."""
         await websocket.accept()
-        want = {"cells": cells}
+        sub = hub.join(cells)
 
         async def listen() -> None:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                 while True:
                     message = await websocket.receive_json()
                     if isinstance(message, dict) and isinstance(message.get("cells"), bool):
-                        want["cells"] = message["cells"]
+                        sub.cells = message["cells"]
+            sub.close()
 
         reader = asyncio.create_task(listen())
-        loop = asyncio.get_running_loop()
-        seq = -1
         try:
-            while not reader.done():
-                newer = asyncio.ensure_future(hub.newer_than(seq))
-                await asyncio.wait((newer, reader), return_when=asyncio.FIRST_COMPLETED)
-                if not newer.done():  # the client left
-                    newer.cancel()
-                    break
-                view = newer.result()
-                if view is None:
-                    break
-                with_cells = want["cells"]
-                key = "live+cells" if with_cells else "live"
-                await websocket.send_text(cache.text(view, key, functools.partial(live_json, cells=with_cells)))
-                seq = view.seq
-                sent = loop.time()
-                await asyncio.sleep(max(0.0, sent + LIVE_INTERVAL_S - loop.time()))
+            while (text := await sub.next()) is not None:
+                await websocket.send_text(text)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
+            hub.subscribers.discard(sub)
             reader.cancel()
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client or the server closed it
                 await websocket.close()

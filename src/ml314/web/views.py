@@ -14,10 +14,11 @@ Shapes (every snapshot is ``to_jsonable`` of its dataclass, so ``from_jsonable``
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from ml314.bms.events import Event
 from ml314.bms.leds import BURST_CYCLE_S, BURST_FLASHES, FLASH_ON_S, FLASH_PERIOD_S, Pattern
@@ -128,6 +129,10 @@ def event_json(event_id: int, event: Event, acknowledged: bool) -> dict[str, Any
     return {"id": event_id, "acknowledged": acknowledged, **body}
 
 
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 class ViewCache:
     """JSON text of a view, built once per (view, key) whichever thread asks first."""
 
@@ -140,9 +145,9 @@ class ViewCache:
         with self._lock:
             if view.seq != self._seq:
                 if view.seq < self._seq:  # an older view than the cache holds: do not cache it
-                    return json.dumps(build(view), separators=(",", ":"))
+                    return _dumps(build(view))
                 self._seq, self._texts = view.seq, {}
             text = self._texts.get(key)
             if text is None:
-                text = self._texts[key] = json.dumps(build(view), separators=(",", ":"))
+                text = self._texts[key] = _dumps(build(view))
             return text
