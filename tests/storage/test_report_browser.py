@@ -1,7 +1,8 @@
 """The ``ml314 simulate`` report in headless Chromium: one real home run of three modules and one lab cycle (a
 module-scoped fixture runs each once), opened from the file system with no server and no network: the charts are
 drawn, the legends name the modules, the highest and lowest cell are named, plots come before the tables, and a lab
-run shows voltage against Ah without the house's tables."""
+run shows voltage against Ah without the house's tables. The home report's picture goes where the pages' go
+(``make screenshots``: docs/screenshots/report.png)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from ml314.storage.report import modules_in
 from ml314.storage.report_charts import calendar_origin_s, cell_extremes
 from ml314.storage.timeseries import read_schema
 from tests.browser import chromium, until
-from tests.web.test_pages_browser import DASH_AND_COLOUR, chart_legend, inked, js
+from tests.web.test_pages_browser import DASH_AND_COLOUR, chart_legend, inked, js, series_ink, shot
 
 ML314 = (sys.executable, "-m", "ml314.cli.main")
 MODULES = 3
@@ -71,6 +72,7 @@ def test_the_home_report_draws_every_chart_offline(runs: dict[str, Path], browse
                       "temperature"]  # fmt: skip
     for chart in charts:
         assert inked(browser, chart) > 500, chart
+        assert series_ink(browser, chart) > 200, chart  # the lines and bars, beyond the axes and grid
     order = js(browser, "return [...document.querySelectorAll('h2, .chart, details')].map(e => e.id || e.textContent)")
     assert order.index("Summary") > order.index("Charts")  # plots first, the tables after
     modules = [f"M{i}" for i in range(1, MODULES + 1)]
@@ -97,6 +99,9 @@ def test_the_home_report_draws_every_chart_offline(runs: dict[str, Path], browse
     charged = sum(daily["series"][0]["values"])
     assert len(daily["days"]) == 2
     assert charged == pytest.approx(summary["energy"]["battery_charged_kwh"], rel=0.03)
+    browser.set_window_size(1280, 2400)  # the README's picture: the first charts
+    shot(browser, "report")
+    browser.set_window_size(1280, 900)
 
 
 def test_dragging_over_one_chart_zooms_them_all(runs: dict[str, Path], browser: WebDriver) -> None:
@@ -115,7 +120,7 @@ def test_a_lab_run_shows_voltage_against_ah_and_no_house(runs: dict[str, Path], 
     out = runs["lab"]
     charts = open_report(browser, out)
     assert "voltage_ah" in charts and "power" not in charts
-    assert inked(browser, "voltage_ah") > 500
+    assert series_ink(browser, "voltage_ah") > 200
     legend = chart_legend(browser, "voltage_ah")
     assert legend == ["step 1: charge 0.5C to 3.6 V", "step 3: discharge 0.5C to 2.8 V"]
     assert chart_legend(browser, "daily") == ["battery charged", "battery discharged"]

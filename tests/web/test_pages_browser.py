@@ -141,6 +141,8 @@ def test_history_charts_with_date_and_clock_and_a_csv_export(device: RunningBank
     assert int(js(browser, "return Number(document.body.dataset.days)")) >= 1  # a bar group for today
     for chart in ("daily", "current_split", "soc"):
         assert inked(browser, chart) > 500, chart  # the canvas is drawn, not blank
+    for chart in ("current_split", "soc"):
+        assert series_ink(browser, chart) > 0, chart  # and its lines are on it
     shown = text(browser, "#shown")
     assert "step" in shown
     href = str(browser.find_element(By.ID, "csv").get_attribute("href"))
@@ -171,6 +173,28 @@ def inked(driver: WebDriver, chart: str) -> int:
     return int(js(driver, """const c = document.querySelector(`.chart[data-chart="${arguments[0]}"] canvas`);
         if (!c) return 0; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
         for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;""", chart))  # fmt: skip
+
+
+def series_ink(driver: WebDriver, chart: str) -> int:
+    """Pixels the chart's series themselves draw: the ink with every series shown minus the ink with them hidden
+    (the axes and the grid alone are not a drawn chart)."""
+    return int(driver.execute_async_script("""
+        const [id, done] = arguments;
+        const entry = document.getElementById('charts')._mlCharts.plots[id];
+        const canvas = entry.box.querySelector('canvas');
+        const ink = () => { const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+                            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; };
+        const frame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+        (async () => {
+          const shown = ink();
+          const n = entry.plot.series.length;
+          for (let i = 1; i < n; i++) entry.plot.setSeries(i, { show: false });
+          await frame();
+          const hidden = ink();
+          for (let i = 1; i < n; i++) entry.plot.setSeries(i, { show: true });
+          await frame();
+          done(shown - hidden);
+        })();""", chart))  # fmt: skip
 
 
 def _card(browser: WebDriver, index: int) -> dict[str, Any]:

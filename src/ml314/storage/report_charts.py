@@ -324,7 +324,7 @@ def chart_document(
     if isinstance(steps, list) and has("bus_voltage_v", "bus_current_a"):
         xy = _voltage_against_ah(env, steps)
         if xy is not None:
-            charts.append(xy)
+            charts.insert(0, xy)  # a lab run's first question
     return {"title": title, "utc": True, "t": _values(t + t0_s, digits=0), "charts": charts}
 
 
