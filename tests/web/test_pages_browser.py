@@ -126,11 +126,23 @@ def test_settings_refuse_a_wrong_pin_and_take_the_right_one(device: RunningBank,
 def test_history_charts_with_date_and_clock_and_a_csv_export(device: RunningBank, browser: WebDriver) -> None:
     browser.get(device.url + "/history")
     until(lambda: int(js(browser, "return Number(document.body.dataset.points || 0)")) >= 2)  # samples recorded
-    assert js(browser, "return document.querySelectorAll('.chart .uplot').length") == 6
+    until(lambda: js(browser, "return Number(document.body.dataset.modules || 0)") == MODULES)
+    charts = js(browser, "return [...document.querySelectorAll('.chart')].map(c => c.dataset.chart)")
+    assert charts == ["soc", "voltage", "current", "current_split", "power", "daily", "cell_spread", "temperature"]
     titles = js(browser, "return [...document.querySelectorAll('.chart h2')].map(h => h.textContent)")
-    assert titles[0] == "SOC (%)" and "Current (A, + charging)" in titles
+    assert titles[0].startswith("SOC (%)") and titles[3].startswith("The bank's current split")
     legend = " ".join(js(browser, "return [...document.querySelectorAll('.u-legend th')].map(e => e.textContent)"))
     assert "CVL" in legend and "CCL" in legend and "DCL" in legend and "inverter's view" in legend
+    assert "BMS SOC + bound" in legend  # the SOC's uncertainty band
+    split = chart_legend(browser, "current_split")
+    assert split == [f"module {i}" for i in range(1, MODULES + 1)]
+    assert len(set(js(browser, DASH_AND_COLOUR, "current_split"))) == MODULES  # each module told apart
+    assert chart_legend(browser, "daily") == ["charged", "discharged"]
+    assert int(js(browser, "return Number(document.body.dataset.days)")) >= 1  # a bar group for today
+    for chart in ("daily", "current_split", "soc"):
+        assert inked(browser, chart) > 500, chart  # the canvas is drawn, not blank
+    for chart in ("current_split", "soc"):
+        assert series_ink(browser, chart) > 0, chart  # and its lines are on it
     shown = text(browser, "#shown")
     assert "step" in shown
     href = str(browser.find_element(By.ID, "csv").get_attribute("href"))
@@ -142,6 +154,47 @@ def test_history_charts_with_date_and_clock_and_a_csv_export(device: RunningBank
     assert rows and {"t_s", "time_utc", "soc_pct", "cvl_v", "ccl_a", "dcl_a"} <= set(rows[0])
     assert all(float(row["t_s"]) > 0 for row in rows) and any(row["soc_pct"] for row in rows)
     shot(browser, "history")
+
+
+#: each series of a chart as (colour, dash) the way uPlot drew its legend marker
+DASH_AND_COLOUR = """return [...document.querySelectorAll(`.chart[data-chart="${arguments[0]}"] .u-legend .u-series`)]
+    .slice(1).map(e => { const m = e.querySelector('.u-marker');
+                         return m.style.borderColor + ' ' + m.style.borderStyle; });"""
+
+
+def chart_legend(driver: WebDriver, chart: str) -> list[str]:
+    """The series names in a chart's legend (the time or x column left out)."""
+    return list(js(driver, """return [...document.querySelectorAll(`.chart[data-chart="${arguments[0]}"] .u-legend
+        .u-series .u-label`)].slice(1).map(e => e.textContent)""", chart))  # fmt: skip
+
+
+def inked(driver: WebDriver, chart: str) -> int:
+    """Pixels of a chart's canvas that are not background (a drawn chart has thousands)."""
+    return int(js(driver, """const c = document.querySelector(`.chart[data-chart="${arguments[0]}"] canvas`);
+        if (!c) return 0; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;""", chart))  # fmt: skip
+
+
+def series_ink(driver: WebDriver, chart: str) -> int:
+    """Pixels the chart's series themselves draw: the ink with every series shown minus the ink with them hidden
+    (the axes and the grid alone are not a drawn chart)."""
+    return int(driver.execute_async_script("""
+        const [id, done] = arguments;
+        const entry = document.getElementById('charts')._mlCharts.plots[id];
+        const canvas = entry.box.querySelector('canvas');
+        const ink = () => { const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+                            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; };
+        const frame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+        (async () => {
+          const shown = ink();
+          const n = entry.plot.series.length;
+          for (let i = 1; i < n; i++) entry.plot.setSeries(i, { show: false });
+          await frame();
+          const hidden = ink();
+          for (let i = 1; i < n; i++) entry.plot.setSeries(i, { show: true });
+          await frame();
+          done(shown - hidden);
+        })();""", chart))  # fmt: skip
 
 
 def _card(browser: WebDriver, index: int) -> dict[str, Any]:

@@ -519,8 +519,15 @@ def simulate(
         raise SimulationInterrupted(SimulationOutcome(out_dir, series_path, summary_path, report_path, summary))
     if report:
         from ml314.storage.report import write_report  # noqa: PLC0415 - matplotlib only when a report is wanted
+        from ml314.storage.report_charts import calendar_origin_s  # noqa: PLC0415
 
-        report_path = write_report(series_path, out_dir, summary, title=f"ml314 simulate: {request.scenario}")
+        report_path = write_report(
+            series_path,
+            out_dir,
+            summary,
+            title=f"ml314 simulate: {request.scenario}",
+            t0_s=calendar_origin_s(request.start_day_of_year),
+        )
     return SimulationOutcome(out_dir, series_path, summary_path, report_path, summary)
 
 

@@ -1,16 +1,15 @@
 """The simulation report: min/mean/max envelopes streamed from a time series, PNG plots, one HTML page.
 
 Contracts:
-- One streaming pass over the series; memory is bounded by the batch size and ``max_points``, never
-  by the run length (a year of 16 modules at 10 s plots in well under 1 GB).
+- Streaming passes over the series (the envelopes, the daily energy, the cell extremes); memory is bounded by the
+  batch size and ``max_points``, never by the run length (a year of 16 modules at 10 s in well under 1 GB).
 - Modules are discovered from column names ``mNN_<quantity>``; a plot whose columns are absent is skipped.
-- ``report.html`` is self-contained (inline CSS, images by relative file name); all text is escaped.
+- ``report.html`` is one self-contained file: the interactive charts (the PC software's charts.js and uPlot inline,
+  with their data) first, then the PNG plots (by relative file name), then the tables (:mod:`report_html`).
 """
 
 from __future__ import annotations
 
-import html
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,11 +23,14 @@ import numpy.typing as npt
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from ml314 import __version__
+from ml314.storage.report_charts import cell_extremes, chart_document, daily_energy
+from ml314.storage.report_html import format_value, page
 from ml314.storage.timeseries import count_rows, read_columns, read_schema
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+__all__ = ["Envelope", "downsample_envelope", "format_value", "modules_in", "nice_rows_per_bin", "write_report"]
 
 FloatArray = npt.NDArray[np.float64]
 Derived = Callable[[Mapping[str, FloatArray]], FloatArray]
@@ -355,10 +357,13 @@ def _plot_temperature(c: _Ctx, out: Path) -> _Plot | None:
 
 
 _PLOTS = (_plot_soc, _plot_voltage, _plot_current, _plot_power, _plot_spread, _plot_temperature)
-_MODULE_QUANTITIES = ("soc", "voltage_v", "current_a", "cell_min_v", "cell_max_v", "temp_min_c", "temp_max_c")
+_MODULE_QUANTITIES = (
+    "soc", "voltage_v", "current_a", "cell_min_v", "cell_max_v", "temp_min_c", "temp_max_c", "bms_soc",
+    "bms_soc_bound",
+)  # fmt: skip
 _SYSTEM_COLUMNS = (
     "ambient_c", "grid_up", "pv_w", "load_w", "grid_w", "battery_w", "curtailed_w", "unserved_w",
-    "bus_voltage_v", "bus_current_a",
+    "bus_voltage_v", "bus_current_a", "bank_cvl_v", "bank_ccl_a", "bank_dcl_a",
 )  # fmt: skip
 
 
@@ -387,128 +392,20 @@ def _spread(m: str) -> Derived:
     return lambda b: (b[f"{m}_cell_max_v"] - b[f"{m}_cell_min_v"]) * 1000.0
 
 
-# ---------------------------------------------------------------- HTML
-
-_UNITS = (
-    ("_kwh", "kWh"), ("_wh", "Wh"), ("_pct", "%"), ("_ah", "Ah"), ("_mv", "mV"), ("_kw", "kW"),
-    ("_v", "V"), ("_a", "A"), ("_c", "°C"), ("_s", "s"), ("_w", "W"),
-)  # fmt: skip
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1150px;
-color:#222;padding:0 1rem}
-h1{font-size:1.6rem;border-bottom:2px solid #2ca02c;padding-bottom:.3rem}
-h2{font-size:1.25rem;margin-top:2rem}h3,h4{font-size:1.05rem;margin:1.2rem 0 .4rem}
-table{border-collapse:collapse;margin:.3rem 0 1rem;min-width:24rem}
-td,th{border-bottom:1px solid #ddd;padding:.25rem .8rem;text-align:left}
-td.v{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-figure{margin:1.5rem 0}img{max-width:100%;border:1px solid #eee}
-figcaption{color:#555;font-size:.9rem;margin-top:.3rem}
-footer{margin-top:3rem;color:#777;font-size:.8rem;border-top:1px solid #ddd;padding-top:.5rem}
-.meta{color:#555}
-"""
-
-
-def _split_unit(key: str) -> tuple[str, str]:
-    """``energy_in_kwh`` -> (``energy in``, ``kWh``)."""
-    unit = ""
-    label = key
-    for suffix, u in _UNITS:
-        if key.lower().endswith(suffix) and len(key) > len(suffix):
-            label, unit = key[: -len(suffix)], u
-            break
-    return label.replace("_", " ").strip() or key, unit
-
-
-def _number(v: float) -> str:
-    if math.isnan(v):
-        return "—"
-    if math.isinf(v):
-        return "∞" if v > 0 else "−∞"
-    a = abs(v)
-    if a == 0:
-        return "0"
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 100:
-        return f"{v:.1f}"
-    if a >= 0.01:
-        return f"{v:.4g}"
-    return f"{v:.3g}"
-
-
-def format_value(key: str, value: Any) -> str:
-    """Human text for one summary value, unit taken from the key's suffix (``_kwh``, ``_pct``, ``_v`` ...)."""
-    _, unit = _split_unit(key)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float | np.integer | np.floating):
-        num = f"{int(value):,}" if isinstance(value, int | np.integer) else _number(float(value))
-        text = f"{num} {unit}".strip() if num != "—" else num
-        if unit == "s" and abs(float(value)) >= 3600 and math.isfinite(float(value)):
-            hours = float(value) / 3600
-            text += f" ({hours:.1f} h)" if abs(hours) < 48 else f" ({hours / 24:.1f} d)"
-        return text
-    if isinstance(value, list | tuple):
-        return ", ".join(format_value(key, v) for v in value)
-    return str(value)
-
-
-def _table(items: Sequence[tuple[str, Any]]) -> str:
-    rows = []
-    for k, v in items:
-        label, _ = _split_unit(k)
-        rows.append(
-            f"<tr><th scope=row title='{html.escape(k, quote=True)}'>{html.escape(label)}</th>"
-            f"<td class=v>{html.escape(format_value(k, v))}</td></tr>"
-        )
-    return "<table>" + "".join(rows) + "</table>" if rows else ""
-
-
-def _summary_html(summary: Mapping[str, Any], depth: int = 2) -> str:
-    """Scalars of a level as one table; each nested mapping (or list of mappings) as its own section."""
-    scalars: list[tuple[str, Any]] = []
-    sections: list[str] = []
-    tag = f"h{min(depth + 1, 6)}"
-    for k, v in summary.items():
-        key = str(k)
-        if isinstance(v, Mapping):
-            sections.append(f"<section><{tag}>{html.escape(key)}</{tag}>{_summary_html(v, depth + 1)}</section>")
-        elif isinstance(v, list | tuple) and v and all(isinstance(x, Mapping) for x in v):
-            for i, item in enumerate(v):
-                head = f"{key} [{i + 1}]"
-                sections.append(
-                    f"<section><{tag}>{html.escape(head)}</{tag}>{_summary_html(item, depth + 1)}</section>"
-                )
-        else:
-            scalars.append((key, v))
-    return _table(scalars) + "".join(sections)
-
-
-def _html(title: str, meta: str, summary: Mapping[str, Any], plots: Sequence[_Plot]) -> str:
-    figures = "".join(
-        f"<figure><img src='{html.escape(p.file, quote=True)}' alt='{html.escape(p.caption, quote=True)}'>"
-        f"<figcaption>{html.escape(p.caption)}</figcaption></figure>"
-        for p in plots
-    )
-    t = html.escape(title)
-    return (
-        f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
-        f"<meta name=viewport content='width=device-width,initial-scale=1'><title>{t}</title>"
-        f"<style>{_CSS}</style></head><body>\n<h1>{t}</h1><p class=meta>{html.escape(meta)}</p>\n"
-        f"<h2>Summary</h2>{_summary_html(summary) or '<p>(empty)</p>'}\n"
-        f"<h2>Plots</h2>{figures or '<p>No plottable columns in the time series.</p>'}\n"
-        f"<footer>Generated by ml314 {html.escape(__version__)} (ml314.storage.report).</footer>"
-        f"</body></html>\n"
-    )
-
-
 def write_report(
-    series_path: Path, out_dir: Path, summary: Mapping[str, Any], title: str, max_points: int = 2000
+    series_path: Path,
+    out_dir: Path,
+    summary: Mapping[str, Any],
+    title: str,
+    max_points: int = 2000,
+    *,
+    t0_s: float = 0.0,
 ) -> Path:
-    """Render the plots of ``series_path`` as PNGs into ``out_dir``, write ``report.html``, return its path.
+    """Write ``report.html`` (charts, PNG plots, tables) and the PNGs into ``out_dir``; return the page's path.
 
-    ``summary`` is rendered as tables: nested mappings become sections; a key's suffix gives its unit.
+    ``t0_s`` is the epoch second of ``t_s`` = 0 (the simulated calendar's start:
+    :func:`~ml314.storage.report_charts.calendar_origin_s`). ``summary`` is rendered as tables: nested mappings
+    become sections; a key's suffix gives its unit.
     """
     matplotlib.use("Agg")
 
@@ -526,12 +423,21 @@ def write_report(
     env = downsample_envelope(series_path, wanted, max_points, rows, derived, rows_per_bin=per_bin) if rows else {}
     ctx = _Ctx(env, modules, title)
     plots = [p for fn in _PLOTS if env and (p := fn(ctx, out_dir)) is not None]
+    charts = chart_document(
+        env,
+        modules,
+        summary,
+        title=title,
+        t0_s=t0_s,
+        daily=daily_energy(series_path, t0_s) if rows else None,
+        cells=cell_extremes(series_path, modules) if rows else None,
+    )
     span = float(np.nanmax(env["t_s"].max) - np.nanmin(env["t_s"].min)) if env else 0.0
     meta = (
         f"Time series {series_path.name}: {rows:,} rows, {len(modules)} module(s), span {format_value('span_s', span)}."
     )
-    page = out_dir / "report.html"
-    tmp = page.with_name(page.name + ".tmp")
-    tmp.write_text(_html(title, meta, summary, plots), encoding="utf-8")
-    os.replace(tmp, page)
-    return page
+    path = out_dir / "report.html"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(page(title, meta, summary, charts, [(p.file, p.caption) for p in plots]), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

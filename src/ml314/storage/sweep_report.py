@@ -18,7 +18,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from ml314 import __version__
-from ml314.storage.report import _CSS, format_value
+from ml314.storage.report_html import _CSS, format_value
 
 __all__ = ["write_sweep_report"]
 

@@ -413,6 +413,7 @@ def run_closed_loop(
             counter_values, counter_thresholds, counter_capacity, balancing_s, cell_par, bank_lim,
         )  # fmt: skip
         if (g_step + 1) % sample_every == 0:
+            # numba caches this kernel with write_row inlined: a change of the row layout must touch this file
             k.write_row(rows[n_rows], now_s, amb, step_info[SI_GRID_UP], v_bus, i_bus, sample_every, sums,
                         cell_state, cell_par, mod_state)  # fmt: skip
             write_bms_row(

@@ -172,6 +172,8 @@ MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("cell_max_v", "V", "highest cell voltage"),
     ("temp_min_c", "degC", "coldest cell"),
     ("temp_max_c", "degC", "warmest cell"),
+    ("cell_min_index", "1", "which cell (1..16) is lowest"),
+    ("cell_max_index", "1", "which cell (1..16) is highest"),
 )
 ROW_BANK_COLUMNS = len(BANK_COLUMNS)
 ROW_MODULE_COLUMNS = len(MODULE_COLUMNS)
@@ -596,13 +598,19 @@ def write_row(
         v_hi = -1.0e9
         t_lo = 1.0e9
         t_hi = -1.0e9
+        i_lo = 0
+        i_hi = 0
         for c in range(n_cell):
             q_as = 1.0 / cell_par[CP_INV_CHARGE_PER_AS, m, c]
             s = cell_state[CS_SOC, m, c]
             q_dis = min(q_dis, s * q_as)
             q_chg = min(q_chg, (1.0 - s) * q_as)
-            v_lo = min(v_lo, cell_state[CS_VOLTAGE_V, m, c])
-            v_hi = max(v_hi, cell_state[CS_VOLTAGE_V, m, c])
+            if cell_state[CS_VOLTAGE_V, m, c] < v_lo:
+                v_lo = cell_state[CS_VOLTAGE_V, m, c]
+                i_lo = c
+            if cell_state[CS_VOLTAGE_V, m, c] > v_hi:
+                v_hi = cell_state[CS_VOLTAGE_V, m, c]
+                i_hi = c
             t_lo = min(t_lo, cell_state[CS_TEMP_C, m, c])
             t_hi = max(t_hi, cell_state[CS_TEMP_C, m, c])
         q_dis = max(q_dis, 0.0)
@@ -614,6 +622,8 @@ def write_row(
         row[base + 4] = v_hi
         row[base + 5] = t_lo
         row[base + 6] = t_hi
+        row[base + 7] = i_lo + 1
+        row[base + 8] = i_hi + 1
 
 
 @njit(cache=True, error_model="numpy", fastmath=FAST)

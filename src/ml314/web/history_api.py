@@ -3,6 +3,7 @@
     GET /api/history?from=2026-01-01T00:00:00Z&to=2026-01-08T00:00:00Z&fields=soc_pct,voltage_v:max&step=5min
     GET /api/history?from=...&fields=current_a&module=all&format=csv
     GET /api/history/fields
+    GET /api/history/daily?from=...&to=...&utc_offset=60   (kWh charged and discharged per day)
 
 ``from``/``to`` are epoch seconds or ISO 8601 times (``to`` defaults to just after the newest sample, ``from`` to a
 day before ``to``); ``step`` is seconds or a duration (``60``, ``5min``, ``1h``; default: about 1000 points);
@@ -29,6 +30,7 @@ from starlette.background import BackgroundTask
 from ml314.domain.durations import parse_duration_s
 from ml314.errors import InputError
 from ml314.storage.history import HistoryStore
+from ml314.storage.history_daily import daily_history
 from ml314.storage.history_query import STEPS_S, HistoryQueryError, HistoryResult, QueryPlan, field_names
 from ml314.storage.history_schema import SERIES
 from ml314.web.errors import error_body
@@ -134,6 +136,34 @@ def history_router(store: HistoryStore | Callable[[], HistoryStore | None] | Non
             }
             for name, s in SERIES.items()
         }
+
+    @router.get("/daily")
+    def daily(
+        *,
+        t_from: str | None = Query(None, alias="from", description="epoch seconds or ISO 8601 (default: to - 7 days)"),
+        t_to: str | None = Query(None, alias="to", description="epoch seconds or ISO 8601 (default: newest sample)"),
+        utc_offset: int = Query(0, description="minutes east of UTC of the days (the browser's offset)"),
+    ) -> Response:
+        """Energy charged and discharged per day (kWh), from the bank's cumulative counters."""
+        store = store_of()
+        if store is None:
+            return _error(503, "history_off", "no history: ml314 run --db off (or the run has not started)", None)
+        if not -18 * 60 <= utc_offset <= 18 * 60:
+            return _error(400, "bad_request", f"utc_offset {utc_offset}: minutes, -1080..1080", "utc_offset")
+        try:
+            t_to_s = _time(t_to, "to")
+            t_from_s = _time(t_from, "from")
+            if t_to_s is None:
+                newest = store.newest_t_s
+                t_to_s = float(newest + 1) if newest is not None else (t_from_s or 0.0) + _DAY_S
+            if t_from_s is None:
+                t_from_s = t_to_s - 7 * _DAY_S
+            if not t_to_s > t_from_s:
+                raise HistoryQueryError(f"to {t_to_s:g} is not after from {t_from_s:g}", "to")
+        except HistoryQueryError as exc:
+            return _error(400, exc.code, str(exc), exc.param)
+        days = daily_history(store, t_from_s, t_to_s, utc_offset * 60)
+        return JSONResponse({"utc_offset": utc_offset, "days": days.day_s, "units": "kWh", **days.kwh})
 
     @router.get("")
     def history(
