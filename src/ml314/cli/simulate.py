@@ -97,7 +97,10 @@ def simulate_command(
     ] = None,
     estimator: Annotated[
         str | None,
-        typer.Option(metavar="NAME", help="BMS SOC estimator: adaptive (default), coulomb or ekf"),
+        typer.Option(
+            metavar="NAME",
+            help="BMS SOC estimator by its registry name (default: the parameter set's); a wrong name lists them",
+        ),
     ] = None,
     protocol: Annotated[
         str | None,

@@ -209,18 +209,18 @@ class RunStats:
             return
         self.rows += rows.shape[0]
         mods = rows[:, k.ROW_BANK_COLUMNS :].reshape(rows.shape[0], self.n_modules, k.ROW_MODULE_COLUMNS)
-        soc = mods[:, :, 2]
-        vmin = mods[:, :, 3]
-        vmax = mods[:, :, 4]
+        soc = mods[:, :, k.MC_SOC]
+        vmin = mods[:, :, k.MC_CELL_MIN_V]
+        vmax = mods[:, :, k.MC_CELL_MAX_V]
         self.soc_min = min(self.soc_min, float(soc.min()))
         self.soc_max = max(self.soc_max, float(soc.max()))
         self.cell_min_v = min(self.cell_min_v, float(vmin.min()))
         self.cell_max_v = max(self.cell_max_v, float(vmax.max()))
         self.spread_max_v = max(self.spread_max_v, float((vmax - vmin).max()))
-        self.temp_min_c = min(self.temp_min_c, float(mods[:, :, 5].min()))
-        self.temp_max_c = max(self.temp_max_c, float(mods[:, :, 6].max()))
-        self.bus_current_max_a = max(self.bus_current_max_a, float(np.abs(rows[:, 10]).max()))
-        self.module_current_max_a = max(self.module_current_max_a, float(np.abs(mods[:, :, 0]).max()))
+        self.temp_min_c = min(self.temp_min_c, float(mods[:, :, k.MC_TEMP_MIN_C].min()))
+        self.temp_max_c = max(self.temp_max_c, float(mods[:, :, k.MC_TEMP_MAX_C].max()))
+        self.bus_current_max_a = max(self.bus_current_max_a, float(np.abs(rows[:, k.COL_BUS_CURRENT_A]).max()))
+        self.module_current_max_a = max(self.module_current_max_a, float(np.abs(mods[:, :, k.MC_CURRENT_A]).max()))
 
 
 def series_columns(n_modules: int, with_bms: bool = False) -> tuple[Column, ...]:

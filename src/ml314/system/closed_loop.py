@@ -88,6 +88,18 @@ BMS_MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
 ROW_BMS_BANK = len(BMS_BANK_COLUMNS)
 ROW_BMS_MODULE = len(BMS_MODULE_COLUMNS)
 BANK_WORK_ROWS = 9  # control_step's scratch for the bank limits (rows 0-4 the kernel's, 5-7 inputs, 8 zeros)
+# the BMS columns by name (a module's part starts at ROW_BMS_BANK + m * ROW_BMS_MODULE)
+BC_CVL_V = k.column_index(BMS_BANK_COLUMNS, "bank_cvl_v")
+BC_CCL_A = k.column_index(BMS_BANK_COLUMNS, "bank_ccl_a")
+BC_DCL_A = k.column_index(BMS_BANK_COLUMNS, "bank_dcl_a")
+BMC_SOC = k.column_index(BMS_MODULE_COLUMNS, "bms_soc")
+BMC_STATE = k.column_index(BMS_MODULE_COLUMNS, "bms_state")
+BMC_CVL_V = k.column_index(BMS_MODULE_COLUMNS, "cvl_v")
+BMC_CCL_A = k.column_index(BMS_MODULE_COLUMNS, "ccl_a")
+BMC_DCL_A = k.column_index(BMS_MODULE_COLUMNS, "dcl_a")
+BMC_LEDS = k.column_index(BMS_MODULE_COLUMNS, "leds")
+BMC_SOC_BOUND = k.column_index(BMS_MODULE_COLUMNS, "bms_soc_bound")
+BMC_FULL_CHARGE_REQUEST = k.column_index(BMS_MODULE_COLUMNS, "full_charge_request")
 
 # Bank limits array (4,): CVL, DVL, CCL, DCL (the twin kernel's limit row)
 BL_CVL = k.LIM_CVL_V
@@ -253,22 +265,22 @@ def write_bms_row(
     fault_started_s: np.ndarray,
 ) -> None:
     """The BMS columns of one sample row (``BMS_BANK_COLUMNS``, then ``BMS_MODULE_COLUMNS`` per module)."""
-    row[0] = bank_lim[BL_CVL]
-    row[1] = bank_lim[BL_CCL]
-    row[2] = bank_lim[BL_DCL]
+    row[BC_CVL_V] = bank_lim[BL_CVL]
+    row[BC_CCL_A] = bank_lim[BL_CCL]
+    row[BC_DCL_A] = bank_lim[BL_DCL]
     for m in range(soc_state.shape[0]):
         base = ROW_BMS_BANK + m * ROW_BMS_MODULE
         mode = int(led_mode_ids[m])
         if lim_outputs[m, OUT_MODE] >= MODE_FLOAT and mode in (_CHARGE_NORMAL, _STANDBY):
             mode = _END_OFF
-        row[base + 0] = soc_state[m, S_SOC]
-        row[base + 1] = machine_state[m]
-        row[base + 2] = lim_outputs[m, OUT_CVL_V]
-        row[base + 3] = lim_outputs[m, OUT_CCL_A]
-        row[base + 4] = lim_outputs[m, OUT_DCL_A]
-        row[base + 5] = led_bits(mode, soc_state[m, S_SOC], t_s, fault_started_s[m])
-        row[base + 6] = soc_state[m, S_UNCERTAINTY]
-        row[base + 7] = lim_outputs[m, OUT_FULL_CHARGE_REQUEST]
+        row[base + BMC_SOC] = soc_state[m, S_SOC]
+        row[base + BMC_STATE] = machine_state[m]
+        row[base + BMC_CVL_V] = lim_outputs[m, OUT_CVL_V]
+        row[base + BMC_CCL_A] = lim_outputs[m, OUT_CCL_A]
+        row[base + BMC_DCL_A] = lim_outputs[m, OUT_DCL_A]
+        row[base + BMC_LEDS] = led_bits(mode, soc_state[m, S_SOC], t_s, fault_started_s[m])
+        row[base + BMC_SOC_BOUND] = soc_state[m, S_UNCERTAINTY]
+        row[base + BMC_FULL_CHARGE_REQUEST] = lim_outputs[m, OUT_FULL_CHARGE_REQUEST]
 
 
 @njit(cache=True, error_model="numpy", nogil=True)

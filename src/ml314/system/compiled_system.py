@@ -154,7 +154,7 @@ class CompiledBankSystem:
         self._pending = [Buttons() for _ in range(n)]
         self._has_pending = False
         self._home = np.zeros(k.HP_ROWS)
-        self._sums = np.zeros(6)
+        self._sums = np.zeros(k.SUM_ROWS)
         self._rows = np.zeros((1, k.ROW_BANK_COLUMNS + n * k.ROW_MODULE_COLUMNS))
         self._bms_rows = np.zeros((1, cl.ROW_BMS_BANK + n * cl.ROW_BMS_MODULE))
         bank.mod_par[k.MP_CHARGE_FET_ON] = 0.0
