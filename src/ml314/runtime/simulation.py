@@ -32,6 +32,7 @@ from ml314.storage.timeseries import Column, TimeSeriesWriter, open_writer
 from ml314.system import closed_loop as cl
 from ml314.system.addressing import wiring_from_ids
 from ml314.system.compiled_system import CompiledBankSystem
+from ml314.system.fast_link import CompiledLink
 from ml314.system.inverter_exchange import InverterExchange
 from ml314.system.linked_bank import LinkedBank, LinkOptions
 from ml314.system.status import StatusBuilder
@@ -78,6 +79,7 @@ class SimulationRequest:
     module_ids: tuple[int, ...] | None = None  # DIP IDs in daisy-chain order (default 1..n)
     termination: tuple[bool, ...] | None = None  # DIP switch 8 per module (default: first and last on)
     link_baud: int = 115_200
+    link_bytes: bool = False  # run the bank link byte by byte every second (slow), not by events
     module_capacity_ah: tuple[float, ...] | None = None  # rated capacity per module (mixing: caution 13.1 (5))
     resume: Path | None = None  # continue the bank a finished run saved in this directory (its STATE_FILE)
 
@@ -158,6 +160,10 @@ class SimulationRequest:
             raise InputError(f"--sample {self.sample_s} s: must be a whole number of {self.dt_s} s steps")
         if self.link and not self.with_bms:
             raise InputError("--link: the bank link joins the modules' BMSs; run it with the BMS on")
+        if self.link_bytes and not self.with_link:
+            raise InputError(
+                "--link-bytes: runs the bank link on bytes; there is no link (1 module, --no-link or --no-bms)"
+            )
         if self.module_capacity_ah is not None and not all(50.0 <= c <= 400.0 for c in self.module_capacity_ah):
             raise InputError("--capacity-ah: each module's capacity must be 50..400 Ah")
         for name, values in (
@@ -301,6 +307,7 @@ class SimulationContext:
         self.exchange: InverterExchange | None = None
         self.status: StatusBuilder | None = None
         self.linked: LinkedBank | None = None
+        self.fast_link: CompiledLink | None = None  # the link by events (not --link-bytes)
         if request.with_bms:
             self.system = CompiledBankSystem(
                 bank,
@@ -328,6 +335,9 @@ class SimulationContext:
                     design_capacity_ah=request.module_capacity_ah,
                 )
                 self.notes += [f"wiring: {f}" for f in self.linked.faults()]
+                if not request.link_bytes and request.protocol is None:
+                    self.fast_link = CompiledLink(self.linked)
+                    self.system.link = self.fast_link
         self.stats = RunStats(bank.n_modules)
         self.sink = RowSink(writer, self.stats)
         self.sample_every = round(request.sample_s / request.dt_s)
@@ -397,7 +407,7 @@ class SimulationContext:
             if stops is not None:
                 raise ValueError("the BMS closed loop runs without watched thresholds")
             home_row = np.zeros(k.HP_ROWS) if home is None else home
-            if self.exchange is not None or self.linked is not None:
+            if self.exchange is not None or (self.linked is not None and self.fast_link is None):
                 n_rows = self._run_second_by_second(n_steps, mode, inputs, home_row)
             else:
                 n_rows = self.system.advance(
@@ -541,6 +551,8 @@ def simulate(
             ctx.sink.drain()  # every row simulated is in the file (also after Ctrl-C) and in the statistics
             if ctx.system is not None:
                 ctx.system.close()
+            if ctx.fast_link is not None:
+                ctx.fast_link.to_master()  # the master's counters and reports for the summary
         ctx.flush_ageing()
     wall = time.perf_counter() - wall0
     summary = build_summary(ctx, wall)

@@ -64,6 +64,8 @@ from ml314.bms.quantities import (
 )
 from ml314.bms.soc import soc_step
 from ml314.bms.soc.common import S_REQUEST_BOUND, S_SOC, S_UNCERTAINTY
+from ml314.system.limit_kernel import bank_limits
+from ml314.system.link_kernel import link_second
 from ml314.twin import kernel as k
 from ml314.twin.sensor_kernel import read_sensors
 
@@ -85,6 +87,7 @@ BMS_MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 ROW_BMS_BANK = len(BMS_BANK_COLUMNS)
 ROW_BMS_MODULE = len(BMS_MODULE_COLUMNS)
+BANK_WORK_ROWS = 9  # control_step's scratch for the bank limits (rows 0-4 the kernel's, 5-7 inputs, 8 zeros)
 # the BMS columns by name (a module's part starts at ROW_BMS_BANK + m * ROW_BMS_MODULE)
 BC_CVL_V = k.column_index(BMS_BANK_COLUMNS, "bank_cvl_v")
 BC_CCL_A = k.column_index(BMS_BANK_COLUMNS, "bank_ccl_a")
@@ -118,6 +121,11 @@ SI_BUS_A = 1
 SI_AMBIENT_C = 2
 SI_GRID_UP = 3
 SI_ROWS = 4
+
+# why run_closed_loop returned
+STOP_NONE = 0  # every step done
+STOP_BMS = 1  # a state machine may act: phase A of the last step done, the caller completes it
+STOP_LINK = 2  # the bank link cannot run the next second compiled: the caller runs it on bytes
 
 _CHARGE_NORMAL = int(LedMode.CHARGE_NORMAL)
 _STANDBY = int(LedMode.STANDBY)
@@ -170,9 +178,12 @@ def control_step(
     balancing_s: np.ndarray,
     cell_par: np.ndarray,
     bank_lim: np.ndarray,
+    bank_work: np.ndarray,
+    keep_limits: bool,
 ) -> bool:
     """Phase B of one second (``Bms.control`` without the logging) and what it leaves for the next second: the
-    balancing switches into the twin and the bank limits. Returns True if a balancing switch changed."""
+    balancing switches into the twin and the bank limits (``bank_work``: scratch of :data:`BANK_WORK_ROWS` rows of
+    one value per module, the last row zeros), unless ``keep_limits``. Returns True if a balancing switch changed."""
     n = rd_current.shape[0]
     n_cells = rd_cell_v.shape[1]
     tmax = np.empty(n)
@@ -225,36 +236,20 @@ def control_step(
         tmin[m] = quantities[m, Q_CELL_TEMPERATURE_MIN_C]
     update_counters(counter_values, counter_thresholds, counter_capacity, rd_current, pack_v, tmin, tmax, soc, dt_s)
     add_balancing(balancing_s, bal_mask, dt_s)
-    # the bank limits the inverter sees next (system/aggregation.py: bank_limits)
-    online = 0
-    cvl = 1.0e9
-    dvl = -1.0e9
-    ccl = 1.0e9
-    dcl = 1.0e9
+    if keep_limits:  # a master presents the bank (the link): its limits stand
+        return changed
+    # the bank limits the inverter sees next, with no master measuring the share (system/aggregation.py)
+    lim_work = bank_work[: 5 + 3]
+    cvl = lim_work[5]
+    dvl = lim_work[6]
+    conducting = lim_work[7]
     for m in range(n):
-        if charge_fet[m] > 0.5 or discharge_fet[m] > 0.5:
-            online += 1
-            cvl = min(cvl, lim_outputs[m, OUT_CVL_V])
-            dvl = max(dvl, lim_outputs[m, OUT_DVL_V])
-            ccl = min(ccl, lim_outputs[m, OUT_CCL_A])
-            dcl = min(dcl, lim_outputs[m, OUT_DCL_A])
-    if online == 0:
-        cvl = 1.0e9
-        dvl = 1.0e9
-        for m in range(n):
-            cvl = min(cvl, lim_outputs[m, OUT_CVL_V])
-        dvl = -1.0e9
-        for m in range(n):
-            dvl = max(dvl, lim_outputs[m, OUT_DVL_V])
-        bank_lim[BL_CVL] = cvl
-        bank_lim[BL_DVL] = dvl - 1e-3
-        bank_lim[BL_CCL] = 0.0
-        bank_lim[BL_DCL] = 0.0
-    else:
-        bank_lim[BL_CVL] = cvl
-        bank_lim[BL_DVL] = min(dvl, cvl - 1e-3)
-        bank_lim[BL_CCL] = max(0.0, ccl) * online
-        bank_lim[BL_DCL] = max(0.0, dcl) * online
+        cvl[m] = lim_outputs[m, OUT_CVL_V]
+        dvl[m] = lim_outputs[m, OUT_DVL_V]
+        conducting[m] = 1.0 if charge_fet[m] > 0.5 or discharge_fet[m] > 0.5 else 0.0
+    zeros = bank_work[8]
+    bank_limits(cvl, dvl, lim_outputs[:, OUT_CCL_A], lim_outputs[:, OUT_DCL_A], zeros, zeros, conducting > 0.5,
+                bank_lim, lim_work)  # fmt: skip
     return changed
 
 
@@ -332,12 +327,27 @@ def run_closed_loop(
     leds: tuple[np.ndarray, np.ndarray],
     step_info: np.ndarray,
     obey_limits: bool,
-) -> tuple[int, int, bool]:
-    """Advance up to ``n_steps`` seconds; return (steps done, sample rows written, an event is pending).
+    bank_work: np.ndarray,
+    keep_limits: bool,
+    link_on: bool,
+    link: tuple[
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        tuple[np.ndarray, np.ndarray, np.ndarray],
+        np.ndarray,
+        np.ndarray,
+    ],
+) -> tuple[int, int, int]:
+    """Advance up to ``n_steps`` seconds; return (steps done, sample rows written, what stopped it: ``STOP_*``).
 
-    ``obey_limits`` False models an inverter that ignores CVL/CCL/DCL. When an event is pending, the last step has
-    run phase A only: the caller steps the state machines, then
-    completes the step with :func:`control_step` (and a sample row if due) before calling again.
+    ``obey_limits`` False models an inverter that ignores CVL/CCL/DCL. ``keep_limits``: the bank limits come from
+    outside (a master) and stay. ``link_on``: the compiled bank link (``link_kernel.link_second`` on the arrays
+    ``link``) presents the bank before each second; a second it cannot run stops the loop before that second
+    (``STOP_LINK``). When a BMS event is pending (``STOP_BMS``), the last step has run phase A only: the caller
+    steps the state machines, then completes the step with :func:`control_step` (and a sample row if due) before
+    calling again.
     """
     ocv_tab, hys_tab, dudt_tab, rfac_tab = twin_tables
     gain_factor, offset, channel_par, faults = sensor_cal
@@ -362,11 +372,18 @@ def run_closed_loop(
     restart_v = loop_scalars[LS_RESTART_V]
     rest_current_a = loop_scalars[LS_REST_CURRENT_A]
     rest_hold_s = loop_scalars[LS_REST_HOLD_S]
+    link_ends, link_ids, link_k, link_rng, link_hold, link_work, link_at = link
+    keep = keep_limits or link_on
     n_rows = 0
     dirty = True
     for kk in range(n_steps):
         g_step = step0 + kk
         now_s = (g_step + 1) * dt_s
+        if link_on and not link_second(
+            g_step * dt_s, link_ends, link_ids, link_k, link_rng, link_hold, link_work, link_at, running, rd_pack_v,
+            rd_current, lim_outputs, charge_fet, discharge_fet, soc_state, bank_lim,
+        ):  # fmt: skip
+            return kk, n_rows, STOP_LINK
         if dirty or g_step % refresh_every == 0:
             k.refresh_resistance(cell_state, cell_par, cell_work, rfac_tab, hys_tab, dudt_tab, mod_par, sc)
             dirty = False
@@ -417,12 +434,12 @@ def run_closed_loop(
         if now_s >= next_wakeup_s - 1e-9:
             event = True
         if event:
-            return kk + 1, n_rows, True
+            return kk + 1, n_rows, STOP_BMS
         # phase B: Bms.control
         dirty = control_step(
             now_s, dt_s, rd_cell_v, rd_current, quantities, actions, charge_fet, discharge_fet, running, rest_s,
             soc_state, bal_state, bal_params, bal_mask, lim_state, lim_params, lim_inputs, lim_outputs,
-            counter_values, counter_thresholds, counter_capacity, balancing_s, cell_par, bank_lim,
+            counter_values, counter_thresholds, counter_capacity, balancing_s, cell_par, bank_lim, bank_work, keep,
         )  # fmt: skip
         if (g_step + 1) % sample_every == 0:
             k.write_row(rows[n_rows], now_s, amb, step_info[SI_GRID_UP], v_bus, i_bus, sample_every, sums,
@@ -431,4 +448,4 @@ def run_closed_loop(
                 bms_rows[n_rows], now_s, bank_lim, soc_state, machine_state, lim_outputs, led_mode_ids, fault_started_s
             )
             n_rows += 1
-    return n_steps, n_rows, False
+    return n_steps, n_rows, STOP_NONE
