@@ -5,14 +5,17 @@ Runs the real engine (``simulate``, home scenario, 1 min samples streamed to par
 wall time of its drive loop from the summary (``run.wall_time_s``: the bank stepping, the scenario driver, the
 time-series writer and the running statistics; not the report). Separately it times the compiled kernel alone
 (``Bank.run`` over the same day in one call, no writer, no ageing, no controller) so that engine overhead can be
-told from kernel time. Best of 3 runs per configuration (1 with ``--quick``), after one warm-up run that loads
-the numba cache.
+told from kernel time. Each configuration runs 5 times (2 with ``--quick``; ``--runs N``) after one warm-up run
+that loads the numba cache; a row gives the median realtime factor and its spread (max - min over the runs). The
+machine is shared: ``load_average`` (1 min, at the start of the configuration's runs) says how busy it was.
 
     python benchmarks/sim_speed.py [--quick] [--json PATH]
 """
 
 from __future__ import annotations
 
+import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import finish, parse_args
+from _common import finish, parser
 from ml314.domain.limits import spec_limits
 from ml314.domain.spec import ML314
 from ml314.runtime.scenarios import SCENARIOS
@@ -45,10 +48,12 @@ COLUMNS = (
     "with_link",
     "wall_s",
     "realtime_factor",
+    "realtime_factor_spread",
     "ns_per_cell_step",
     "kernel_only_realtime_factor",
     "year_wall_s",
     "target_realtime_factor",
+    "load_average",
 )
 
 
@@ -115,9 +120,22 @@ def kernel_wall_s(modules: int, inputs: np.ndarray) -> float:
     return wall
 
 
+def realtime(walls: list[float], simulated_s: float) -> tuple[float, float, float]:
+    """(median wall s, median realtime factor, spread of the realtime factor) over the runs."""
+    factors = [simulated_s / w for w in walls]
+    return statistics.median(walls), statistics.median(factors), max(factors) - min(factors)
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average (the benchmark shares its cores with whatever else runs)."""
+    return os.getloadavg()[0]
+
+
 def main() -> None:
-    args = parse_args(__doc__)
-    repeats = 1 if args.quick else 3
+    p = parser(__doc__)
+    p.add_argument("--runs", type=int, default=0, help="runs per configuration (default 5, 2 with --quick)")
+    args = p.parse_args()
+    repeats = args.runs or (2 if args.quick else 5)
     cells = ML314.cells_in_series
     # Warm-up: loads (or compiles) the numba cache, imports the parquet writer, touches the profile generators.
     engine_wall_s(1)
@@ -127,31 +145,37 @@ def main() -> None:
 
     results: list[dict[str, Any]] = []
     for m in MODULES:
-        wall = min(engine_wall_s(m) for _ in range(repeats))
-        kernel = min(kernel_wall_s(m, inputs) for _ in range(repeats))
+        load = load_average()
+        wall, factor, spread = realtime([engine_wall_s(m) for _ in range(repeats)], DAY_S)
+        kernel = statistics.median(kernel_wall_s(m, inputs) for _ in range(repeats))
         row: dict[str, Any] = {
             "modules": m,
             "with_bms": False,
             "with_link": False,
             "wall_s": wall,
-            "realtime_factor": DAY_S / wall,
+            "realtime_factor": factor,
+            "realtime_factor_spread": spread,
             "ns_per_cell_step": wall / (DAY_S / DT_S * m * cells) * 1e9,
             "kernel_only_realtime_factor": DAY_S / kernel,
             "kernel_only_wall_s": kernel,
+            "load_average": load,
         }
         if m == 16:
             row["target_realtime_factor"] = TARGET_REALTIME_FACTOR_16
         results.append(row)
     for m in MODULES:
-        wall = min(engine_wall_s(m, with_bms=True) for _ in range(repeats))
+        load = load_average()
+        wall, factor, spread = realtime([engine_wall_s(m, with_bms=True) for _ in range(repeats)], DAY_S)
         row = {
             "modules": m,
             "with_bms": True,
             "with_link": False,
             "wall_s": wall,
-            "realtime_factor": DAY_S / wall,
+            "realtime_factor": factor,
+            "realtime_factor_spread": spread,
             "ns_per_cell_step": wall / (DAY_S / DT_S * m * cells) * 1e9,
             "year_wall_s": 365.0 * wall,
+            "load_average": load,
         }
         if m == 16:
             # issue 3: a simulated year of 16 modules with the BMS in under 10 minutes

@@ -11,6 +11,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -223,6 +224,43 @@ class RunStats:
         self.module_current_max_a = max(self.module_current_max_a, float(np.abs(mods[:, :, k.MC_CURRENT_A]).max()))
 
 
+class RowSink:
+    """The sampled rows go to the time-series writer and the running statistics on one worker thread, in order,
+    while the stepping thread goes on with the next chunk (the kernels run without the GIL).
+
+    At most one block waits: :meth:`put` first waits for the previous block, so memory stays bounded by one chunk
+    and a writer error surfaces at the next :meth:`put` or at :meth:`drain`.
+    """
+
+    def __init__(self, writer: TimeSeriesWriter, stats: RunStats) -> None:
+        self._writer = writer
+        self._stats = stats
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ml314-writer")
+        self._pending: Future[None] | None = None
+
+    def _fold(self, block: np.ndarray, stats_cols: int) -> None:
+        self._writer.write(block)
+        self._stats.update(block[:, :stats_cols])
+
+    def put(self, block: np.ndarray, stats_cols: int) -> None:
+        """Hand over ``block`` (the sink keeps it: pass a copy); the first ``stats_cols`` columns are the twin's."""
+        self.wait()
+        self._pending = self._pool.submit(self._fold, block, stats_cols)
+
+    def wait(self) -> None:
+        """Wait until every block handed over is written and folded in (re-raises a writer error)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def drain(self) -> None:
+        """Wait for the last block and stop the worker."""
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 def series_columns(n_modules: int, with_bms: bool = False) -> tuple[Column, ...]:
     """The time-series columns of a bank of ``n_modules`` (the kernel's row layout, named), then the BMS's."""
     cols = [Column(name, unit, desc) for name, unit, desc in k.BANK_COLUMNS]
@@ -301,6 +339,7 @@ class SimulationContext:
                     self.fast_link = CompiledLink(self.linked)
                     self.system.link = self.fast_link
         self.stats = RunStats(bank.n_modules)
+        self.sink = RowSink(writer, self.stats)
         self.sample_every = round(request.sample_s / request.dt_s)
         self.chunk_steps = max(1, round(request.chunk_s / request.dt_s))
         n_cols = k.ROW_BANK_COLUMNS + bank.n_modules * k.ROW_MODULE_COLUMNS
@@ -381,8 +420,7 @@ class SimulationContext:
                     bms_rows=self._bms_rows,
                 )
             if n_rows:
-                self.writer.write(np.hstack([self._rows[:n_rows], self._bms_rows[:n_rows]]))
-                self.stats.update(self._rows[:n_rows])
+                self.sink.put(np.hstack([self._rows[:n_rows], self._bms_rows[:n_rows]]), self._rows.shape[1])
             self._unaged_s += n_steps * self.request.dt_s
             if self._unaged_s >= _AGEING_INTERVAL_S:
                 self.flush_ageing()
@@ -398,9 +436,7 @@ class SimulationContext:
             rows=self._rows,
         )
         if n_rows:
-            block = self._rows[:n_rows]
-            self.writer.write(block)
-            self.stats.update(block)
+            self.sink.put(self._rows[:n_rows].copy(), self._rows.shape[1])
         self._unaged_s += done * self.request.dt_s
         if self._unaged_s >= _AGEING_INTERVAL_S:
             self.flush_ageing()
@@ -512,6 +548,7 @@ def simulate(
         except KeyboardInterrupt:  # Ctrl-C: keep what was simulated (the rows written so far, a partial summary)
             interrupted = True
         finally:
+            ctx.sink.drain()  # every row simulated is in the file (also after Ctrl-C) and in the statistics
             if ctx.system is not None:
                 ctx.system.close()
             if ctx.fast_link is not None:

@@ -665,7 +665,7 @@ def write_row(
         row[base + MC_TEMP_MAX_C] = t_hi
 
 
-@njit(cache=True, error_model="numpy", fastmath=FAST)
+@njit(cache=True, error_model="numpy", fastmath=FAST, nogil=True)
 def run_steps(
     n_steps: int,
     dt_s: float,
