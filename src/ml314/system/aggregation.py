@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ml314.domain.limits import ChargeLimits
+from ml314.system.limit_kernel import WORK_ROWS, module_table
 from ml314.system.limit_kernel import bank_limits as limits_kernel
 
 
@@ -22,16 +23,8 @@ def bank_limits(
 ) -> ChargeLimits:
     """Combine the per-module limits, the ``online`` (conducting) ones sharing the current equally."""
     out = np.empty(4)
-    zeros = np.zeros(len(cvl_v))
-    limits_kernel(
-        np.asarray(cvl_v, float),
-        np.asarray(dvl_v, float),
-        np.asarray(ccl_a, float),
-        np.asarray(dcl_a, float),
-        zeros,
-        zeros,
-        np.asarray(online, dtype=bool),
-        out,
-        np.empty((5, len(cvl_v))),
-    )
+    n = len(cvl_v)
+    zeros = np.zeros(n)
+    table = module_table(cvl_v, dvl_v, ccl_a, dcl_a, zeros, zeros, np.asarray(online, dtype=float))
+    limits_kernel(table, n, out, np.empty((WORK_ROWS, n)))
     return ChargeLimits(cvl_v=float(out[0]), dvl_v=float(out[1]), ccl_a=float(out[2]), dcl_a=float(out[3]))

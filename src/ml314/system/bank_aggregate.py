@@ -29,19 +29,43 @@ from ml314.domain.limits import ChargeLimits
 from ml314.system import limit_kernel as kernel
 from ml314.system.limit_kernel import MEASURED_SHARE_MIN_A
 
-__all__ = ["MEASURED_SHARE_MIN_A", "aggregate", "current_shares", "share_limits"]
+__all__ = ["MEASURED_SHARE_MIN_A", "aggregate", "current_shares", "limit_table", "share_limits"]
 
 
 def current_shares(currents_a: np.ndarray, resistance_mohm: np.ndarray, direction: int) -> np.ndarray:
     """Each module's fraction of the bank current in ``direction`` (+1 charge, -1 discharge): the kernel's rule."""
-    out = np.empty(currents_a.size)
-    kernel.current_shares(np.asarray(currents_a, float), np.asarray(resistance_mohm, float), direction, out)
-    return out
+    n = currents_a.size
+    zeros = np.zeros(n)
+    table = kernel.module_table(zeros, zeros, zeros, zeros, currents_a, resistance_mohm, np.ones(n))
+    work = np.zeros((kernel.WORK_ROWS, n))
+    on = kernel._conducting(table, n, work)
+    out = np.zeros((1, n))
+    kernel.current_shares(table, work, on, direction, True, out, 0)
+    return np.asarray(out[0])
 
 
 def share_limits(limits_a: np.ndarray, shares: np.ndarray) -> float:
     """The largest bank current that keeps every module within its own limit: ``min_i(limit_i / share_i)``."""
-    return float(kernel.share_limit(np.asarray(limits_a, float), np.asarray(shares, float)))
+    n = limits_a.size
+    zeros = np.zeros(n)
+    table = kernel.module_table(zeros, zeros, limits_a, zeros, zeros, zeros, np.ones(n))
+    work = np.zeros((kernel.WORK_ROWS, n))
+    on = kernel._conducting(table, n, work)
+    return float(kernel.share_limit(table, kernel.MT_CCL, work, on, np.asarray(shares, float).reshape(1, n), 0))
+
+
+def limit_table(modules: Sequence[ModuleStatus]) -> np.ndarray:
+    """The limit kernels' module table of ``modules`` (keyed by address and how each conducts)."""
+    return kernel.module_table(
+        np.array([m.limits.cvl_v for m in modules], dtype=float),
+        np.array([m.limits.dvl_v for m in modules], dtype=float),
+        np.array([m.limits.ccl_a for m in modules], dtype=float),
+        np.array([m.limits.dcl_a for m in modules], dtype=float),
+        np.array([m.current_a for m in modules], dtype=float),
+        np.array([m.resistance_mohm for m in modules], dtype=float),
+        np.array([float(m.charge_mosfet_on or m.discharge_mosfet_on) for m in modules]),
+        np.array([4 * m.address + 2 * int(m.charge_mosfet_on) + int(m.discharge_mosfet_on) for m in modules], float),
+    )
 
 
 def aggregate(
@@ -56,17 +80,7 @@ def aggregate(
         raise ValueError("a bank needs at least one module")
     conducting = [m for m in modules if m.charge_mosfet_on or m.discharge_mosfet_on]
     out = np.empty(4)
-    kernel.bank_limits(
-        np.array([m.limits.cvl_v for m in modules], dtype=float),
-        np.array([m.limits.dvl_v for m in modules], dtype=float),
-        np.array([m.limits.ccl_a for m in modules], dtype=float),
-        np.array([m.limits.dcl_a for m in modules], dtype=float),
-        np.array([m.current_a for m in modules], dtype=float),
-        np.array([m.resistance_mohm for m in modules], dtype=float),
-        np.array([m.charge_mosfet_on or m.discharge_mosfet_on for m in modules]),
-        out,
-        np.empty((5, len(modules))),
-    )
+    kernel.bank_limits(limit_table(modules), len(modules), out, np.empty((kernel.WORK_ROWS, len(modules))))
     cvl, dvl, ccl, dcl = (float(x) for x in out)
     limits = ChargeLimits(cvl_v=cvl, dvl_v=dvl, ccl_a=ccl, dcl_a=dcl)
     full = np.array([m.full_capacity_ah for m in modules])

@@ -64,7 +64,18 @@ from ml314.bms.quantities import (
 )
 from ml314.bms.soc import soc_step
 from ml314.bms.soc.common import S_REQUEST_BOUND, S_SOC, S_UNCERTAINTY
-from ml314.system.limit_kernel import bank_limits
+from ml314.system.limit_kernel import (
+    MT_CCL,
+    MT_CVL,
+    MT_DCL,
+    MT_DVL,
+    MT_I,
+    MT_ON,
+    MT_RES,
+    MT_ROWS,
+    WORK_ROWS,
+    bank_limits,
+)
 from ml314.system.link_kernel import link_second
 from ml314.twin import kernel as k
 from ml314.twin.sensor_kernel import read_sensors
@@ -87,7 +98,7 @@ BMS_MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 ROW_BMS_BANK = len(BMS_BANK_COLUMNS)
 ROW_BMS_MODULE = len(BMS_MODULE_COLUMNS)
-BANK_WORK_ROWS = 9  # control_step's scratch for the bank limits (rows 0-4 the kernel's, 5-7 inputs, 8 zeros)
+BANK_WORK_ROWS = MT_ROWS + WORK_ROWS  # control_step's bank-limit scratch: the module table, the kernel's rows
 # the BMS columns by name (a module's part starts at ROW_BMS_BANK + m * ROW_BMS_MODULE)
 BC_CVL_V = k.column_index(BMS_BANK_COLUMNS, "bank_cvl_v")
 BC_CCL_A = k.column_index(BMS_BANK_COLUMNS, "bank_ccl_a")
@@ -183,7 +194,7 @@ def control_step(
 ) -> bool:
     """Phase B of one second (``Bms.control`` without the logging) and what it leaves for the next second: the
     balancing switches into the twin and the bank limits (``bank_work``: scratch of :data:`BANK_WORK_ROWS` rows of
-    one value per module, the last row zeros), unless ``keep_limits``. Returns True if a balancing switch changed."""
+    one value per module), unless ``keep_limits``. Returns True if a balancing switch changed."""
     n = rd_current.shape[0]
     n_cells = rd_cell_v.shape[1]
     tmax = np.empty(n)
@@ -239,17 +250,15 @@ def control_step(
     if keep_limits:  # a master presents the bank (the link): its limits stand
         return changed
     # the bank limits the inverter sees next, with no master measuring the share (system/aggregation.py)
-    lim_work = bank_work[: 5 + 3]
-    cvl = lim_work[5]
-    dvl = lim_work[6]
-    conducting = lim_work[7]
     for m in range(n):
-        cvl[m] = lim_outputs[m, OUT_CVL_V]
-        dvl[m] = lim_outputs[m, OUT_DVL_V]
-        conducting[m] = 1.0 if charge_fet[m] > 0.5 or discharge_fet[m] > 0.5 else 0.0
-    zeros = bank_work[8]
-    bank_limits(cvl, dvl, lim_outputs[:, OUT_CCL_A], lim_outputs[:, OUT_DCL_A], zeros, zeros, conducting > 0.5,
-                bank_lim, lim_work)  # fmt: skip
+        bank_work[MT_CVL, m] = lim_outputs[m, OUT_CVL_V]
+        bank_work[MT_DVL, m] = lim_outputs[m, OUT_DVL_V]
+        bank_work[MT_CCL, m] = lim_outputs[m, OUT_CCL_A]
+        bank_work[MT_DCL, m] = lim_outputs[m, OUT_DCL_A]
+        bank_work[MT_I, m] = 0.0
+        bank_work[MT_RES, m] = 0.0
+        bank_work[MT_ON, m] = 1.0 if charge_fet[m] > 0.5 or discharge_fet[m] > 0.5 else 0.0
+    bank_limits(bank_work, n, bank_lim, bank_work[MT_ROWS:])
     return changed
 
 

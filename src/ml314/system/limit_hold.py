@@ -34,14 +34,10 @@ import numpy as np
 
 from ml314.domain.battery_status import BankStatus, ModuleStatus
 from ml314.domain.limits import ChargeLimits
-from ml314.system.limit_kernel import DEADBAND, JUMP, SETTLE_S, SHARE_TRUST, TAU_S, hold_apply, new_hold
+from ml314.system.bank_aggregate import limit_table
+from ml314.system.limit_kernel import DEADBAND, JUMP, SETTLE_S, SHARE_TRUST, TAU_S, WORK_ROWS, hold_apply, new_hold
 
-__all__ = ["DEADBAND", "JUMP", "SETTLE_S", "SHARE_TRUST", "TAU_S", "LimitHold", "member_key"]
-
-
-def member_key(address: int, charge_on: bool, discharge_on: bool) -> int:
-    """One conducting member as the hold tells them apart: its address and how it conducts."""
-    return 4 * address + 2 * int(charge_on) + int(discharge_on)
+__all__ = ["DEADBAND", "JUMP", "SETTLE_S", "SHARE_TRUST", "TAU_S", "LimitHold"]
 
 
 @dataclass
@@ -56,22 +52,11 @@ class LimitHold:
     def apply(self, status: BankStatus, modules: Sequence[ModuleStatus] | None = None) -> BankStatus:
         """``status`` with its current limits held; ``modules`` are those it was aggregated from (default its own)."""
         mods = status.modules if modules is None else modules
-        conducting = [m for m in mods if m.charge_mosfet_on or m.discharge_mosfet_on]
         lim = status.limits
         out = np.array([lim.cvl_v, lim.dvl_v, lim.ccl_a, lim.dcl_a])
         state, keys, shares = self.arrays
-        hold_apply(
-            state,
-            keys,
-            shares,
-            np.array([member_key(m.address, m.charge_mosfet_on, m.discharge_mosfet_on) for m in conducting], float),
-            np.array([m.current_a for m in conducting], dtype=float),
-            np.array([m.resistance_mohm for m in conducting], dtype=float),
-            np.array([m.limits.ccl_a for m in conducting], dtype=float),
-            np.array([m.limits.dcl_a for m in conducting], dtype=float),
-            out,
-            float(status.t_s),
-        )
+        n = len(mods)
+        hold_apply(state, keys, shares, limit_table(mods), n, out, float(status.t_s), np.empty((WORK_ROWS, n)))
         ccl, dcl = float(out[2]), float(out[3])
         if ccl == lim.ccl_a and dcl == lim.dcl_a:
             return status

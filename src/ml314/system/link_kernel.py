@@ -22,7 +22,20 @@ from numba import njit
 
 from ml314.bms.limits import OUT_CCL_A, OUT_CVL_V, OUT_DCL_A, OUT_DVL_V
 from ml314.bms.soc.common import S_RESISTANCE_OHM
-from ml314.system.limit_kernel import bank_limits, hold_apply
+from ml314.system.limit_kernel import (
+    MT_CCL,
+    MT_CVL,
+    MT_DCL,
+    MT_DVL,
+    MT_I,
+    MT_KEY,
+    MT_ON,
+    MT_RES,
+    MT_ROWS,
+    WORK_ROWS,
+    bank_limits,
+    hold_apply,
+)
 
 # per endpoint (module index) rows
 E_ID = 0  # DIP ID the module answers as (0: none)
@@ -93,10 +106,17 @@ K_T_ASK_COMMAND_S = 32
 K_ROWS = 33
 
 # scratch rows (one value per module + 1)
-W_V, W_I, W_CVL, W_DVL, W_CCL, W_DCL, W_RES, W_CHG, W_DSG, W_ON, W_KEY = range(11)
-W_HKEY, W_HI, W_HRES, W_HCCL, W_HDCL, W_DRAW = range(11, 17)  # the conducting ones for the hold; the draws
-W_LIMITS = 17  # the limit kernel's 5 scratch rows
-W_ROWS = W_LIMITS + 5
+# scratch (one column per module + 1): the limit kernels' module table (MT_*), then these rows
+W_V = MT_ROWS  # the voltage (not a limit input)
+W_CHG = MT_ROWS + 1
+W_DSG = MT_ROWS + 2
+W_DRAW = MT_ROWS + 3  # the round's termination-error draws, per member
+W_LIMITS = MT_ROWS + 4  # the limit kernels' scratch
+W_ROWS = W_LIMITS + WORK_ROWS
+#: where _report writes a module's values in the scratch table
+TABLE_ROWS = np.array([W_V, MT_I, MT_CVL, MT_DVL, MT_CCL, MT_DCL, MT_RES, W_CHG, W_DSG], dtype=np.int64)
+#: ... and in a member's column of the ID table
+MEMBER_ROWS = np.arange(9, dtype=np.int64) + I_V
 
 
 @njit(cache=True, error_model="numpy")
@@ -122,7 +142,9 @@ def _q(value: float, scale: float, per_unit: float, lo: float, hi: float) -> flo
 @njit(cache=True, error_model="numpy")
 def _report(
     m: int,
-    out: np.ndarray,
+    dest: np.ndarray,
+    rows: np.ndarray,
+    col: int,
     pack_v: np.ndarray,
     current_a: np.ndarray,
     lim_outputs: np.ndarray,
@@ -132,7 +154,8 @@ def _report(
     wire: bool,
 ) -> None:
     """Module ``m``'s data as its status gives it (``StatusBuilder.module_status``), rounded as REPORT sends it when
-    ``wire``: voltage, current, CVL, DVL, CCL, DCL, resistance, MOSFETs (rows I_V.. of a member)."""
+    ``wire``, into ``dest[rows[q], col]`` for q = voltage, current, CVL, DVL, CCL, DCL, resistance (mOhm), charge
+    and discharge MOSFET on."""
     cvl = lim_outputs[m, OUT_CVL_V]
     dvl = min(lim_outputs[m, OUT_DVL_V], cvl - 1e-3)
     r = soc_state[m, S_RESISTANCE_OHM]
@@ -151,15 +174,15 @@ def _report(
         ccl = _q(ccl, 0.1, 10.0, 0.0, 65535.0)
         dcl = _q(dcl, 0.1, 10.0, 0.0, 65535.0)
         res = _q(res, 0.01, 100.0, 0.0, 65535.0)
-    out[0] = v
-    out[1] = i
-    out[2] = cvl
-    out[3] = dvl
-    out[4] = ccl
-    out[5] = dcl
-    out[6] = res
-    out[7] = 1.0 if charge_fet[m] > 0.5 else 0.0
-    out[8] = 1.0 if discharge_fet[m] > 0.5 else 0.0
+    dest[rows[0], col] = v
+    dest[rows[1], col] = i
+    dest[rows[2], col] = cvl
+    dest[rows[3], col] = dvl
+    dest[rows[4], col] = ccl
+    dest[rows[5], col] = dcl
+    dest[rows[6], col] = res
+    dest[rows[7], col] = 1.0 if charge_fet[m] > 0.5 else 0.0
+    dest[rows[8], col] = 1.0 if discharge_fet[m] > 0.5 else 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -252,36 +275,30 @@ def link_second(
     for j in range(n_members + 1):
         mid = int(ids[I_LIST, j]) if j < n_members else N_IDS
         if not own_done and master_id < mid:
-            _report(mi, work[:W_DSG + 1, n_mod], pack_v, current_a, lim_outputs, charge_fet, discharge_fet, soc_state,
+            _report(mi, work, TABLE_ROWS, n_mod, pack_v, current_a, lim_outputs, charge_fet, discharge_fet, soc_state,
                     False)  # fmt: skip
-            work[W_KEY, n_mod] = 4 * master_id + 2 * work[W_CHG, n_mod] + work[W_DSG, n_mod]
+            _presented(work, n_mod, master_id)
             n_mod += 1
             own_done = True
-        if j == n_members or ids[I_STATE, mid] != MEMBER_ONLINE or ids[I_HAS_REPORT, mid] < 0.5:
-            continue
-        for r in range(W_DSG + 1):
-            work[r, n_mod] = ids[I_V + r, mid]
-        work[W_KEY, n_mod] = 4 * mid + 2 * work[W_CHG, n_mod] + work[W_DSG, n_mod]
-        n_mod += 1
-    on = work[W_ON, :n_mod]
-    n_on = 0
-    for j in range(n_mod):
-        on[j] = 1.0 if work[W_CHG, j] > 0.5 or work[W_DSG, j] > 0.5 else 0.0
-    bank_limits(work[W_CVL, :n_mod], work[W_DVL, :n_mod], work[W_CCL, :n_mod], work[W_DCL, :n_mod],
-                work[W_I, :n_mod], work[W_RES, :n_mod], on > 0.5, bank_lim, work[W_LIMITS:])  # fmt: skip
-    # the hold over the conducting ones, in order
-    for j in range(n_mod):
-        if on[j] > 0.5:
-            work[W_HKEY, n_on] = work[W_KEY, j]
-            work[W_HI, n_on] = work[W_I, j]
-            work[W_HRES, n_on] = work[W_RES, j]
-            work[W_HCCL, n_on] = work[W_CCL, j]
-            work[W_HDCL, n_on] = work[W_DCL, j]
-            n_on += 1
+        if j < n_members and ids[I_STATE, mid] == MEMBER_ONLINE and ids[I_HAS_REPORT, mid] > 0.5:
+            for q in range(9):
+                work[TABLE_ROWS[q], n_mod] = ids[I_V + q, mid]
+            _presented(work, n_mod, mid)
+            n_mod += 1
+    scratch = work[W_LIMITS:]
+    bank_limits(work, n_mod, bank_lim, scratch)
     state, hkeys, shares = hold
-    hold_apply(state, hkeys, shares, work[W_HKEY, :n_on], work[W_HI, :n_on], work[W_HRES, :n_on],
-               work[W_HCCL, :n_on], work[W_HDCL, :n_on], bank_lim, now_s)  # fmt: skip
+    hold_apply(state, hkeys, shares, work, n_mod, bank_lim, now_s, scratch)
     return True
+
+
+@njit(cache=True, error_model="numpy")
+def _presented(work: np.ndarray, col: int, module_id: int) -> None:
+    """Complete column ``col`` of the module table: whether it conducts, and its key for the hold."""
+    chg = work[W_CHG, col]
+    dsg = work[W_DSG, col]
+    work[MT_ON, col] = 1.0 if chg > 0.5 or dsg > 0.5 else 0.0
+    work[MT_KEY, col] = 4 * module_id + 2 * chg + dsg
 
 
 @njit(cache=True, error_model="numpy")
@@ -349,7 +366,7 @@ def _round(
         ids[I_MISSES, mid] = 0.0
         ids[I_TRANSACTIONS, mid] += 1.0
         ids[I_HAS_REPORT, mid] = 1.0
-        _report(m, ids[I_V : I_DSG + 1, mid], pack_v, current_a, lim_outputs, charge_fet, discharge_fet, soc_state,
+        _report(m, ids, MEMBER_ROWS, mid, pack_v, current_a, lim_outputs, charge_fet, discharge_fet, soc_state,
                 True)  # fmt: skip
     k[K_SCAN_NEXT] = scan
     k[K_ROUNDS] += 1.0
