@@ -61,7 +61,7 @@ from ml314.twin.sensor_kernel import CH_CURRENT
 from ml314.twin.sensors import SensorBank, SensorSpec
 
 NAME = "soc_accuracy"
-DEFAULT_ESTIMATOR = "adaptive"
+DEFAULT_ESTIMATOR = load_default_parameters().soc.estimator
 CHUNK_S = 600
 SAMPLE_S = 60
 START_BOUND = 0.20
@@ -266,11 +266,11 @@ def run_case(case: Case, estimator: str, trace: bool = False) -> dict[str, Any]:
         for r in range(nr):
             mods = rows[r, k.ROW_BANK_COLUMNS :].reshape(n, k.ROW_MODULE_COLUMNS)
             bmods = bms_rows[r, cl.ROW_BMS_BANK :].reshape(n, cl.ROW_BMS_MODULE)
-            true_soc[filled] = mods[:, 2]
-            est_soc[filled] = bmods[:, 0]
-            bound[filled] = bmods[:, 6]
-            vmax[filled] = mods[:, 4]
-            cur[filled] = mods[:, 0]
+            true_soc[filled] = mods[:, k.MC_SOC]
+            est_soc[filled] = bmods[:, cl.BMC_SOC]
+            bound[filled] = bmods[:, cl.BMC_SOC_BOUND]
+            vmax[filled] = mods[:, k.MC_CELL_MAX_V]
+            cur[filled] = mods[:, k.MC_CURRENT_A]
             filled += 1
         # the bank figures at the chunk's end (the master's weighting by learned capacity; truth by true capacity)
         if nr:

@@ -10,8 +10,8 @@ machine's other load does not change, while the wall-clock figures and the effic
 machine was quiet (``load_avg_1min`` at the end of each configuration).
 
 Studies: 16 modules without the bank link (the engine's speed with every BMS), and 16 modules with the bank link
-(`simulate`'s default for 2+ modules, byte by byte today, so its cases are short); ``--quick``: 2 modules, shorter
-cases, fewer runs.
+(`simulate`'s default for 2+ modules, the link by events), one day per case; ``--quick``: 0.1 day per case, fewer
+runs.
 
     python benchmarks/sweep.py [--quick] [--json PATH]
 
@@ -136,10 +136,11 @@ def measure(kind: str, workers: int, study: Study, runs: int) -> dict[str, Any]:
 def main() -> None:
     """Measure every configuration for each study; print the table; write the JSON when asked."""
     args = parse_args(__doc__)
-    modules = 2 if args.quick else 16
+    modules = 16
     runs = 3 if args.quick else 5
-    # (with_link, days per case): the link's byte-level path runs at a few hundred times real time today
-    variants = ((False, 0.1 if args.quick else 1.0), (True, 0.005 if args.quick else 0.01))
+    # (with_link, days per case): the link runs by events, so its cases are as long as the others
+    days = 0.1 if args.quick else 1.0
+    variants = ((False, days), (True, days))
     rows: list[dict[str, Any]] = []
     for with_link, days in variants:
         grid = {"modules": str(modules), "days": str(days), "pv_kw": "4,6,8,10"}

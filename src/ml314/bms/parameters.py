@@ -341,6 +341,8 @@ def _interp(x0: float, xs: tuple[float, ...], fs: tuple[float, ...]) -> float:
 
 def parse_parameters(text: str, source: str = "") -> BmsParameters:
     """Parse and validate a parameter set from TOML text; ``source`` prefixes messages (e.g. a file name)."""
+    from ml314.bms.soc import SOC_ESTIMATORS  # noqa: PLC0415 - the registry imports this module
+
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -383,7 +385,7 @@ def parse_parameters(text: str, source: str = "") -> BmsParameters:
             max_board_temperature_c=bal.number("max_board_temperature_c"),
         ),
         soc=SocParams(
-            estimator=soc.text("estimator", choices=("adaptive", "coulomb", "ekf")),
+            estimator=soc.text("estimator", choices=tuple(SOC_ESTIMATORS)),
             capacity_ah=soc.number("capacity_ah"),
             coulombic_efficiency=soc.number("coulombic_efficiency"),
             full_sync_cell_voltage_v=soc.number("full_sync_cell_voltage_v"),

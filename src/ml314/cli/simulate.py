@@ -97,7 +97,10 @@ def simulate_command(
     ] = None,
     estimator: Annotated[
         str | None,
-        typer.Option(metavar="NAME", help="BMS SOC estimator: adaptive (default), coulomb or ekf"),
+        typer.Option(
+            metavar="NAME",
+            help="BMS SOC estimator by its registry name (default: the parameter set's); a wrong name lists them",
+        ),
     ] = None,
     protocol: Annotated[
         str | None,
@@ -123,6 +126,13 @@ def simulate_command(
         ),
     ] = None,
     link_baud: Annotated[int, typer.Option(metavar="BAUD", help="baud rate of the bank link")] = 115_200,
+    link_bytes: Annotated[
+        bool,
+        typer.Option(
+            "--link-bytes",
+            help="run the bank link byte by byte every second (slow; default: by events, docs/bank_link.md)",
+        ),
+    ] = False,
     capacity_ah: Annotated[
         str | None,
         typer.Option(

@@ -56,14 +56,20 @@ def cache_is_warm(package: Path = _PACKAGE) -> bool:
 def precompile(echo: bool = True) -> float:
     """Run every engine once on a tiny problem so every kernel is compiled and cached; return the seconds taken."""
     from ml314.bms.parameters import load_default_parameters  # noqa: PLC0415
+    from ml314.bms.soc import SOC_ESTIMATORS  # noqa: PLC0415
     from ml314.runtime.live_bank import LiveBank  # noqa: PLC0415
     from ml314.runtime.scenarios import SCENARIOS  # noqa: PLC0415
     from ml314.runtime.simulation import SimulationRequest, simulate  # noqa: PLC0415
 
     t0 = time.perf_counter()
+    default_estimator = load_default_parameters().soc.estimator
     requests = {
         "home, 2 modules, BMS and bank link": SimulationRequest(modules=2, days=0.01, sample_s=60.0),
-        "home, 1 module, EKF estimator": SimulationRequest(modules=1, days=0.01, sample_s=60.0, estimator="ekf"),
+        **{
+            f"home, 1 module, {name} estimator": SimulationRequest(modules=1, days=0.01, sample_s=60.0, estimator=name)
+            for name in SOC_ESTIMATORS
+            if name != default_estimator
+        },
         "home, twin alone": SimulationRequest(modules=1, days=0.01, sample_s=60.0, bms=False),
         "lab tester": SimulationRequest(
             scenario="lab", modules=1, bms=False, sample_s=10.0, experiment="discharge 0.5C for 1 min; rest 1 min"

@@ -11,6 +11,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -31,6 +32,7 @@ from ml314.storage.timeseries import Column, TimeSeriesWriter, open_writer
 from ml314.system import closed_loop as cl
 from ml314.system.addressing import wiring_from_ids
 from ml314.system.compiled_system import CompiledBankSystem
+from ml314.system.fast_link import CompiledLink
 from ml314.system.inverter_exchange import InverterExchange
 from ml314.system.linked_bank import LinkedBank, LinkOptions
 from ml314.system.status import StatusBuilder
@@ -77,6 +79,7 @@ class SimulationRequest:
     module_ids: tuple[int, ...] | None = None  # DIP IDs in daisy-chain order (default 1..n)
     termination: tuple[bool, ...] | None = None  # DIP switch 8 per module (default: first and last on)
     link_baud: int = 115_200
+    link_bytes: bool = False  # run the bank link byte by byte every second (slow), not by events
     module_capacity_ah: tuple[float, ...] | None = None  # rated capacity per module (mixing: caution 13.1 (5))
     resume: Path | None = None  # continue the bank a finished run saved in this directory (its STATE_FILE)
 
@@ -157,6 +160,10 @@ class SimulationRequest:
             raise InputError(f"--sample {self.sample_s} s: must be a whole number of {self.dt_s} s steps")
         if self.link and not self.with_bms:
             raise InputError("--link: the bank link joins the modules' BMSs; run it with the BMS on")
+        if self.link_bytes and not self.with_link:
+            raise InputError(
+                "--link-bytes: runs the bank link on bytes; there is no link (1 module, --no-link or --no-bms)"
+            )
         if self.module_capacity_ah is not None and not all(50.0 <= c <= 400.0 for c in self.module_capacity_ah):
             raise InputError("--capacity-ah: each module's capacity must be 50..400 Ah")
         for name, values in (
@@ -203,18 +210,55 @@ class RunStats:
             return
         self.rows += rows.shape[0]
         mods = rows[:, k.ROW_BANK_COLUMNS :].reshape(rows.shape[0], self.n_modules, k.ROW_MODULE_COLUMNS)
-        soc = mods[:, :, 2]
-        vmin = mods[:, :, 3]
-        vmax = mods[:, :, 4]
+        soc = mods[:, :, k.MC_SOC]
+        vmin = mods[:, :, k.MC_CELL_MIN_V]
+        vmax = mods[:, :, k.MC_CELL_MAX_V]
         self.soc_min = min(self.soc_min, float(soc.min()))
         self.soc_max = max(self.soc_max, float(soc.max()))
         self.cell_min_v = min(self.cell_min_v, float(vmin.min()))
         self.cell_max_v = max(self.cell_max_v, float(vmax.max()))
         self.spread_max_v = max(self.spread_max_v, float((vmax - vmin).max()))
-        self.temp_min_c = min(self.temp_min_c, float(mods[:, :, 5].min()))
-        self.temp_max_c = max(self.temp_max_c, float(mods[:, :, 6].max()))
-        self.bus_current_max_a = max(self.bus_current_max_a, float(np.abs(rows[:, 10]).max()))
-        self.module_current_max_a = max(self.module_current_max_a, float(np.abs(mods[:, :, 0]).max()))
+        self.temp_min_c = min(self.temp_min_c, float(mods[:, :, k.MC_TEMP_MIN_C].min()))
+        self.temp_max_c = max(self.temp_max_c, float(mods[:, :, k.MC_TEMP_MAX_C].max()))
+        self.bus_current_max_a = max(self.bus_current_max_a, float(np.abs(rows[:, k.COL_BUS_CURRENT_A]).max()))
+        self.module_current_max_a = max(self.module_current_max_a, float(np.abs(mods[:, :, k.MC_CURRENT_A]).max()))
+
+
+class RowSink:
+    """The sampled rows go to the time-series writer and the running statistics on one worker thread, in order,
+    while the stepping thread goes on with the next chunk (the kernels run without the GIL).
+
+    At most one block waits: :meth:`put` first waits for the previous block, so memory stays bounded by one chunk
+    and a writer error surfaces at the next :meth:`put` or at :meth:`drain`.
+    """
+
+    def __init__(self, writer: TimeSeriesWriter, stats: RunStats) -> None:
+        self._writer = writer
+        self._stats = stats
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ml314-writer")
+        self._pending: Future[None] | None = None
+
+    def _fold(self, block: np.ndarray, stats_cols: int) -> None:
+        self._writer.write(block)
+        self._stats.update(block[:, :stats_cols])
+
+    def put(self, block: np.ndarray, stats_cols: int) -> None:
+        """Hand over ``block`` (the sink keeps it: pass a copy); the first ``stats_cols`` columns are the twin's."""
+        self.wait()
+        self._pending = self._pool.submit(self._fold, block, stats_cols)
+
+    def wait(self) -> None:
+        """Wait until every block handed over is written and folded in (re-raises a writer error)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def drain(self) -> None:
+        """Wait for the last block and stop the worker."""
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def series_columns(n_modules: int, with_bms: bool = False) -> tuple[Column, ...]:
@@ -263,6 +307,7 @@ class SimulationContext:
         self.exchange: InverterExchange | None = None
         self.status: StatusBuilder | None = None
         self.linked: LinkedBank | None = None
+        self.fast_link: CompiledLink | None = None  # the link by events (not --link-bytes)
         if request.with_bms:
             self.system = CompiledBankSystem(
                 bank,
@@ -290,7 +335,11 @@ class SimulationContext:
                     design_capacity_ah=request.module_capacity_ah,
                 )
                 self.notes += [f"wiring: {f}" for f in self.linked.faults()]
+                if not request.link_bytes and request.protocol is None:
+                    self.fast_link = CompiledLink(self.linked)
+                    self.system.link = self.fast_link
         self.stats = RunStats(bank.n_modules)
+        self.sink = RowSink(writer, self.stats)
         self.sample_every = round(request.sample_s / request.dt_s)
         self.chunk_steps = max(1, round(request.chunk_s / request.dt_s))
         n_cols = k.ROW_BANK_COLUMNS + bank.n_modules * k.ROW_MODULE_COLUMNS
@@ -358,7 +407,7 @@ class SimulationContext:
             if stops is not None:
                 raise ValueError("the BMS closed loop runs without watched thresholds")
             home_row = np.zeros(k.HP_ROWS) if home is None else home
-            if self.exchange is not None or self.linked is not None:
+            if self.exchange is not None or (self.linked is not None and self.fast_link is None):
                 n_rows = self._run_second_by_second(n_steps, mode, inputs, home_row)
             else:
                 n_rows = self.system.advance(
@@ -371,8 +420,7 @@ class SimulationContext:
                     bms_rows=self._bms_rows,
                 )
             if n_rows:
-                self.writer.write(np.hstack([self._rows[:n_rows], self._bms_rows[:n_rows]]))
-                self.stats.update(self._rows[:n_rows])
+                self.sink.put(np.hstack([self._rows[:n_rows], self._bms_rows[:n_rows]]), self._rows.shape[1])
             self._unaged_s += n_steps * self.request.dt_s
             if self._unaged_s >= _AGEING_INTERVAL_S:
                 self.flush_ageing()
@@ -388,9 +436,7 @@ class SimulationContext:
             rows=self._rows,
         )
         if n_rows:
-            block = self._rows[:n_rows]
-            self.writer.write(block)
-            self.stats.update(block)
+            self.sink.put(self._rows[:n_rows].copy(), self._rows.shape[1])
         self._unaged_s += done * self.request.dt_s
         if self._unaged_s >= _AGEING_INTERVAL_S:
             self.flush_ageing()
@@ -502,8 +548,13 @@ def simulate(
         except KeyboardInterrupt:  # Ctrl-C: keep what was simulated (the rows written so far, a partial summary)
             interrupted = True
         finally:
-            if ctx.system is not None:
-                ctx.system.close()
+            try:
+                ctx.sink.drain()  # every row simulated is in the file (also after Ctrl-C) and in the statistics
+            finally:
+                if ctx.system is not None:
+                    ctx.system.close()
+            if ctx.fast_link is not None:
+                ctx.fast_link.to_master()  # the master's counters and reports for the summary
         ctx.flush_ageing()
     wall = time.perf_counter() - wall0
     summary = build_summary(ctx, wall)

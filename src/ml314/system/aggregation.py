@@ -1,8 +1,8 @@
-"""One bank's limits from its modules' limits.
+"""One bank's limits from its modules' limit arrays, where no master measures the current share.
 
-Conservative rule until the parallel-bank work refines it with the real current share: the bank's CVL is the
-lowest CVL of the modules that conduct, its DVL the highest DVL, and its current limits are the weakest module's
-limit times the number of modules carrying current (a module at zero stops the bank in that direction).
+The rule is the one of every presenter, :func:`ml314.system.limit_kernel.bank_limits`; without reports of the
+modules' currents and resistances its shares are equal, so the current limits are the weakest conducting module's
+limit times the number conducting (a conducting module at zero stops the bank in that direction).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ml314.domain.limits import ChargeLimits
+from ml314.system.limit_kernel import WORK_ROWS, module_table
+from ml314.system.limit_kernel import bank_limits as limits_kernel
 
 
 def bank_limits(
@@ -19,16 +21,10 @@ def bank_limits(
     dcl_a: np.ndarray,
     online: np.ndarray,
 ) -> ChargeLimits:
-    """Combine the per-module limits of the ``online`` modules; no module online gives zero currents."""
-    on = np.asarray(online, dtype=bool)
-    if not on.any():
-        return ChargeLimits(cvl_v=float(np.min(cvl_v)), dvl_v=float(np.max(dvl_v)) - 1e-3, ccl_a=0.0, dcl_a=0.0)
-    n = int(on.sum())
-    cvl = float(np.min(cvl_v[on]))
-    dvl = min(float(np.max(dvl_v[on])), cvl - 1e-3)
-    return ChargeLimits(
-        cvl_v=cvl,
-        dvl_v=dvl,
-        ccl_a=max(0.0, float(np.min(ccl_a[on]))) * n,
-        dcl_a=max(0.0, float(np.min(dcl_a[on]))) * n,
-    )
+    """Combine the per-module limits, the ``online`` (conducting) ones sharing the current equally."""
+    out = np.empty(4)
+    n = len(cvl_v)
+    zeros = np.zeros(n)
+    table = module_table(cvl_v, dvl_v, ccl_a, dcl_a, zeros, zeros, np.asarray(online, dtype=float))
+    limits_kernel(table, n, out, np.empty((WORK_ROWS, n)))
+    return ChargeLimits(cvl_v=float(out[0]), dvl_v=float(out[1]), ccl_a=float(out[2]), dcl_a=float(out[3]))

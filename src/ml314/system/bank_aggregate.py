@@ -13,54 +13,59 @@ Rules (issue "16 modules in parallel"; reference/protocols.md §4 for what publi
 * SOC is capacity-weighted (``sum SOC_i * Q_i / sum Q_i``), voltage the mean, current the sum, capacity the sum.
 * Alarms and protections are OR-ed; charge/discharge enable are AND-ed over the conducting modules.
 
+The rule is one array kernel, :func:`ml314.system.limit_kernel.bank_limits`, shared with the compiled loops.
 Modules that do not conduct (both MOSFETs open: isolated, asleep, protecting both ways) carry no share and do not
 limit the bank; a bank with no conducting module gets zero current limits.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from ml314.domain.battery_status import AlarmKind, BankStatus, ModuleStatus
 from ml314.domain.limits import ChargeLimits
+from ml314.system import limit_kernel as kernel
+from ml314.system.limit_kernel import MEASURED_SHARE_MIN_A
 
-__all__ = ["aggregate", "current_shares", "share_limits"]
-
-#: the bank current must exceed this per conducting module before its split is trusted as measured
-MEASURED_SHARE_MIN_A = 2.0
+__all__ = ["MEASURED_SHARE_MIN_A", "aggregate", "current_shares", "limit_table", "share_limits"]
 
 
 def current_shares(currents_a: np.ndarray, resistance_mohm: np.ndarray, direction: int) -> np.ndarray:
-    """Each module's fraction of the bank current in ``direction`` (+1 charge, -1 discharge).
-
-    Measured when the bank carries a clear current that way and every module carries its part in that direction;
-    else from conductance (1/R) when all resistances are known; else equal.
-    """
+    """Each module's fraction of the bank current in ``direction`` (+1 charge, -1 discharge): the kernel's rule."""
     n = currents_a.size
-    if n == 0:
-        return currents_a.copy()
-    total = float(currents_a.sum())
-    if direction * total > MEASURED_SHARE_MIN_A * n and np.all(direction * currents_a >= 0.0):
-        return np.asarray(currents_a / total, dtype=float)
-    if np.all(resistance_mohm > 0.0):
-        g = 1.0 / resistance_mohm
-        return np.asarray(g / g.sum(), dtype=float)
-    return np.full(n, 1.0 / n)
+    zeros = np.zeros(n)
+    table = kernel.module_table(zeros, zeros, zeros, zeros, currents_a, resistance_mohm, np.ones(n))
+    work = np.zeros((kernel.WORK_ROWS, n))
+    on = kernel._conducting(table, n, work)
+    out = np.zeros((1, n))
+    kernel.current_shares(table, work, on, direction, True, out, 0)
+    return np.asarray(out[0])
 
 
 def share_limits(limits_a: np.ndarray, shares: np.ndarray) -> float:
     """The largest bank current that keeps every module within its own limit: ``min_i(limit_i / share_i)``."""
-    if limits_a.size == 0:
-        return 0.0
-    if np.any(limits_a <= 0.0):
-        return 0.0
-    with np.errstate(divide="ignore"):
-        per = np.where(shares > 1e-9, limits_a / np.maximum(shares, 1e-9), math.inf)
-    bound = float(per.min())
-    return bound if math.isfinite(bound) else float(limits_a.sum())
+    n = limits_a.size
+    zeros = np.zeros(n)
+    table = kernel.module_table(zeros, zeros, limits_a, zeros, zeros, zeros, np.ones(n))
+    work = np.zeros((kernel.WORK_ROWS, n))
+    on = kernel._conducting(table, n, work)
+    return float(kernel.share_limit(table, kernel.MT_CCL, work, on, np.asarray(shares, float).reshape(1, n), 0))
+
+
+def limit_table(modules: Sequence[ModuleStatus]) -> np.ndarray:
+    """The limit kernels' module table of ``modules`` (keyed by address and how each conducts)."""
+    return kernel.module_table(
+        np.array([m.limits.cvl_v for m in modules], dtype=float),
+        np.array([m.limits.dvl_v for m in modules], dtype=float),
+        np.array([m.limits.ccl_a for m in modules], dtype=float),
+        np.array([m.limits.dcl_a for m in modules], dtype=float),
+        np.array([m.current_a for m in modules], dtype=float),
+        np.array([m.resistance_mohm for m in modules], dtype=float),
+        np.array([float(m.charge_mosfet_on or m.discharge_mosfet_on) for m in modules]),
+        np.array([4 * m.address + 2 * int(m.charge_mosfet_on) + int(m.discharge_mosfet_on) for m in modules], float),
+    )
 
 
 def aggregate(
@@ -74,15 +79,9 @@ def aggregate(
     if not modules:
         raise ValueError("a bank needs at least one module")
     conducting = [m for m in modules if m.charge_mosfet_on or m.discharge_mosfet_on]
-    cvl = min(m.limits.cvl_v for m in modules)
-    dvl = min(max(m.limits.dvl_v for m in modules), cvl - 1e-3)
-    if conducting:
-        cur = np.array([m.current_a for m in conducting])
-        res = np.array([m.resistance_mohm for m in conducting])
-        ccl = share_limits(np.array([m.limits.ccl_a for m in conducting]), current_shares(cur, res, +1))
-        dcl = share_limits(np.array([m.limits.dcl_a for m in conducting]), current_shares(cur, res, -1))
-    else:
-        ccl = dcl = 0.0
+    out = np.empty(4)
+    kernel.bank_limits(limit_table(modules), len(modules), out, np.empty((kernel.WORK_ROWS, len(modules))))
+    cvl, dvl, ccl, dcl = (float(x) for x in out)
     limits = ChargeLimits(cvl_v=cvl, dvl_v=dvl, ccl_a=ccl, dcl_a=dcl)
     full = np.array([m.full_capacity_ah for m in modules])
     soc = np.array([m.soc_pct for m in modules])

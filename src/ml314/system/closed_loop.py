@@ -64,6 +64,19 @@ from ml314.bms.quantities import (
 )
 from ml314.bms.soc import soc_step
 from ml314.bms.soc.common import S_REQUEST_BOUND, S_SOC, S_UNCERTAINTY
+from ml314.system.limit_kernel import (
+    MT_CCL,
+    MT_CVL,
+    MT_DCL,
+    MT_DVL,
+    MT_I,
+    MT_ON,
+    MT_RES,
+    MT_ROWS,
+    WORK_ROWS,
+    bank_limits,
+)
+from ml314.system.link_kernel import link_second
 from ml314.twin import kernel as k
 from ml314.twin.sensor_kernel import read_sensors
 
@@ -85,6 +98,19 @@ BMS_MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 ROW_BMS_BANK = len(BMS_BANK_COLUMNS)
 ROW_BMS_MODULE = len(BMS_MODULE_COLUMNS)
+BANK_WORK_ROWS = MT_ROWS + WORK_ROWS  # control_step's bank-limit scratch: the module table, the kernel's rows
+# the BMS columns by name (a module's part starts at ROW_BMS_BANK + m * ROW_BMS_MODULE)
+BC_CVL_V = k.column_index(BMS_BANK_COLUMNS, "bank_cvl_v")
+BC_CCL_A = k.column_index(BMS_BANK_COLUMNS, "bank_ccl_a")
+BC_DCL_A = k.column_index(BMS_BANK_COLUMNS, "bank_dcl_a")
+BMC_SOC = k.column_index(BMS_MODULE_COLUMNS, "bms_soc")
+BMC_STATE = k.column_index(BMS_MODULE_COLUMNS, "bms_state")
+BMC_CVL_V = k.column_index(BMS_MODULE_COLUMNS, "cvl_v")
+BMC_CCL_A = k.column_index(BMS_MODULE_COLUMNS, "ccl_a")
+BMC_DCL_A = k.column_index(BMS_MODULE_COLUMNS, "dcl_a")
+BMC_LEDS = k.column_index(BMS_MODULE_COLUMNS, "leds")
+BMC_SOC_BOUND = k.column_index(BMS_MODULE_COLUMNS, "bms_soc_bound")
+BMC_FULL_CHARGE_REQUEST = k.column_index(BMS_MODULE_COLUMNS, "full_charge_request")
 
 # Bank limits array (4,): CVL, DVL, CCL, DCL (the twin kernel's limit row)
 BL_CVL = k.LIM_CVL_V
@@ -106,6 +132,11 @@ SI_BUS_A = 1
 SI_AMBIENT_C = 2
 SI_GRID_UP = 3
 SI_ROWS = 4
+
+# why run_closed_loop returned
+STOP_NONE = 0  # every step done
+STOP_BMS = 1  # a state machine may act: phase A of the last step done, the caller completes it
+STOP_LINK = 2  # the bank link cannot run the next second compiled: the caller runs it on bytes
 
 _CHARGE_NORMAL = int(LedMode.CHARGE_NORMAL)
 _STANDBY = int(LedMode.STANDBY)
@@ -158,9 +189,12 @@ def control_step(
     balancing_s: np.ndarray,
     cell_par: np.ndarray,
     bank_lim: np.ndarray,
+    bank_work: np.ndarray,
+    keep_limits: bool,
 ) -> bool:
     """Phase B of one second (``Bms.control`` without the logging) and what it leaves for the next second: the
-    balancing switches into the twin and the bank limits. Returns True if a balancing switch changed."""
+    balancing switches into the twin and the bank limits (``bank_work``: scratch of :data:`BANK_WORK_ROWS` rows of
+    one value per module), unless ``keep_limits``. Returns True if a balancing switch changed."""
     n = rd_current.shape[0]
     n_cells = rd_cell_v.shape[1]
     tmax = np.empty(n)
@@ -213,36 +247,18 @@ def control_step(
         tmin[m] = quantities[m, Q_CELL_TEMPERATURE_MIN_C]
     update_counters(counter_values, counter_thresholds, counter_capacity, rd_current, pack_v, tmin, tmax, soc, dt_s)
     add_balancing(balancing_s, bal_mask, dt_s)
-    # the bank limits the inverter sees next (system/aggregation.py: bank_limits)
-    online = 0
-    cvl = 1.0e9
-    dvl = -1.0e9
-    ccl = 1.0e9
-    dcl = 1.0e9
+    if keep_limits:  # a master presents the bank (the link): its limits stand
+        return changed
+    # the bank limits the inverter sees next, with no master measuring the share (system/aggregation.py)
     for m in range(n):
-        if charge_fet[m] > 0.5 or discharge_fet[m] > 0.5:
-            online += 1
-            cvl = min(cvl, lim_outputs[m, OUT_CVL_V])
-            dvl = max(dvl, lim_outputs[m, OUT_DVL_V])
-            ccl = min(ccl, lim_outputs[m, OUT_CCL_A])
-            dcl = min(dcl, lim_outputs[m, OUT_DCL_A])
-    if online == 0:
-        cvl = 1.0e9
-        dvl = 1.0e9
-        for m in range(n):
-            cvl = min(cvl, lim_outputs[m, OUT_CVL_V])
-        dvl = -1.0e9
-        for m in range(n):
-            dvl = max(dvl, lim_outputs[m, OUT_DVL_V])
-        bank_lim[BL_CVL] = cvl
-        bank_lim[BL_DVL] = dvl - 1e-3
-        bank_lim[BL_CCL] = 0.0
-        bank_lim[BL_DCL] = 0.0
-    else:
-        bank_lim[BL_CVL] = cvl
-        bank_lim[BL_DVL] = min(dvl, cvl - 1e-3)
-        bank_lim[BL_CCL] = max(0.0, ccl) * online
-        bank_lim[BL_DCL] = max(0.0, dcl) * online
+        bank_work[MT_CVL, m] = lim_outputs[m, OUT_CVL_V]
+        bank_work[MT_DVL, m] = lim_outputs[m, OUT_DVL_V]
+        bank_work[MT_CCL, m] = lim_outputs[m, OUT_CCL_A]
+        bank_work[MT_DCL, m] = lim_outputs[m, OUT_DCL_A]
+        bank_work[MT_I, m] = 0.0
+        bank_work[MT_RES, m] = 0.0
+        bank_work[MT_ON, m] = 1.0 if charge_fet[m] > 0.5 or discharge_fet[m] > 0.5 else 0.0
+    bank_limits(bank_work, n, bank_lim, bank_work[MT_ROWS:])
     return changed
 
 
@@ -258,22 +274,22 @@ def write_bms_row(
     fault_started_s: np.ndarray,
 ) -> None:
     """The BMS columns of one sample row (``BMS_BANK_COLUMNS``, then ``BMS_MODULE_COLUMNS`` per module)."""
-    row[0] = bank_lim[BL_CVL]
-    row[1] = bank_lim[BL_CCL]
-    row[2] = bank_lim[BL_DCL]
+    row[BC_CVL_V] = bank_lim[BL_CVL]
+    row[BC_CCL_A] = bank_lim[BL_CCL]
+    row[BC_DCL_A] = bank_lim[BL_DCL]
     for m in range(soc_state.shape[0]):
         base = ROW_BMS_BANK + m * ROW_BMS_MODULE
         mode = int(led_mode_ids[m])
         if lim_outputs[m, OUT_MODE] >= MODE_FLOAT and mode in (_CHARGE_NORMAL, _STANDBY):
             mode = _END_OFF
-        row[base + 0] = soc_state[m, S_SOC]
-        row[base + 1] = machine_state[m]
-        row[base + 2] = lim_outputs[m, OUT_CVL_V]
-        row[base + 3] = lim_outputs[m, OUT_CCL_A]
-        row[base + 4] = lim_outputs[m, OUT_DCL_A]
-        row[base + 5] = led_bits(mode, soc_state[m, S_SOC], t_s, fault_started_s[m])
-        row[base + 6] = soc_state[m, S_UNCERTAINTY]
-        row[base + 7] = lim_outputs[m, OUT_FULL_CHARGE_REQUEST]
+        row[base + BMC_SOC] = soc_state[m, S_SOC]
+        row[base + BMC_STATE] = machine_state[m]
+        row[base + BMC_CVL_V] = lim_outputs[m, OUT_CVL_V]
+        row[base + BMC_CCL_A] = lim_outputs[m, OUT_CCL_A]
+        row[base + BMC_DCL_A] = lim_outputs[m, OUT_DCL_A]
+        row[base + BMC_LEDS] = led_bits(mode, soc_state[m, S_SOC], t_s, fault_started_s[m])
+        row[base + BMC_SOC_BOUND] = soc_state[m, S_UNCERTAINTY]
+        row[base + BMC_FULL_CHARGE_REQUEST] = lim_outputs[m, OUT_FULL_CHARGE_REQUEST]
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -320,12 +336,27 @@ def run_closed_loop(
     leds: tuple[np.ndarray, np.ndarray],
     step_info: np.ndarray,
     obey_limits: bool,
-) -> tuple[int, int, bool]:
-    """Advance up to ``n_steps`` seconds; return (steps done, sample rows written, an event is pending).
+    bank_work: np.ndarray,
+    keep_limits: bool,
+    link_on: bool,
+    link: tuple[
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        tuple[np.ndarray, np.ndarray, np.ndarray],
+        np.ndarray,
+        np.ndarray,
+    ],
+) -> tuple[int, int, int]:
+    """Advance up to ``n_steps`` seconds; return (steps done, sample rows written, what stopped it: ``STOP_*``).
 
-    ``obey_limits`` False models an inverter that ignores CVL/CCL/DCL. When an event is pending, the last step has
-    run phase A only: the caller steps the state machines, then
-    completes the step with :func:`control_step` (and a sample row if due) before calling again.
+    ``obey_limits`` False models an inverter that ignores CVL/CCL/DCL. ``keep_limits``: the bank limits come from
+    outside (a master) and stay. ``link_on``: the compiled bank link (``link_kernel.link_second`` on the arrays
+    ``link``) presents the bank before each second; a second it cannot run stops the loop before that second
+    (``STOP_LINK``). When a BMS event is pending (``STOP_BMS``), the last step has run phase A only: the caller
+    steps the state machines, then completes the step with :func:`control_step` (and a sample row if due) before
+    calling again.
     """
     ocv_tab, hys_tab, dudt_tab, rfac_tab = twin_tables
     gain_factor, offset, channel_par, faults = sensor_cal
@@ -350,11 +381,18 @@ def run_closed_loop(
     restart_v = loop_scalars[LS_RESTART_V]
     rest_current_a = loop_scalars[LS_REST_CURRENT_A]
     rest_hold_s = loop_scalars[LS_REST_HOLD_S]
+    link_ends, link_ids, link_k, link_rng, link_hold, link_work, link_at = link
+    keep = keep_limits or link_on
     n_rows = 0
     dirty = True
     for kk in range(n_steps):
         g_step = step0 + kk
         now_s = (g_step + 1) * dt_s
+        if link_on and not link_second(
+            g_step * dt_s, link_ends, link_ids, link_k, link_rng, link_hold, link_work, link_at, running, rd_pack_v,
+            rd_current, lim_outputs, charge_fet, discharge_fet, soc_state, bank_lim,
+        ):  # fmt: skip
+            return kk, n_rows, STOP_LINK
         if dirty or g_step % refresh_every == 0:
             k.refresh_resistance(cell_state, cell_par, cell_work, rfac_tab, hys_tab, dudt_tab, mod_par, sc)
             dirty = False
@@ -405,12 +443,12 @@ def run_closed_loop(
         if now_s >= next_wakeup_s - 1e-9:
             event = True
         if event:
-            return kk + 1, n_rows, True
+            return kk + 1, n_rows, STOP_BMS
         # phase B: Bms.control
         dirty = control_step(
             now_s, dt_s, rd_cell_v, rd_current, quantities, actions, charge_fet, discharge_fet, running, rest_s,
             soc_state, bal_state, bal_params, bal_mask, lim_state, lim_params, lim_inputs, lim_outputs,
-            counter_values, counter_thresholds, counter_capacity, balancing_s, cell_par, bank_lim,
+            counter_values, counter_thresholds, counter_capacity, balancing_s, cell_par, bank_lim, bank_work, keep,
         )  # fmt: skip
         if (g_step + 1) % sample_every == 0:
             # numba caches this kernel with write_row inlined: a change of the row layout must touch this file
@@ -420,4 +458,4 @@ def run_closed_loop(
                 bms_rows[n_rows], now_s, bank_lim, soc_state, machine_state, lim_outputs, led_mode_ids, fault_started_s
             )
             n_rows += 1
-    return n_steps, n_rows, False
+    return n_steps, n_rows, STOP_NONE

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Protocol
 
 import numpy as np
 
@@ -31,6 +32,37 @@ def _noise_blocks(rng: np.random.Generator, shape: tuple[int, int, int]) -> Iter
     """Standard normals for the sensors, one block after another (the order SensorBank draws them in)."""
     while True:
         yield rng.standard_normal(shape)
+
+
+class CompiledLinkPort(Protocol):
+    """What the loop needs of a compiled bank link (:class:`ml314.system.fast_link.CompiledLink`)."""
+
+    @property
+    def arrays(self) -> LinkArrays:
+        """The kernel's arrays (``closed_loop.run_closed_loop``'s ``link``)."""
+
+    def before_second(self, now_s: float) -> None:
+        """Run link second ``now_s`` on bytes and impose its limits."""
+
+    def after_second(self) -> None:
+        """That second is stepped: hand the link back to the kernel."""
+
+    def sync_endpoints(self) -> None:
+        """Cables plugged or pulled since the last call reach the kernel."""
+
+
+LinkArrays = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, np.ndarray
+]
+_NO_LINK: LinkArrays = (
+    np.zeros((1, 1)),
+    np.zeros((1, 1)),
+    np.zeros(1),
+    np.zeros(1, dtype=np.uint64),
+    (np.zeros(1), np.zeros(1), np.zeros((1, 1))),
+    np.zeros((1, 1)),
+    np.zeros((2, 1), dtype=np.int64),
+)
 
 
 #: the current thresholds each state's rules read (states.py TRANSITIONS and ModuleStateMachine._timers)
@@ -105,6 +137,9 @@ class CompiledBankSystem:
         self.led_mode_ids = np.zeros(n)
         self.fault_started = np.full(n, np.nan)
         self.bank_limits = np.array([0.0, -1.0, 0.0, 0.0])
+        self.bank_work = np.zeros((cl.BANK_WORK_ROWS, n))
+        self.limits_imposed = False  # the bank limits come from a presenter (impose_limits), not the loop's rule
+        self.link: CompiledLinkPort | None = None  # the compiled bank link, when a master presents the bank
         self.isolated = np.zeros(n, dtype=bool)  # held off the bus by the bank master (MOSFETs open)
         self.path_open = np.zeros(n)
         self.step_info = np.zeros(cl.SI_ROWS)
@@ -119,7 +154,7 @@ class CompiledBankSystem:
         self._pending = [Buttons() for _ in range(n)]
         self._has_pending = False
         self._home = np.zeros(k.HP_ROWS)
-        self._sums = np.zeros(6)
+        self._sums = np.zeros(k.SUM_ROWS)
         self._rows = np.zeros((1, k.ROW_BANK_COLUMNS + n * k.ROW_MODULE_COLUMNS))
         self._bms_rows = np.zeros((1, cl.ROW_BMS_BANK + n * cl.ROW_BMS_MODULE))
         bank.mod_par[k.MP_CHARGE_FET_ON] = 0.0
@@ -156,6 +191,7 @@ class CompiledBankSystem:
         """The limits the inverter obeys for the next step, in place of the loop's own aggregation (it recomputes
         them at the end of each step). ``None``: the inverter knows no limits, so it moves no current."""
         bl = self.bank_limits
+        self.limits_imposed = True
         if limits is None:
             bl[cl.BL_CCL] = 0.0
             bl[cl.BL_DCL] = 0.0
@@ -214,13 +250,17 @@ class CompiledBankSystem:
         bms_out = self._bms_rows if bms_rows is None else bms_rows
         done = 0
         n_rows = 0
+        link = self.link
+        on_bytes = False  # this call runs one second of the link on bytes
+        if link is not None:
+            link.sync_endpoints()
         while done < n_steps:
             if self._noise_pos >= self._noise.shape[0]:
                 self._noise = next(self._noise_blocks)
                 self._noise_pos = 0
-            n = min(n_steps - done, self._noise.shape[0] - self._noise_pos)
+            n = 1 if on_bytes else min(n_steps - done, self._noise.shape[0] - self._noise_pos)
             wake = self.t_s + dt if self._has_pending else self.next_wakeup_s
-            ran, nr, pending = cl.run_closed_loop(
+            ran, nr, stop = cl.run_closed_loop(
                 n,
                 dt,
                 b.step_index,
@@ -273,13 +313,25 @@ class CompiledBankSystem:
                 (self.led_mode_ids, self.fault_started),
                 self.step_info,
                 obey_limits,
+                self.bank_work,
+                self.limits_imposed,
+                link is not None and not on_bytes,
+                link.arrays if link is not None else _NO_LINK,
             )
             b.step_index += int(ran)
             self._noise_pos += int(ran)
             done += int(ran)
             n_rows += int(nr)
-            if pending:
+            if stop == cl.STOP_BMS:
                 n_rows += self._complete_step(sample_every, rows_out, bms_out, n_rows)
+            if on_bytes:
+                assert link is not None
+                link.after_second()
+                on_bytes = False
+            if stop == cl.STOP_LINK:
+                assert link is not None
+                link.before_second(self.t_s)
+                on_bytes = True
         return n_rows
 
     def _complete_step(self, sample_every: int, rows: np.ndarray, bms_rows: np.ndarray, at_row: int) -> int:
@@ -321,6 +373,8 @@ class CompiledBankSystem:
             self.bms.counters.balancing_s,
             b.cell_par,
             self.bank_limits,
+            self.bank_work,
+            self.limits_imposed or self.link is not None,
         )
         del dirty  # the next call refreshes at its first step anyway
         modes = self.bms.led_modes(now)

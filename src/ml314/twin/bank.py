@@ -136,7 +136,7 @@ class Bank:
         self.dudt_tab = np.ascontiguousarray(t.dudt_v_per_k)
         self.rfac_tab = np.ascontiguousarray(params.r_soc_factor_grid())
         self.acc = np.zeros(k.AC_ROWS)
-        self._sums = np.zeros(6)
+        self._sums = np.zeros(k.SUM_ROWS)
         self.step_index = 0
         self._refresh()
         self._settle_voltage()

@@ -48,16 +48,23 @@ CP_OCV_OFFSET_V = 6  # the cell's own OCV deviation from the data-sheet (mean) c
 CP_OCV_SLOPE_V = 7  # ... and how it changes from 0 % to 100 % SOC (deviation = offset + slope (soc - 0.5)), V
 CP_ROWS = 8
 
-# cell_work rows (refreshed from cell_par every refresh_every steps): R0, R1, R2 at (SOC, T), self-discharge at T,
-# 1/R1, 1/R2, the step resistance R0 + R1 (1 - a1) + R2 (1 - a2), R1 (1 - a1), R2 (1 - a2), dU/dT at SOC,
-# hysteresis half-gap M at SOC, the entropic OCV offset dU/dT (T - Tref), and the current the cell feeds to its
-# balancing resistor and the BMS supply. SOC and temperature move little within refresh_every steps (at 0.5C SOC
-# moves 0.8 % a minute); the lookups that depend on them are refreshed with them.
+# cell_work rows, shape (CW_ROWS, modules, cells): the slow per-cell quantities, refreshed from cell_par every
+# refresh_every steps. SOC and temperature move little within refresh_every steps (at 0.5C SOC moves 0.8 % a
+# minute); the lookups that depend on them are refreshed with them.
+CW_R0_OHM = 0  # R0 at (SOC, T)
+CW_R1_OHM = 1  # R1 at (SOC, T)
+CW_R2_OHM = 2  # R2 at (SOC, T)
+CW_SELF_DISCHARGE_A = 3  # self-discharge current at T
+CW_G1_S = 4  # 1 / R1
+CW_G2_S = 5  # 1 / R2
+CW_STEP_OHM = 6  # the step resistance R0 + R1 (1 - a1) + R2 (1 - a2)
+CW_R1_STEP_OHM = 7  # R1 (1 - a1)
+CW_R2_STEP_OHM = 8  # R2 (1 - a2)
+CW_DUDT = 9  # dU/dT at SOC, V/K
+CW_HYST_M = 10  # hysteresis half-gap M at SOC, V
+CW_ENTROPIC_V = 11  # the entropic OCV offset dU/dT (T - Tref)
+CW_DRAW_A = 12  # the current the cell feeds to its balancing resistor and the BMS supply
 CW_ROWS = 13
-CW_DUDT = 9
-CW_HYST_M = 10
-CW_ENTROPIC_V = 11
-CW_DRAW_A = 12
 
 # mod_state rows, shape (MS_ROWS, modules)
 MS_ENCLOSURE_C = 0
@@ -178,6 +185,43 @@ MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
 ROW_BANK_COLUMNS = len(BANK_COLUMNS)
 ROW_MODULE_COLUMNS = len(MODULE_COLUMNS)
 
+
+def column_index(columns: tuple[tuple[str, str, str], ...], name: str) -> int:
+    """The position of column ``name`` in a (name, unit, description) layout."""
+    return [c[0] for c in columns].index(name)
+
+
+# the sample row's columns by name (the bank part; a module's part starts at ROW_BANK_COLUMNS + m * ROW_MODULE_COLUMNS)
+COL_T_S = column_index(BANK_COLUMNS, "t_s")
+COL_AMBIENT_C = column_index(BANK_COLUMNS, "ambient_c")
+COL_GRID_UP = column_index(BANK_COLUMNS, "grid_up")
+COL_PV_W = column_index(BANK_COLUMNS, "pv_w")
+COL_LOAD_W = column_index(BANK_COLUMNS, "load_w")
+COL_GRID_W = column_index(BANK_COLUMNS, "grid_w")
+COL_BATTERY_W = column_index(BANK_COLUMNS, "battery_w")
+COL_CURTAILED_W = column_index(BANK_COLUMNS, "curtailed_w")
+COL_UNSERVED_W = column_index(BANK_COLUMNS, "unserved_w")
+COL_BUS_VOLTAGE_V = column_index(BANK_COLUMNS, "bus_voltage_v")
+COL_BUS_CURRENT_A = column_index(BANK_COLUMNS, "bus_current_a")
+MC_CURRENT_A = column_index(MODULE_COLUMNS, "current_a")
+MC_VOLTAGE_V = column_index(MODULE_COLUMNS, "voltage_v")
+MC_SOC = column_index(MODULE_COLUMNS, "soc")
+MC_CELL_MIN_V = column_index(MODULE_COLUMNS, "cell_min_v")
+MC_CELL_MAX_V = column_index(MODULE_COLUMNS, "cell_max_v")
+MC_TEMP_MIN_C = column_index(MODULE_COLUMNS, "temp_min_c")
+MC_TEMP_MAX_C = column_index(MODULE_COLUMNS, "temp_max_c")
+MC_CELL_MIN_INDEX = column_index(MODULE_COLUMNS, "cell_min_index")
+MC_CELL_MAX_INDEX = column_index(MODULE_COLUMNS, "cell_max_index")
+
+# the running interval sums of the power columns (sums rows), carried across calls; written as interval means
+SUM_PV_W = 0
+SUM_LOAD_W = 1
+SUM_GRID_W = 2
+SUM_BATTERY_W = 3
+SUM_CURTAILED_W = 4
+SUM_UNSERVED_W = 5
+SUM_ROWS = 6
+
 _GAS_CONSTANT = 8.314462618
 _KELVIN = 273.15
 _GRID_MAX = 100  # the uniform SOC grid has _GRID_MAX + 1 points
@@ -216,17 +260,19 @@ def refresh_resistance(
             i, f = _grid_index(s)
             rf = rfac_tab[i] + (rfac_tab[i + 1] - rfac_tab[i]) * f
             arr = math.exp(sc[SC_EA_OVER_R] * (1.0 / (t_c + _KELVIN) - 1.0 / t_ref_k)) * rf
-            cell_work[0, m, c] = cell_par[CP_R0_OHM, m, c] * arr
-            cell_work[1, m, c] = cell_par[CP_R1_OHM, m, c] * arr
-            cell_work[2, m, c] = cell_par[CP_R2_OHM, m, c] * arr
-            cell_work[3, m, c] = cell_par[CP_SELF_DISCHARGE_A, m, c] * 2.0 ** (
+            cell_work[CW_R0_OHM, m, c] = cell_par[CP_R0_OHM, m, c] * arr
+            cell_work[CW_R1_OHM, m, c] = cell_par[CP_R1_OHM, m, c] * arr
+            cell_work[CW_R2_OHM, m, c] = cell_par[CP_R2_OHM, m, c] * arr
+            cell_work[CW_SELF_DISCHARGE_A, m, c] = cell_par[CP_SELF_DISCHARGE_A, m, c] * 2.0 ** (
                 (t_c - sc[SC_T_REF_C]) / sc[SC_SELF_DISCHARGE_DOUBLING_K]
             )
-            cell_work[4, m, c] = 1.0 / cell_work[1, m, c]
-            cell_work[5, m, c] = 1.0 / cell_work[2, m, c]
-            cell_work[7, m, c] = cell_work[1, m, c] * (1.0 - sc[SC_A1])
-            cell_work[8, m, c] = cell_work[2, m, c] * (1.0 - sc[SC_A2])
-            cell_work[6, m, c] = cell_work[0, m, c] + cell_work[7, m, c] + cell_work[8, m, c]
+            cell_work[CW_G1_S, m, c] = 1.0 / cell_work[CW_R1_OHM, m, c]
+            cell_work[CW_G2_S, m, c] = 1.0 / cell_work[CW_R2_OHM, m, c]
+            cell_work[CW_R1_STEP_OHM, m, c] = cell_work[CW_R1_OHM, m, c] * (1.0 - sc[SC_A1])
+            cell_work[CW_R2_STEP_OHM, m, c] = cell_work[CW_R2_OHM, m, c] * (1.0 - sc[SC_A2])
+            cell_work[CW_STEP_OHM, m, c] = (
+                cell_work[CW_R0_OHM, m, c] + cell_work[CW_R1_STEP_OHM, m, c] + cell_work[CW_R2_STEP_OHM, m, c]
+            )
             dudt = dudt_tab[i] + (dudt_tab[i + 1] - dudt_tab[i]) * f
             cell_work[CW_DUDT, m, c] = dudt
             cell_work[CW_HYST_M, m, c] = hys_tab[i] + (hys_tab[i + 1] - hys_tab[i]) * f
@@ -272,7 +318,7 @@ def module_sources(
                 + cell_par[CP_OCV_SLOPE_V, m, c] * (soc_c - 0.5)
             )
             u_cell[m, c] = u
-            reff = cell_work[6, m, c]
+            reff = cell_work[CW_STEP_OHM, m, c]
             d = cell_work[CW_DRAW_A, m, c]
             e_sum += (
                 u
@@ -407,10 +453,10 @@ def advance_cells(
             soc = cell_state[CS_SOC, m, c]
             h = cell_state[CS_HYST_V, m, c]
             u = u_cell[m, c]
-            r0 = cell_work[0, m, c]
-            sd = cell_work[3, m, c]
-            v1n = a1 * cell_state[CS_V1_V, m, c] + cell_work[7, m, c] * i_c
-            v2n = a2 * cell_state[CS_V2_V, m, c] + cell_work[8, m, c] * i_c
+            r0 = cell_work[CW_R0_OHM, m, c]
+            sd = cell_work[CW_SELF_DISCHARGE_A, m, c]
+            v1n = a1 * cell_state[CS_V1_V, m, c] + cell_work[CW_R1_STEP_OHM, m, c] * i_c
+            v2n = a2 * cell_state[CS_V2_V, m, c] + cell_work[CW_R2_STEP_OHM, m, c] * i_c
             v_c = u + h + v1n + v2n + r0 * i_c
             eta = eff_c if i_c > 0.0 else 1.0
             # one-state hysteresis toward the branch of the current's sign; exp(-x) by its series while
@@ -428,8 +474,8 @@ def advance_cells(
             t_c = cell_state[CS_TEMP_C, m, c]
             q_irr = (
                 r0 * i_c * i_c
-                + v1n * v1n * cell_work[4, m, c]
-                + v2n * v2n * cell_work[5, m, c]
+                + v1n * v1n * cell_work[CW_G1_S, m, c]
+                + v2n * v2n * cell_work[CW_G2_S, m, c]
                 + h * i_c
                 + (1.0 - eta) * u * i_c
             )
@@ -556,12 +602,12 @@ def account_energy(
         acc[AC_LOAD_J] += (load - unserved) * dt_s
         acc[AC_CURTAILED_J] += curtailed * dt_s
         acc[AC_UNSERVED_J] += unserved * dt_s
-    sums[0] += pv
-    sums[1] += load
-    sums[2] += grid
-    sums[3] += p_dc
-    sums[4] += curtailed
-    sums[5] += unserved
+    sums[SUM_PV_W] += pv
+    sums[SUM_LOAD_W] += load
+    sums[SUM_GRID_W] += grid
+    sums[SUM_BATTERY_W] += p_dc
+    sums[SUM_CURTAILED_W] += curtailed
+    sums[SUM_UNSERVED_W] += unserved
 
 
 @njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
@@ -582,14 +628,19 @@ def write_row(
     n_mod = cell_state.shape[1]
     n_cell = cell_state.shape[2]
     inv_n = 1.0 / sample_every
-    row[0] = t_s
-    row[1] = amb
-    row[2] = grid_up
-    for j in range(6):
-        row[3 + j] = sums[j] * inv_n
+    row[COL_T_S] = t_s
+    row[COL_AMBIENT_C] = amb
+    row[COL_GRID_UP] = grid_up
+    row[COL_PV_W] = sums[SUM_PV_W] * inv_n
+    row[COL_LOAD_W] = sums[SUM_LOAD_W] * inv_n
+    row[COL_GRID_W] = sums[SUM_GRID_W] * inv_n
+    row[COL_BATTERY_W] = sums[SUM_BATTERY_W] * inv_n
+    row[COL_CURTAILED_W] = sums[SUM_CURTAILED_W] * inv_n
+    row[COL_UNSERVED_W] = sums[SUM_UNSERVED_W] * inv_n
+    for j in range(SUM_ROWS):
         sums[j] = 0.0
-    row[9] = v_bus
-    row[10] = i_bus
+    row[COL_BUS_VOLTAGE_V] = v_bus
+    row[COL_BUS_CURRENT_A] = i_bus
     for m in range(n_mod):
         base = ROW_BANK_COLUMNS + m * ROW_MODULE_COLUMNS
         q_dis = 1.0e30
@@ -615,18 +666,18 @@ def write_row(
             t_hi = max(t_hi, cell_state[CS_TEMP_C, m, c])
         q_dis = max(q_dis, 0.0)
         q_chg = max(q_chg, 0.0)
-        row[base + 0] = mod_state[MS_CURRENT_A, m]
-        row[base + 1] = mod_state[MS_VOLTAGE_V, m]
-        row[base + 2] = q_dis / (q_dis + q_chg) if q_dis + q_chg > 0.0 else 0.0
-        row[base + 3] = v_lo
-        row[base + 4] = v_hi
-        row[base + 5] = t_lo
-        row[base + 6] = t_hi
-        row[base + 7] = i_lo + 1
-        row[base + 8] = i_hi + 1
+        row[base + MC_CURRENT_A] = mod_state[MS_CURRENT_A, m]
+        row[base + MC_VOLTAGE_V] = mod_state[MS_VOLTAGE_V, m]
+        row[base + MC_SOC] = q_dis / (q_dis + q_chg) if q_dis + q_chg > 0.0 else 0.0
+        row[base + MC_CELL_MIN_V] = v_lo
+        row[base + MC_CELL_MAX_V] = v_hi
+        row[base + MC_TEMP_MIN_C] = t_lo
+        row[base + MC_TEMP_MAX_C] = t_hi
+        row[base + MC_CELL_MIN_INDEX] = i_lo + 1
+        row[base + MC_CELL_MAX_INDEX] = i_hi + 1
 
 
-@njit(cache=True, error_model="numpy", fastmath=FAST)
+@njit(cache=True, error_model="numpy", fastmath=FAST, nogil=True)
 def run_steps(
     n_steps: int,
     dt_s: float,
@@ -655,7 +706,7 @@ def run_steps(
     """Advance ``n_steps`` steps; return (steps done, sample rows written into ``rows``).
 
     ``step0`` is the global index of the first step (it phases the resistance refresh and the sampling).
-    ``sums`` (6 floats) carries the running interval sums of the power columns across calls.
+    ``sums`` (SUM_ROWS floats) carries the running interval sums of the power columns across calls.
     """
     n_mod = cell_state.shape[1]
     n_cell = cell_state.shape[2]
