@@ -274,12 +274,22 @@ def test_a_mixed_bank_raises_the_caution_of_13_1_5(tmp_path: Path) -> None:
         (("--modules", "3", "--ids", "1,2"), "--ids: 2 values for 3 modules"),
         (("--modules", "2", "--termination", "1,maybe"), "--termination"),
         (("--modules", "2", "--link-baud", "1234"), "--link-baud 1234"),
+        (("--modules", "1", "--link-bytes"), "--link-bytes"),
     ],
 )
 def test_bad_bank_options_are_one_line_errors(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     r = simulate(tmp_path / "bad", *args)
     assert r.returncode == 2, r.stdout
     assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_link_bytes_runs_the_link_on_bytes_with_the_same_membership(tmp_path: Path) -> None:
+    for name, extra in (("events", ()), ("bytes", ("--link-bytes",))):
+        succeeded(simulate(tmp_path / name, "--modules", "3", "--days", "0.01", *extra))
+    events, on_bytes = summary_of(tmp_path / "events")["bank_link"], summary_of(tmp_path / "bytes")["bank_link"]
+    assert events["online"] == on_bytes["online"] == [2, 3]
+    assert events["events"] == on_bytes["events"]
+    assert events["polling_rounds"] == on_bytes["polling_rounds"] > 800
 
 
 def test_resume_continues_in_the_same_output_folder(tmp_path: Path) -> None:
