@@ -548,9 +548,11 @@ def simulate(
         except KeyboardInterrupt:  # Ctrl-C: keep what was simulated (the rows written so far, a partial summary)
             interrupted = True
         finally:
-            ctx.sink.drain()  # every row simulated is in the file (also after Ctrl-C) and in the statistics
-            if ctx.system is not None:
-                ctx.system.close()
+            try:
+                ctx.sink.drain()  # every row simulated is in the file (also after Ctrl-C) and in the statistics
+            finally:
+                if ctx.system is not None:
+                    ctx.system.close()
             if ctx.fast_link is not None:
                 ctx.fast_link.to_master()  # the master's counters and reports for the summary
         ctx.flush_ageing()
