@@ -138,7 +138,7 @@ class CompiledBankSystem:
         self.fault_started = np.full(n, np.nan)
         self.bank_limits = np.array([0.0, -1.0, 0.0, 0.0])
         self.bank_work = np.zeros((cl.BANK_WORK_ROWS, n))
-        self.limits_imposed = False  # the bank limits come from a presenter (impose_limits), not the loop's rule
+        self.limits_imposed = False  # this advance's bank limits come from a presenter (impose_limits)
         self.link: CompiledLinkPort | None = None  # the compiled bank link, when a master presents the bank
         self.isolated = np.zeros(n, dtype=bool)  # held off the bus by the bank master (MOSFETs open)
         self.path_open = np.zeros(n)
@@ -188,8 +188,9 @@ class CompiledBankSystem:
         self._has_pending = True
 
     def impose_limits(self, limits: ChargeLimits | None) -> None:
-        """The limits the inverter obeys for the next step, in place of the loop's own aggregation (it recomputes
-        them at the end of each step). ``None``: the inverter knows no limits, so it moves no current."""
+        """The limits the inverter obeys for the next :meth:`advance` call, in place of the loop's own aggregation
+        (which then stands aside until that call ends). ``None``: the inverter knows no limits, so it moves no
+        current."""
         bl = self.bank_limits
         self.limits_imposed = True
         if limits is None:
@@ -332,6 +333,7 @@ class CompiledBankSystem:
                 assert link is not None
                 link.before_second(self.t_s)
                 on_bytes = True
+        self.limits_imposed = False  # imposed limits hold for one call (the caller imposes again before the next)
         return n_rows
 
     def _complete_step(self, sample_every: int, rows: np.ndarray, bms_rows: np.ndarray, at_row: int) -> int:
