@@ -34,10 +34,10 @@ from ml314.system.addressing import MAX_BANK_MODULES
 from ml314.system.bank_aggregate import aggregate
 from ml314.system.limit_hold import LimitHold
 
-__all__ = ["BankMaster", "MasterParams", "MemberState", "Membership", "Transport"]
+__all__ = ["BankMaster", "MasterParams", "MemberState", "Membership", "Transact"]
 
 #: send ``request``; return the answer frame (or None on timeout) and the seconds the transaction took
-Transport = Callable[[bytes, link.Cid2], tuple[bytes | None, float]]
+Transact = Callable[[bytes, link.Cid2], tuple[bytes | None, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,7 @@ class BankMaster:
         self.next_cycle_s = now_s + self.params.cycle_period_s
         self.cycles += 1
 
-    def poll(self, transport: Transport, now_s: float) -> float:
+    def poll(self, transact: Transact, now_s: float) -> float:
         """One transaction; returns the seconds it took on the wire (the caller's link clock)."""
         if self.started_s is None:
             self.started_s = now_s
@@ -161,12 +161,12 @@ class BankMaster:
         member = self.members.get(mid)
         command = member.command if member is not None and cmd == link.Cid2.COMMAND else None
         request = link.request(cmd, mid, command)
-        response, took_s = transport(request, cmd)
+        response, took_s = transact(request, cmd)
         tries = self.params.retries if member is not None else 0  # silence at an unknown ID is an answer
         while response is None and tries > 0:
             tries -= 1
             self.retried += 1
-            response, more_s = transport(request, cmd)
+            response, more_s = transact(request, cmd)
             took_s += more_s
         self.handle(mid, cmd, command, response, now_s)
         if cmd == link.Cid2.REPORT:
@@ -180,13 +180,13 @@ class BankMaster:
             return self.next_cycle_s
         return None
 
-    def run_until(self, transport: Transport, clock_s: float, until_s: float) -> float:
+    def run_until(self, transact: Transact, clock_s: float, until_s: float) -> float:
         """Poll while the link clock is before ``until_s``; return the link clock after the last transaction."""
         while clock_s < until_s:
             if not self._queue and clock_s < self.next_cycle_s:  # the round is done: idle until the next one
                 clock_s = min(until_s, self.next_cycle_s)
                 continue
-            clock_s += max(self.poll(transport, clock_s), 1e-6)
+            clock_s += max(self.poll(transact, clock_s), 1e-6)
         return clock_s
 
     # ---------------------------------------------------------------- answers
