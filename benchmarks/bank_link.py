@@ -40,7 +40,7 @@ from ml314.bms.parameters import load_default_parameters
 from ml314.runtime.bank_link_runtime import MasterLoop, ModulesSide, PacedStream
 from ml314.system import bank_link as link
 from ml314.system.bank_bus import frame_adr
-from ml314.system.bank_master import BankMaster, LinkState, MasterParams
+from ml314.system.bank_master import BankMaster, MasterParams, Membership
 from ml314.system.compiled_system import CompiledBankSystem
 from ml314.system.linked_bank import LinkedBank, LinkOptions, default_wiring
 from ml314.system.status import StatusBuilder
@@ -94,7 +94,7 @@ class Probe:
     def _steady(self) -> bool:
         members = list(self.master.members.values())
         return len(members) == N - 1 and all(
-            m.state is LinkState.ONLINE and m.command_sent == m.command for m in members
+            m.state is Membership.ONLINE and m.command_sent == m.command for m in members
         )
 
     def transact(self, request: bytes, cmd: link.Cid2) -> tuple[bytes | None, float]:

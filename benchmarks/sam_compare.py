@@ -41,7 +41,7 @@ from ml314.runtime.scenarios.home import home_profiles
 from ml314.runtime.simulation import SimulationRequest, simulate
 from ml314.twin.frontpanel import BMS_SUPPLY_DRAW_A
 from ml314.twin.params import load_cell_parameters
-from ml314.twin.scenarios import Profile
+from ml314.twin.profiles import Profile
 
 NAME = "sam_compare"
 COLUMNS = ("metric", "unit", "sam", "ml314", "diff_pct")

@@ -14,7 +14,7 @@ from ml314.runtime.sweep_study import Study, read_study
 from ml314.twin.ageing import AgeingState, age_cells, project_fade
 from ml314.twin.home import grid_without_battery
 from ml314.twin.params import load_cell_parameters
-from ml314.twin.scenarios.profile import Profile
+from ml314.twin.profiles.profile import Profile
 
 
 def study_file(tmp_path: Path, text: str) -> Path:

@@ -7,13 +7,13 @@ import pytest
 
 from ml314.bms.leds import LedMode
 from ml314.bms.parameters import BmsParameters
-from ml314.system.bank_system import BankSystem
+from ml314.system.reference_system import ReferenceBankSystem
 from ml314.twin import kernel as k
 
 from .conftest import make_system
 
 
-def pattern(system: BankSystem, led: str, seconds: float = 8.0) -> tuple[str, float | None]:
+def pattern(system: ReferenceBankSystem, led: str, seconds: float = 8.0) -> tuple[str, float | None]:
     """'on', 'off' or 'flash' and the flash period of one LED of module 0, sampled every 50 ms."""
     t0 = system.t_s
     samples = [getattr(system.bms.leds(0, t0 + 0.05 * i), led) for i in range(int(seconds / 0.05))]
@@ -25,34 +25,34 @@ def pattern(system: BankSystem, led: str, seconds: float = 8.0) -> tuple[str, fl
     return "flash", float(np.mean(np.diff(rises))) * 0.05 if len(rises) > 1 else None
 
 
-def soc_leds(system: BankSystem) -> int:
+def soc_leds(system: ReferenceBankSystem) -> int:
     return sum(system.bms.leds(0, system.t_s).soc)
 
 
-def run(system: BankSystem, request: float, seconds: int, **kw: object) -> None:
+def run(system: ReferenceBankSystem, request: float, seconds: int, **kw: object) -> None:
     for _ in range(seconds):
         system.step(request, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def system(bms_params: BmsParameters) -> BankSystem:
+def system(bms_params: BmsParameters) -> ReferenceBankSystem:
     return make_system(bms_params, soc=0.6)
 
 
-def test_shutdown_all_off(system: BankSystem) -> None:
+def test_shutdown_all_off(system: ReferenceBankSystem) -> None:
     system.press([0], long=True)
     run(system, 0.0, 2)
     assert system.bms.outputs.led_modes[0] == LedMode.SHUTDOWN_SLEEP  # type: ignore[union-attr]
     assert pattern(system, "run")[0] == pattern(system, "alm")[0] == "off" and soc_leds(system) == 0
 
 
-def test_standby_run_on_and_soc_leds(system: BankSystem) -> None:
+def test_standby_run_on_and_soc_leds(system: ReferenceBankSystem) -> None:
     run(system, 0.0, 30)
     assert pattern(system, "run")[0] == "on" and pattern(system, "alm")[0] == "off"
     assert soc_leds(system) == 3  # 60 %: three LEDs of 25 %
 
 
-def test_charge_normal_flash_1(system: BankSystem) -> None:
+def test_charge_normal_flash_1(system: ReferenceBankSystem) -> None:
     run(system, 50.0, 30)
     kind, period = pattern(system, "run")
     assert kind == "flash" and period == pytest.approx(1.0, abs=0.06)
@@ -83,7 +83,7 @@ def test_charge_end_off_voltage_run_on(bms_params: BmsParameters) -> None:
     assert pattern(system, "run")[0] == "on" and pattern(system, "alm")[0] == "off"
 
 
-def test_charge_over_temperature_protection_alm_on(system: BankSystem) -> None:
+def test_charge_over_temperature_protection_alm_on(system: ReferenceBankSystem) -> None:
     run(system, 50.0, 20)
     system.bank.cell_state[k.CS_TEMP_C] = 57.0
     run(system, 50.0, 150, obey_limits=False)
@@ -91,7 +91,7 @@ def test_charge_over_temperature_protection_alm_on(system: BankSystem) -> None:
     assert pattern(system, "run")[0] == "off" and pattern(system, "alm")[0] == "on"
 
 
-def test_charge_over_current_alm_flash_3(system: BankSystem) -> None:
+def test_charge_over_current_alm_flash_3(system: ReferenceBankSystem) -> None:
     run(system, 200.0, 15, obey_limits=False)
     assert system.bms.outputs.led_modes[0] == LedMode.CHARGE_OVER_CURRENT  # type: ignore[union-attr]
     run_kind, run_period = pattern(system, "run")
@@ -100,7 +100,7 @@ def test_charge_over_current_alm_flash_3(system: BankSystem) -> None:
     assert alm_kind == "flash" and alm_period == pytest.approx(2.0, abs=0.06)
 
 
-def test_discharge_normal_flash_2_and_soc_leds(system: BankSystem) -> None:
+def test_discharge_normal_flash_2_and_soc_leds(system: ReferenceBankSystem) -> None:
     run(system, -50.0, 30)
     kind, period = pattern(system, "run")
     assert kind == "flash" and period == pytest.approx(1.5, abs=0.06)
@@ -126,7 +126,7 @@ def test_discharge_end_off_voltage_goes_dark_and_sleeps(bms_params: BmsParameter
     assert pattern(system, "run")[0] == "off" and pattern(system, "alm")[0] == "off" and soc_leds(system) == 0
 
 
-def test_discharge_over_current_protection_alm_on(system: BankSystem) -> None:
+def test_discharge_over_current_protection_alm_on(system: ReferenceBankSystem) -> None:
     run(system, -200.0, 15, obey_limits=False)
     assert system.bms.outputs.led_modes[0] == LedMode.DISCHARGE_PROTECTION  # type: ignore[union-attr]
     assert pattern(system, "run")[0] == "off" and pattern(system, "alm")[0] == "on"

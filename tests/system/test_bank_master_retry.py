@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ml314.system import bank_link as link
 from ml314.system.bank_bus import frame_adr
-from ml314.system.bank_master import LinkState, MasterParams
+from ml314.system.bank_master import MasterParams, Membership
 from ml314.system.linked_bank import LinkedBank
 from tests.system.test_linked_bank import make
 
@@ -38,7 +38,7 @@ def test_a_late_answer_is_retried_and_the_module_stays_in_the_bank() -> None:
     poll_rounds(bank, 12)
     master = bank.master
     assert master is not None
-    assert master.members[3].state is LinkState.ONLINE
+    assert master.members[3].state is Membership.ONLINE
     assert master.members[3].failures == 0 and master.retried >= 10
     assert len(master.online()) == 3
 

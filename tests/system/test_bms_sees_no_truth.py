@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from ml314.bms.parameters import load_default_parameters
-from ml314.system.bank_system import BankSystem
 from ml314.system.compiled_system import CompiledBankSystem
+from ml314.system.reference_system import ReferenceBankSystem
 from ml314.twin import kernel as k
 from ml314.twin.bank import Bank, ModuleTruth
 from ml314.twin.params import load_cell_parameters
@@ -56,7 +56,7 @@ def test_compiled_loop_never_reads_the_true_soc(modules: int) -> None:
 
 def test_reference_loop_never_reads_the_true_soc() -> None:
     bank = TruthlessBank(2, CELLS, seed=5, initial_soc=0.7)
-    system = BankSystem(bank, PARAMS, seed=6)
+    system = ReferenceBankSystem(bank, PARAMS, seed=6)
     for i in range(600):
         system.step(-40.0 if i < 300 else 0.0)
     assert np.all(np.isfinite(system.bms.estimator.soc))

@@ -1,4 +1,4 @@
-"""The compiled closed loop decides exactly as the BMS stepped every second (BankSystem, the reference)."""
+"""The compiled closed loop decides exactly as the BMS stepped every second (ReferenceBankSystem)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ml314.bms.parameters import load_default_parameters
-from ml314.system.bank_system import BankSystem
 from ml314.system.compiled_system import CompiledBankSystem
+from ml314.system.reference_system import ReferenceBankSystem
 from ml314.twin import kernel as k
 from ml314.twin.bank import Bank
 from ml314.twin.params import load_cell_parameters
@@ -33,7 +33,7 @@ def profile(t: int) -> float:
 @pytest.mark.parametrize("modules", [1, 3])
 def test_compiled_loop_matches_the_per_second_reference(modules: int) -> None:
     n = 11_000
-    ref = BankSystem(Bank(modules, C, seed=3, initial_soc=0.6), P, seed=7)
+    ref = ReferenceBankSystem(Bank(modules, C, seed=3, initial_soc=0.6), P, seed=7)
     fast = CompiledBankSystem(Bank(modules, C, seed=3, initial_soc=0.6), P, seed=7, refresh_every=1)
     inputs = np.zeros((k.IN_ROWS, n))
     inputs[k.IN_AMBIENT_C] = 25.0

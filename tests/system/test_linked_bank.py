@@ -13,7 +13,7 @@ from ml314.domain.battery_status import AlarmKind, BankStatus, ModuleIdentity, M
 from ml314.protocols.examples import worked_example
 from ml314.system import bank_link as link
 from ml314.system.addressing import FaultKind, wiring_from_ids
-from ml314.system.bank_master import BankMaster, LinkState, MasterParams
+from ml314.system.bank_master import BankMaster, MasterParams, Membership
 from ml314.system.compiled_system import CompiledBankSystem
 from ml314.system.linked_bank import LinkedBank, LinkOptions, default_wiring
 from ml314.system.status import StatusBuilder
@@ -139,22 +139,22 @@ def test_a_module_that_stops_answering_leaves_and_rejoins_when_its_voltage_match
     bank.endpoints[2].connected = False  # the Battery Comm cable of module ID 3 comes out
     status = run(system, bank, inputs, 5)
     assert status is not None and status.module_count == 2
-    assert master.members[3].state is LinkState.LOST
+    assert master.members[3].state is Membership.LOST
     assert AlarmKind.INTERNAL_COMMUNICATION in status.alarms
     status = run(system, bank, inputs, 15)  # its own watchdog takes it off the bus
     assert system.isolated[2]
     assert abs(system.readings[2][2]) < 0.5
     bank.endpoints[2].connected = True  # back under load: its rest voltage is above the loaded bus
     run(system, bank, inputs, 5)
-    assert master.members[3].state is LinkState.WAITING
+    assert master.members[3].state is Membership.WAITING
     assert system.isolated[2]
     assert master.waiting()
     inputs[k.IN_REQUEST, 0] = 0.0  # the load stops, the bus relaxes to the modules' rest voltage
     for _ in range(600):
         run(system, bank, inputs, 1)
-        if master.members[3].state is LinkState.ONLINE:
+        if master.members[3].state is Membership.ONLINE:
             break
-    assert master.members[3].state is LinkState.ONLINE
+    assert master.members[3].state is Membership.ONLINE
     status = run(system, bank, inputs, 3)
     assert status is not None and status.module_count == 3
     assert not system.isolated[2]
@@ -198,10 +198,10 @@ def test_switches_are_read_at_reset_only() -> None:
     # the master finds ID 7 by its probes; ID 3 is missing until the master itself is reset
     for _ in range(120):
         run(system, bank, inputs, 1)
-        if 7 in master.members and master.members[7].state is LinkState.ONLINE:
+        if 7 in master.members and master.members[7].state is Membership.ONLINE:
             break
-    assert master.members[7].state is LinkState.ONLINE
-    assert master.members[3].state is LinkState.LOST
+    assert master.members[7].state is Membership.ONLINE
+    assert master.members[3].state is Membership.LOST
     bank.press_reset(0)  # RESET on the master: a fresh scan
     assert bank.master is not master
     status = run(system, bank, inputs, 8)

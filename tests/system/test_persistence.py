@@ -10,7 +10,7 @@ from ml314.bms.parameters import load_default_parameters
 from ml314.bms.states import BmsState
 from ml314.errors import ConfigError
 from ml314.storage.bms_store import load_bms_state, save_bms_state
-from ml314.system.bank_system import BankSystem
+from ml314.system.reference_system import ReferenceBankSystem
 from ml314.twin.bank import Bank
 from ml314.twin.params import load_cell_parameters
 from ml314.twin.sensors import SensorFault
@@ -18,8 +18,8 @@ from ml314.twin.sensors import SensorFault
 P = load_default_parameters()
 
 
-def _system(seed: int = 2) -> BankSystem:
-    return BankSystem(Bank(2, load_cell_parameters(), seed=seed, initial_soc=0.5), P, seed=seed)
+def _system(seed: int = 2) -> ReferenceBankSystem:
+    return ReferenceBankSystem(Bank(2, load_cell_parameters(), seed=seed, initial_soc=0.5), P, seed=seed)
 
 
 def test_log_counters_and_a_latched_fault_survive_a_restart(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from ml314.domain.units import SECONDS_PER_HOUR
 from ml314.twin import kernel as k
 from ml314.twin.bank import Bank
 from ml314.twin.params import load_cell_parameters
-from ml314.twin.scenarios import household_load, pv_generation
+from ml314.twin.profiles import household_load, pv_generation
 
 PARAMS = load_cell_parameters()
 

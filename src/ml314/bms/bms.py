@@ -8,7 +8,7 @@ Each module runs its own BMS; they are stepped together so the per-second work i
 3. each module's state machine turns buttons, the measured current and the protection actions into MOSFET
    commands and the BMS power state (``states.py``);
 4. SOC and SOH estimation (``soc/``), passive balancing (``balancing.py``), inverter limits (``limits.py``),
-   counters (``events.py``) and the LED row of Table 6-4 (``panel.py``, ``leds.py``).
+   counters (``events.py``) and the LED row of Table 6-4 (``leds.py``).
 
 The BMS sees only :class:`~ml314.twin.sensors.SensorArrays`-shaped readings, never the twin's truth. This is the
 reference implementation: the runtime uses it in real time and the compiled closed loop of ``ml314 simulate`` is
@@ -23,7 +23,7 @@ import numpy as np
 
 from ml314.bms.balancing import Balancer
 from ml314.bms.events import Counters, Event, EventLog, event_from_change
-from ml314.bms.leds import LedMode, led_outputs
+from ml314.bms.leds import LedMode, led_mode, led_outputs
 from ml314.bms.limits import (
     IN_BALANCING,
     IN_BANK_FULL_REQUEST,
@@ -50,7 +50,6 @@ from ml314.bms.limits import (
 )
 from ml314.bms.limits_control import MODE_FLOAT
 from ml314.bms.limits_derating import compile_limit_params
-from ml314.bms.panel import led_mode
 from ml314.bms.parameters import BmsParameters, Level
 from ml314.bms.protection import (
     ACT_DERATE,

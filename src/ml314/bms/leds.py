@@ -1,9 +1,11 @@
 """The front-panel LEDs: manual Table 6-4 and the fault codes of Table 12-2, as one table.
 
 Each row of :data:`LED_ROWS` is one (BMS state, condition) of Table 6-4 plus the notes under it and the LED codes of
-12.2 #5-#8; its id is a :class:`LedMode`. The state machine picks the mode; this module turns (mode, SOC, time) into
-what the six LEDs show. The same table is compiled into :data:`LED_TABLE` for :func:`led_bits`, the numba twin of
-:func:`led_outputs` that the compiled closed loop calls; a test checks the two agree.
+12.2 #5-#8; its id is a :class:`LedMode`. :data:`LED_RULES` pick the mode from the BMS state and the active
+protection rows (:func:`led_mode`, first match wins, fault codes first because they own the LEDs while they last);
+this module turns (mode, SOC, time) into what the six LEDs show. The same table is compiled into :data:`LED_TABLE`
+for :func:`led_bits`, the numba twin of :func:`led_outputs` that the compiled closed loop calls; a test checks the
+two agree.
 
 Decisions where the manual is silent (each is one constant or one table cell):
 
@@ -30,7 +32,9 @@ Decisions where the manual is silent (each is one constant or one table cell):
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from types import MappingProxyType
@@ -38,6 +42,8 @@ from types import MappingProxyType
 import numpy as np
 from numba import njit
 
+from ml314.bms.parameters import Level, ProtectionRow
+from ml314.bms.states import BmsState
 from ml314.domain.leds import BIT_ALM, BIT_RUN, BIT_SOC, LedOutputs, SocLeds
 
 __all__ = [
@@ -52,17 +58,20 @@ __all__ = [
     "FLASH_PERIOD_S",
     "LED_ROWS",
     "LED_ROW_BY_MODE",
+    "LED_RULES",
     "LED_TABLE",
     "FaultCode",
     "FaultRow",
     "LedMode",
     "LedRow",
+    "LedRule",
     "Pattern",
     "SocShow",
     "compile_led_table",
     "fault_led_mode",
     "led_bits",
     "led_bits_all",
+    "led_mode",
     "led_outputs",
     "soc_percent",
 ]
@@ -410,3 +419,97 @@ def led_bits_all(
     (int64) have one entry per module."""
     for m in range(mode_ids.shape[0]):
         out[m] = led_bits(int(mode_ids[m]), soc[m], t_s, fault_started_s[m])
+
+
+# ---- which row: the BMS state and the active protection rows, in priority order -----------------------------------
+# The first rule that matches wins. A rule names the states it applies to and the protection rows (``name`` or
+# ``name.level``) that must be active; ``None`` for either means "any".
+
+_RUN = (BmsState.STANDBY, BmsState.CHARGE, BmsState.DISCHARGE, BmsState.PROTECTION, BmsState.FAULT)
+
+
+@dataclass(frozen=True, slots=True)
+class LedRule:
+    """States and active rows that select a LED mode."""
+
+    mode: LedMode
+    states: tuple[BmsState, ...]
+    rows: tuple[str, ...] | None = None
+    min_level: Level = Level.WARNING
+
+
+LED_RULES: tuple[LedRule, ...] = (
+    LedRule(LedMode.SHUTDOWN_SLEEP, (BmsState.SHUTDOWN, BmsState.SLEEP)),
+    # 12.2 #5-#8: fault codes
+    LedRule(LedMode.FAULT_SHORT_CIRCUIT, _RUN, ("short_circuit",), Level.PROTECTION),
+    LedRule(LedMode.FAULT_BMS_DAMAGED, _RUN, ("voltage_sensor", "current_sensor"), Level.PROTECTION),
+    LedRule(LedMode.FAULT_TEMPERATURE_SENSOR, _RUN, ("temperature_sensor",), Level.ALARM),
+    LedRule(LedMode.FAULT_CELL_IMBALANCE, _RUN, ("cell_imbalance",), Level.ALARM),
+    LedRule(LedMode.SYSTEM_FAILURE, (BmsState.FAULT,)),
+    # Table 6-4, charge side
+    LedRule(
+        LedMode.CHARGE_OVER_TEMPERATURE,
+        (BmsState.PROTECTION, BmsState.CHARGE, BmsState.STANDBY),
+        ("charge_overtemperature", "charge_undertemperature", "mosfet_overtemperature", "board_overtemperature"),
+        Level.PROTECTION,
+    ),
+    LedRule(
+        LedMode.CHARGE_OVER_CURRENT,
+        (BmsState.PROTECTION, BmsState.CHARGE, BmsState.STANDBY),
+        ("charge_overcurrent",),
+        Level.ALARM,
+    ),
+    LedRule(
+        LedMode.CHARGE_END_OFF_VOLTAGE,
+        (BmsState.PROTECTION, BmsState.CHARGE, BmsState.STANDBY),
+        ("cell_overvoltage", "pack_overvoltage"),
+        Level.PROTECTION,
+    ),
+    # Table 6-4, discharge side
+    LedRule(
+        LedMode.DISCHARGE_END_OFF_VOLTAGE,
+        (BmsState.PROTECTION, BmsState.DISCHARGE, BmsState.STANDBY),
+        ("cell_undervoltage", "pack_undervoltage", "deep_discharge"),
+        Level.PROTECTION,
+    ),
+    LedRule(
+        LedMode.DISCHARGE_PROTECTION,
+        (BmsState.PROTECTION, BmsState.DISCHARGE, BmsState.STANDBY),
+        ("discharge_overtemperature", "discharge_undertemperature", "discharge_overcurrent"),
+        Level.ALARM,
+    ),
+    LedRule(LedMode.CHARGE_LIMIT_CURRENT, (BmsState.CHARGE,), ("charge_overcurrent",), Level.WARNING),
+    LedRule(LedMode.CHARGE_ALARM, (BmsState.CHARGE,), None, Level.WARNING),
+    LedRule(LedMode.DISCHARGE_ALARM, (BmsState.DISCHARGE,), None, Level.WARNING),
+    LedRule(LedMode.CHARGE_NORMAL, (BmsState.CHARGE,)),
+    LedRule(LedMode.DISCHARGE_NORMAL, (BmsState.DISCHARGE,)),
+    LedRule(LedMode.STANDBY, (BmsState.STANDBY, BmsState.PROTECTION)),
+)
+
+
+def _matches(rule: LedRule, state: BmsState, active: tuple[ProtectionRow, ...], charge_complete: bool) -> bool:
+    if state not in rule.states:
+        return False
+    if rule.mode == LedMode.CHARGE_END_OFF_VOLTAGE and charge_complete and state in (BmsState.CHARGE, BmsState.STANDBY):
+        return True
+    if rule.rows is None:
+        if rule.mode in (LedMode.CHARGE_ALARM, LedMode.DISCHARGE_ALARM):
+            return any(r.level >= rule.min_level and r.level < Level.PROTECTION for r in active)
+        return True
+    return any(r.name in rule.rows and r.level >= rule.min_level for r in active)
+
+
+def led_mode(state: BmsState, active: Iterable[ProtectionRow], *, charge_complete: bool = False) -> LedMode:
+    """The Table 6-4 row for a module in ``state`` with the ``active`` protection rows.
+
+    ``charge_complete`` (the limits switched to float, the pack is full) shows "Charge: End-off voltage".
+    """
+    return _led_mode(state, tuple(active), charge_complete)
+
+
+@functools.lru_cache(maxsize=4096)
+def _led_mode(state: BmsState, rows: tuple[ProtectionRow, ...], charge_complete: bool) -> LedMode:
+    for rule in LED_RULES:
+        if _matches(rule, state, rows, charge_complete):
+            return rule.mode
+    return LedMode.STANDBY

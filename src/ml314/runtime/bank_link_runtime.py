@@ -32,7 +32,7 @@ from ml314.errors import TransportError
 from ml314.runtime.supervision import Backoff, LinkHealth, start_supervised
 from ml314.system import bank_link as link
 from ml314.system.bank_bus import ModuleEndpoint, collide, frame_adr
-from ml314.system.bank_master import BankMaster, LinkState
+from ml314.system.bank_master import BankMaster, Membership
 
 __all__ = ["MasterLoop", "ModulesSide", "PacedStream", "SchedulingAllowance"]
 
@@ -232,7 +232,7 @@ class MasterLoop:
         # without the master's lock: its thread holds it across each transaction (up to a timeout), and the run
         # loop asks every tick; copying the members is one C-level step under the GIL, each state one read
         members = list(self.master.members.values())
-        lost = [m.module_id for m in members if m.state is LinkState.LOST]
+        lost = [m.module_id for m in members if m.state is Membership.LOST]
         faults = tuple(
             SystemFault(SystemFaultKind.MODULE_LOST, "no answer on the bank link", module_id=mid, link=snap.link)
             for mid in sorted(lost)

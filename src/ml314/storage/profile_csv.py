@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ml314.errors import InputError
-from ml314.twin.scenarios.profile import Profile
+from ml314.twin.profiles.profile import Profile
 
 MIN_SPACING_S = 1.0
 MAX_SPACING_S = 3600.0

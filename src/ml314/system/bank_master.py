@@ -34,10 +34,10 @@ from ml314.system.addressing import MAX_BANK_MODULES
 from ml314.system.bank_aggregate import aggregate
 from ml314.system.limit_hold import LimitHold
 
-__all__ = ["BankMaster", "LinkState", "MasterParams", "MemberState", "Transport"]
+__all__ = ["BankMaster", "MasterParams", "MemberState", "Membership", "Transact"]
 
 #: send ``request``; return the answer frame (or None on timeout) and the seconds the transaction took
-Transport = Callable[[bytes, link.Cid2], tuple[bytes | None, float]]
+Transact = Callable[[bytes, link.Cid2], tuple[bytes | None, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,9 @@ class MasterParams:
     retries: int = 0  # a member's unanswered transaction is sent again this often before it counts as a miss
 
 
-class LinkState(enum.Enum):
+class Membership(enum.Enum):
+    """A member's place in the bank (the inverter link's state is ``protocols.keepalive.LinkState``)."""
+
     ONLINE = "online"
     LOST = "lost"  # stopped answering: out of the aggregate
     WAITING = "waiting"  # answering again, held off the bus until its voltage matches
@@ -66,7 +68,7 @@ class MemberState:
     module_id: int
     identity: ModuleIdentity | None = None
     report: ModuleStatus | None = None
-    state: LinkState = LinkState.ONLINE
+    state: Membership = Membership.ONLINE
     misses: int = 0
     garbled: int = 0
     transactions: int = 0
@@ -134,7 +136,7 @@ class BankMaster:
             if m.identity is None:
                 plan.append((mid, link.Cid2.IDENTIFY))
             stale = now_s - m.command_sent_s > self.params.command_refresh_s
-            if m.command != m.command_sent or (stale and m.state is not LinkState.LOST):
+            if m.command != m.command_sent or (stale and m.state is not Membership.LOST):
                 plan.append((mid, link.Cid2.COMMAND))
             plan.append((mid, link.Cid2.REPORT))
         self._queue = plan
@@ -149,7 +151,7 @@ class BankMaster:
         self.next_cycle_s = now_s + self.params.cycle_period_s
         self.cycles += 1
 
-    def poll(self, transport: Transport, now_s: float) -> float:
+    def poll(self, transact: Transact, now_s: float) -> float:
         """One transaction; returns the seconds it took on the wire (the caller's link clock)."""
         if self.started_s is None:
             self.started_s = now_s
@@ -159,12 +161,12 @@ class BankMaster:
         member = self.members.get(mid)
         command = member.command if member is not None and cmd == link.Cid2.COMMAND else None
         request = link.request(cmd, mid, command)
-        response, took_s = transport(request, cmd)
+        response, took_s = transact(request, cmd)
         tries = self.params.retries if member is not None else 0  # silence at an unknown ID is an answer
         while response is None and tries > 0:
             tries -= 1
             self.retried += 1
-            response, more_s = transport(request, cmd)
+            response, more_s = transact(request, cmd)
             took_s += more_s
         self.handle(mid, cmd, command, response, now_s)
         if cmd == link.Cid2.REPORT:
@@ -178,13 +180,13 @@ class BankMaster:
             return self.next_cycle_s
         return None
 
-    def run_until(self, transport: Transport, clock_s: float, until_s: float) -> float:
+    def run_until(self, transact: Transact, clock_s: float, until_s: float) -> float:
         """Poll while the link clock is before ``until_s``; return the link clock after the last transaction."""
         while clock_s < until_s:
             if not self._queue and clock_s < self.next_cycle_s:  # the round is done: idle until the next one
                 clock_s = min(until_s, self.next_cycle_s)
                 continue
-            clock_s += max(self.poll(transport, clock_s), 1e-6)
+            clock_s += max(self.poll(transact, clock_s), 1e-6)
         return clock_s
 
     # ---------------------------------------------------------------- answers
@@ -236,19 +238,19 @@ class BankMaster:
             return
         # a new member waits off the bus like a returning one: it joins when its voltage matches the bus
         self.members[mid] = MemberState(
-            mid, identity=identity, state=LinkState.WAITING, command=BankCommand(True, True, True)
+            mid, identity=identity, state=Membership.WAITING, command=BankCommand(True, True, True)
         )
         self._log(now_s, f"module ID {mid} found ({identity.serial}), held off the bus until its voltage matches")
 
     def _reported(self, member: MemberState, report: ModuleStatus, now_s: float) -> None:
         member.report = report
         member.misses = 0
-        if member.state is LinkState.LOST:
-            member.state = LinkState.WAITING
+        if member.state is Membership.LOST:
+            member.state = Membership.WAITING
             member.command = BankCommand(isolate=True)
             self._log(now_s, f"module ID {member.module_id} answers again: held off the bus until its voltage matches")
-        if member.state is LinkState.WAITING and self.may_join(report):
-            member.state = LinkState.ONLINE
+        if member.state is Membership.WAITING and self.may_join(report):
+            member.state = Membership.ONLINE
             member.command = BankCommand()
             self._log(now_s, f"module ID {member.module_id} joined the bus at {report.voltage_v:.2f} V")
 
@@ -269,15 +271,15 @@ class BankMaster:
         member.failures += 1
         if garbled:
             member.garbled += 1
-        if member.misses >= self.params.misses_to_drop and member.state is not LinkState.LOST:
-            member.state = LinkState.LOST
+        if member.misses >= self.params.misses_to_drop and member.state is not Membership.LOST:
+            member.state = Membership.LOST
             member.command_sent = None  # it may have reset: tell it again when it is back
             why = "garbled answers (two modules with one ID, or a termination fault?)" if garbled else "no answer"
             self._log(now_s, f"module ID {member.module_id} dropped out of the bank: {why}")
 
     # ------------------------------------------------------------------- view
     def online(self) -> list[ModuleStatus]:
-        return [m.report for m in self.members.values() if m.state is LinkState.ONLINE and m.report is not None]
+        return [m.report for m in self.members.values() if m.state is Membership.ONLINE and m.report is not None]
 
     def bus_voltage_v(self) -> float | None:
         conducting = [r.voltage_v for r in [self.own(), *self.online()] if r.charge_mosfet_on or r.discharge_mosfet_on]
@@ -287,7 +289,7 @@ class BankMaster:
         """What is wrong with the bank's communication now, one typed record each (manual 12.2 #1)."""
         out = []
         for m in sorted(self.members.values(), key=lambda x: x.module_id):
-            if m.state is LinkState.LOST:
+            if m.state is Membership.LOST:
                 kind = (
                     "garbled answers: two modules may share this ID, or the termination is wrong (8.5)"
                     if m.garbled
@@ -322,7 +324,7 @@ class BankMaster:
         bus = self.bus_voltage_v()
         out = []
         for m in sorted(self.members.values(), key=lambda x: x.module_id):
-            if m.state is LinkState.WAITING and m.report is not None and bus is not None:
+            if m.state is Membership.WAITING and m.report is not None and bus is not None:
                 out.append(
                     f"module ID {m.module_id} waits to join: {m.report.voltage_v:.2f} V against the bus's {bus:.2f} V"
                 )
@@ -387,7 +389,7 @@ class BankMaster:
             return True
         started = self.started_s if self.started_s is not None else now_s
         scanned = self.cycles >= 2  # the full IDENTIFY scan is the first round
-        joined = all(m.state is LinkState.ONLINE and m.command_sent == m.command for m in self.members.values())
+        joined = all(m.state is Membership.ONLINE and m.command_sent == m.command for m in self.members.values())
         if (scanned and joined) or now_s - started >= self.params.assembly_timeout_s:
             self.assembled = True
         return self.assembled

@@ -1,1 +1,1 @@
-"""The digital twin: cells, modules, bank, sensors, front panel, scenarios (pure)."""
+"""The digital twin: cells, modules, bank, sensors, front panel, input profiles (pure)."""

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from ml314.twin import kernel as k
-from ml314.twin.scenarios.profile import Profile
+from ml314.twin.profiles.profile import Profile
 
 HomeMode = Literal["self-consumption", "backup"]
 

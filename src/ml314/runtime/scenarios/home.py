@@ -11,7 +11,7 @@ from ml314.runtime.simulation import SimulationContext, SimulationRequest
 from ml314.storage.profile_csv import load_profile_csv
 from ml314.twin import kernel as k
 from ml314.twin.home import HomeController, ambient_profile
-from ml314.twin.scenarios import Profile, grid_availability, household_load, pv_generation
+from ml314.twin.profiles import Profile, grid_availability, household_load, pv_generation
 
 
 def home_profiles(req: SimulationRequest) -> tuple[Profile, Profile, Profile, Profile]:

@@ -20,7 +20,7 @@ from ml314.domain.units import J_PER_WH, SECONDS_PER_HOUR
 from ml314.errors import InputError
 from ml314.runtime.simulation import SimulationContext, SimulationRequest
 from ml314.twin import kernel as k
-from ml314.twin.scenarios import LabStep, parse_experiment
+from ml314.twin.profiles import LabStep, parse_experiment
 
 _OPEN_LIMITS = ChargeLimits(cvl_v=1.0e6, dvl_v=-1.0e6, ccl_a=1.0e6, dcl_a=1.0e6)
 _REST_CAP_S = 30.0 * 86400.0

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ml314.errors import InputError
-from ml314.twin.scenarios.profile import DAY_S, FloatArray, Profile
+from ml314.twin.profiles.profile import DAY_S, FloatArray, Profile
 
 MONTH_DAYS = 365.25 / 12.0
 

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ml314.errors import InputError
-from ml314.twin.scenarios.profile import DAY_S, YEAR_DAYS, FloatArray, Profile, day_of_year, horizon_samples
+from ml314.twin.profiles.profile import DAY_S, YEAR_DAYS, FloatArray, Profile, day_of_year, horizon_samples
 
 STANDBY_W = 75.0
 FRIDGE_W = 110.0

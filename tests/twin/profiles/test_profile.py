@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ml314.errors import InputError
-from ml314.twin.scenarios import Profile
+from ml314.twin.profiles import Profile
 
 
 def make(t: list[float], v: list[float], **kw: object) -> Profile:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ml314.errors import InputError
-from ml314.twin.scenarios import household_load
+from ml314.twin.profiles import household_load
 
 
 def test_same_seed_same_arrays_other_seed_differs() -> None:

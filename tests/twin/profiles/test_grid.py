@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ml314.errors import InputError
-from ml314.twin.scenarios import fixed_outages, grid_availability, outage_intervals
+from ml314.twin.profiles import fixed_outages, grid_availability, outage_intervals
 
 DAY_S = 86400.0
 

@@ -3,6 +3,9 @@
 Per step: the hardware commanded by the BMS (MOSFETs, balancing resistors, supply current) is applied to the twin;
 the twin advances one step under the inverter's request within the bank limits; the sensors read the twin; the BMS
 of every module decides. The inverter sees the limits the BMS computed at the previous step, as over a real link.
+
+Only the reference: ``ml314 simulate`` and ``ml314 run`` use the compiled loop (``closed_loop.py``,
+``compiled_system.py``), which ``tests/system/test_compiled_system.py`` checks against this one.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class StepResult:
     outputs: BmsOutputs
 
 
-class BankSystem:
+class ReferenceBankSystem:
     """A bank of modules, each with its BMS, in closed loop."""
 
     def __init__(

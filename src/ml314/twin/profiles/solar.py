@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ml314.errors import InputError
-from ml314.twin.scenarios.profile import DAY_S, FloatArray, Profile, day_of_year, horizon_samples
+from ml314.twin.profiles.profile import DAY_S, FloatArray, Profile, day_of_year, horizon_samples
 
 Weather = Literal["sunny", "cloudy", "mixed"]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ml314.errors import InputError
-from ml314.twin.scenarios import pv_generation
-from ml314.twin.scenarios.solar import Weather, clear_sky_poa_w_m2
+from ml314.twin.profiles import pv_generation
+from ml314.twin.profiles.solar import Weather, clear_sky_poa_w_m2
 
 
 def daily_kwh(values: np.ndarray, dt_s: float = 60.0) -> float:

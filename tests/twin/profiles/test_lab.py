@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ml314.errors import InputError
-from ml314.twin.scenarios import LabStep, format_experiment, parse_experiment
+from ml314.twin.profiles import LabStep, format_experiment, parse_experiment
 
 
 def test_charge_rest_discharge() -> None:
