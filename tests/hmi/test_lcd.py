@@ -250,3 +250,16 @@ def test_a_module_that_is_shut_down_has_a_blank_lcd() -> None:
     off = render(woken(), BANK, None, T0, powered=False)
     assert off.off and off.dimmed and off.rows == () and off.buttons == ()
     assert not render(woken(), BANK, None, T0).off
+
+
+@pytest.mark.parametrize("page", [p for p in LcdPage if p is not LcdPage.MAIN])
+def test_every_page_but_the_main_one_has_back_and_back_leads_home(page: LcdPage) -> None:
+    """Back is on every page below the main page, each press goes up one level, and the main page is reached."""
+    state = replace(woken(), page=page, port=Transport.CAN)
+    path = [page]
+    while state.page is not LcdPage.MAIN:
+        assert "back" in keys(screen(state)), state.page
+        state, why = step(state, "back", T0)
+        assert why is not None and why.startswith("Back to") and state.page not in path, (path, state.page)
+        path.append(state.page)
+    assert len(path) <= 3 and "back" not in keys(screen(state))  # the main page is the top

@@ -71,6 +71,15 @@ def test_pages_and_the_protocol_change_with_the_devices_pin(server: RunningBank)
             await keys(pilot, "escape", "t")
             assert page(app) is LcdPage.TEMPERATURES and "MOSFET" in values(app)
             await keys(pilot, "escape")
+            assert page(app) is LcdPage.SETTINGS
+            await keys(pilot, "escape")  # Back on every page: settings -> main, PIN -> settings
+            assert page(app) is LcdPage.MAIN
+            await keys(pilot, "s")
+            settings = next(b for b in app.query(Button) if b.name == "can")
+            await pilot.click(settings)
+            assert page(app) is LcdPage.PIN
+            await keys(pilot, "escape")
+            assert page(app) is LcdPage.SETTINGS
             settings = next(b for b in app.query(Button) if b.name == "can")
             await pilot.click(settings)  # the buttons are touch buttons
             assert page(app) is LcdPage.PIN

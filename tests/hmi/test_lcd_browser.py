@@ -70,8 +70,16 @@ def test_the_lcd_page_works_the_protocol_change(browser: WebDriver, tmp_path: Pa
         until(lambda: page(browser) == "SETTINGS")
         press(browser, "can")
         until(lambda: page(browser) == "PIN")
-
         body = browser.find_element(By.TAG_NAME, "body")
+        body.send_keys(Keys.ESCAPE)  # Back on every page: PIN -> settings -> main (Escape is Back)
+        until(lambda: page(browser) == "SETTINGS")
+        press(browser, "back")
+        until(lambda: page(browser) == "MAIN")
+        press(browser, "settings")
+        until(lambda: page(browser) == "SETTINGS")
+        press(browser, "can")
+        until(lambda: page(browser) == "PIN")
+
         wrong = "1" * len(device.pin) if device.pin != "1" * len(device.pin) else "2" * len(device.pin)
         for digit in wrong:
             body.send_keys(digit)
@@ -93,3 +101,10 @@ def test_the_lcd_page_works_the_protocol_change(browser: WebDriver, tmp_path: Pa
         press(browser, "back")
         until(lambda: page(browser) == "MAIN")
         assert "-> P05-VCT (restart required)" in " ".join(texts(browser, "#rows td"))
+        # the way back to the PC software: the pages' nav bar, the LCD marked as the page shown
+        assert texts(browser, "#nav a.here") == ["LCD"]
+        until(lambda: "live" in " ".join(texts(browser, "#conn")))
+        browser.find_element(By.LINK_TEXT, "Overview").click()
+        until(lambda: browser.current_url.rstrip("/") == device.url and texts(browser, "#nav a.here") == ["Overview"])
+        browser.find_element(By.LINK_TEXT, "LCD").click()
+        until(lambda: page(browser) != "")

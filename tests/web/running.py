@@ -51,14 +51,14 @@ class RunningBank:
             t.start()
         try:
             self.wait_line(READY)
+            first = URL.match(self.lines[0])
+            assert first, f"the URL is not the first line: {self.lines[:3]}"
+            pin = next((m.group(1) for line in self.lines if (m := PIN.search(line))), None)
+            assert pin is not None or again, self.lines
         except BaseException:
-            self.stop()
+            self.stop()  # a failed start leaves no process behind
             raise
-        first = URL.match(self.lines[0])
-        assert first, f"the URL is not the first line: {self.lines[:3]}"
         self.url = first.group(1)
-        pin = next((m.group(1) for line in self.lines if (m := PIN.search(line))), None)
-        assert pin is not None or again, self.lines
         self.pin = pin or ""  # "" after a restart
 
     def _read(self, stream: Any, into: list[str]) -> None:

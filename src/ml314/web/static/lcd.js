@@ -1,5 +1,5 @@
 // Draws the LCD screen JSON of GET /api/lcd and posts touches to POST /api/lcd/keys: the page model lives on the
-// server (ml314.hmi.lcd), this file only draws it.
+// server (ml314.hmi.lcd), this file only draws it. The nav bar back to the PC software is common.js's (the pages').
 "use strict";
 (function () {
   const KEYS = { Enter: "ok", Backspace: "del", Escape: "back", ArrowUp: "up", ArrowDown: "down",
@@ -10,6 +10,7 @@
   let shownButtons = "";
   let shownRows = "";
   const $ = (id) => document.getElementById(id);
+  const conn = (text, ok) => { if (typeof ml !== "undefined") ml.conn(text, ok); };  // common.js (the nav bar)
 
   function drawRows(list) {
     const signature = JSON.stringify(list);
@@ -66,11 +67,13 @@
       const doc = await r.json();
       if (!r.ok) throw new Error(doc.error ? doc.error.message : "HTTP " + r.status);
       $("link").textContent = "";
+      conn("live", true);
       if (n < drawn) return;  // an older answer (a poll overtaken by a touch) never undoes a newer screen
       drawn = n;
       draw(doc);
     } catch (e) {
       $("link").textContent = "link: " + e.message;
+      conn("disconnected: retrying", false);
     }
   }
 
