@@ -2,7 +2,10 @@
 so no test writes ``./ml314-data`` in the working tree or waits for another test's data dir lock. They also inherit
 ``ML314_HTTP=off``: no web application unless a test asks for one (``--http 127.0.0.1:0``), so tests in parallel
 never contend for the default port 8314. That one is set for the whole session (:func:`pytest_configure`): a
-module-scoped fixture starts its ``ml314 run`` before any function-scoped fixture runs."""
+module-scoped fixture starts its ``ml314 run`` before any function-scoped fixture runs.
+
+Hypothesis runs without its per-example deadline: a test checks behaviour, never this machine's speed (a busy
+host made a 200 ms deadline fail examples that were right)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,10 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ml314", deadline=None)
+settings.load_profile("ml314")
 
 
 def pytest_configure(config: pytest.Config) -> None:

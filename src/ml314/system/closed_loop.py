@@ -16,7 +16,7 @@ decisions are exactly those of a BMS stepped every second:
 
 Between those seconds the MOSFETs and the BMS power states do not change, so the loop keeps them. Balancing
 switches and the bank limits are applied at the end of each second for the next, as in
-:class:`ml314.system.bank_system.BankSystem`, which is the reference this loop is tested against.
+:class:`ml314.system.reference_system.ReferenceBankSystem`, which is the reference this loop is tested against.
 """
 
 from __future__ import annotations
