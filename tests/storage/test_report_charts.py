@@ -11,7 +11,8 @@ import pytest
 
 from ml314.storage.history import HistorySample, HistoryStore
 from ml314.storage.history_daily import daily_history, increments
-from ml314.storage.report_charts import calendar_origin_s, cell_extremes, daily_energy
+from ml314.storage.report import Envelope
+from ml314.storage.report_charts import calendar_origin_s, cell_extremes, chart_document, daily_energy
 from ml314.storage.report_html import report_summary
 from ml314.storage.timeseries import Column, open_writer
 
@@ -136,3 +137,64 @@ def test_history_days_match_the_power_integrated_independently(history_db_url: s
     assert got.day_s == [int(d * DAY - offset) for d in days]
     assert got.kwh["charged_kwh"] == pytest.approx(want_c, abs=1e-6)
     assert got.kwh["discharged_kwh"] == pytest.approx(want_d, abs=1e-6)
+
+
+def test_the_report_series_from_envelopes() -> None:
+    t = np.array([600.0, 1200.0, 1800.0])
+
+    def env(values: list[float]) -> Envelope:
+        a = np.asarray(values)
+        return Envelope(t, a - 1.0, a, a + 1.0)
+
+    envs = {
+        "bus_voltage_v": env([52.0, 53.0, 54.0]),
+        "bus_current_a": env([100.0, 100.0, -50.0]),
+        "bank_cvl_v": env([55.2, 55.2, 55.2]),
+        "bank_ccl_a": env([150.0, 150.0, 150.0]),
+        "bank_dcl_a": env([200.0, 200.0, 200.0]),
+        "m01_soc": env([0.5, 0.6, 0.7]),
+        "m02_soc": env([0.5, 0.6, 0.7]),
+        "m01_bms_soc": env([0.52, 0.6, 0.7]),
+        "m02_bms_soc": env([0.48, 0.6, 0.7]),
+        "m01_bms_soc_bound": Envelope(t, np.zeros(3), np.zeros(3), np.array([0.05, 0.02, 0.01])),
+        "m02_bms_soc_bound": Envelope(t, np.zeros(3), np.zeros(3), np.array([0.03, 0.04, 0.01])),
+        "m01_current_a": env([50.0, 50.0, -25.0]),
+        "m02_current_a": env([50.0, 50.0, -25.0]),
+    }
+    doc = chart_document(envs, ["m01", "m02"], {"run": {"scenario": "home"}}, title="t", t0_s=1000.0, daily=None,
+                         cells=None)  # fmt: skip
+    charts = {c["id"]: c for c in doc["charts"]}
+    assert doc["t"] == [1600.0, 2200.0, 2800.0] and doc["utc"] is True
+    soc = {s["label"]: s["values"] for s in charts["soc"]["series"]}
+    assert soc["true SOC"] == [50.0, 60.0, 70.0] and soc["BMS SOC"] == [50.0, 60.0, 70.0]
+    assert soc["BMS SOC + bound"] == [55.0, 64.0, 71.0]  # the widest module's bound at each point
+    assert soc["BMS SOC - bound"] == [45.0, 56.0, 69.0]
+    assert charts["soc"]["bands"] == [{"series": [3, 2], "fill": "rgba(30,136,229,0.15)"}]
+    current = {s["label"]: s["values"] for s in charts["current"]["series"]}
+    assert current["-DCL"] == [-200.0] * 3 and current["CCL"] == [150.0] * 3
+    split = charts["current_split"]["series"]
+    assert [(s["label"], s["module"]) for s in split] == [("M1", 0), ("M2", 1)] and "color" not in split[0]
+    assert [s["label"] for s in charts["voltage"]["series"]] == ["bus voltage", "CVL"]
+    assert "power" not in charts and "daily" not in charts  # no PV/load columns, no daily sums given
+
+
+def test_a_lab_run_plots_voltage_against_the_ah_of_each_step() -> None:
+    t = np.arange(1, 13) * 600.0  # 2 h at 10 min: charge 1 h, rest 0.5 h, discharge 0.5 h
+    current = np.r_[np.full(6, 100.0), np.zeros(3), np.full(3, -200.0)]
+    voltage = np.linspace(50.0, 55.0, 12)
+    envs = {"bus_current_a": Envelope(t, current, current, current), "bus_voltage_v": Envelope(t, voltage, voltage,
+            voltage)}  # fmt: skip
+    steps = [
+        {"step": 1, "text": "charge", "start_s": 0.0, "duration_s": 3600.0, "charged_ah": 100.0},
+        {"step": 2, "text": "rest", "start_s": 3600.0, "duration_s": 1800.0},
+        {"step": 3, "text": "discharge", "start_s": 5400.0, "duration_s": 1800.0, "discharged_ah": 100.0},
+    ]
+    doc = chart_document(envs, [], {"run": {"scenario": "lab"}, "steps": steps}, title="lab", t0_s=0.0, daily=None,
+                         cells=None)  # fmt: skip
+    xy = doc["charts"][0]
+    assert xy["id"] == "voltage_ah" and [s["label"] for s in xy["series"]] == ["step 1: charge", "step 3: discharge"]
+    x = xy["x"]
+    charge = dict(zip(x, xy["series"][0]["values"], strict=True))
+    assert [a for a, v in charge.items() if v is not None] == pytest.approx([100 / 6 * i for i in range(1, 7)], 0.01)
+    discharge = [a for a, v in zip(x, xy["series"][1]["values"], strict=True) if v is not None]
+    assert discharge == pytest.approx([100 / 3, 200 / 3, 100.0], abs=0.01)  # 200 A for 10 min: 33.3 Ah each

@@ -147,6 +147,19 @@ def test_fields_are_listed(client: httpx.Client) -> None:
     assert "soc_pct:min" in body["bank"]["names"] and body["cell"]["raw_step_s"] == 10
 
 
+def test_energy_per_day_in_the_callers_days(client: httpx.Client) -> None:
+    r = client.get("/api/history/daily", params={"from": T0, "to": T0 + 1200, "utc_offset": 60})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    local_midnight = (T0 + 3600) // 86400 * 86400 - 3600  # the day of T0 at UTC+1
+    assert body["days"] == [local_midnight] and body["units"] == "kWh" and body["utc_offset"] == 60
+    assert body["charged_kwh"] == [0.0] and body["discharged_kwh"] == [0.0]  # these samples carry no counters
+    bad = client.get("/api/history/daily", params={"utc_offset": 5000})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "utc_offset"
+    bad = client.get("/api/history/daily", params={"from": T0 + 10, "to": T0})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "to"
+
+
 def test_history_off_says_so() -> None:
     app = FastAPI()
     app.include_router(history_router(None))
