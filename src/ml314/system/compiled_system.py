@@ -1,8 +1,8 @@
 """The bank with its BMS on the compiled closed loop (``closed_loop.py``), driven chunk by chunk.
 
-Same behaviour as :class:`ml314.system.reference_system.ReferenceBankSystem` (tested against it); built for speed: the twin, the
-sensors and phases A and B of every BMS run compiled, and Python steps the state machines only on the seconds
-where one of them could act.
+Same behaviour as :class:`ml314.system.reference_system.ReferenceBankSystem` (tested against it); built for
+speed: the twin, the sensors and phases A and B of every BMS run compiled, and Python steps the state machines
+only on the seconds where one of them could act.
 """
 
 from __future__ import annotations
