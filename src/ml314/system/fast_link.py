@@ -19,13 +19,17 @@ import numpy as np
 from ml314.domain.battery_status import BankStatus
 from ml314.system import bank_link as link
 from ml314.system import link_kernel as lk
-from ml314.system.bank_master import LinkState
+from ml314.system.bank_master import Membership
 from ml314.system.compiled_system import LinkArrays
 from ml314.system.linked_bank import LinkedBank
 
 __all__ = ["CompiledLink"]
 
-_STATE_CODE = {LinkState.ONLINE: lk.MEMBER_ONLINE, LinkState.LOST: lk.MEMBER_LOST, LinkState.WAITING: lk.MEMBER_WAITING}
+_STATE_CODE = {
+    Membership.ONLINE: lk.MEMBER_ONLINE,
+    Membership.LOST: lk.MEMBER_LOST,
+    Membership.WAITING: lk.MEMBER_WAITING,
+}
 
 
 def _transaction_s(cmd: link.Cid2, baud: int, *, answered: bool) -> float:
@@ -164,7 +168,7 @@ class CompiledLink:
                 m.failures += int(ids[lk.I_FAILURES, mid])
                 m.transactions += int(ids[lk.I_TRANSACTIONS, mid])
                 m.command_sent_s = float(ids[lk.I_COMMAND_SENT_S, mid])
-                if m.state is LinkState.ONLINE:  # its last report, as the wire carried it
+                if m.state is Membership.ONLINE:  # its last report, as the wire carried it
                     i = next(e.index for e in lb.endpoints if e.module_id == mid and not e.is_master)
                     m.report = link.decode_report(
                         link.respond(link.request(link.Cid2.REPORT, mid), mid, lb.identities[i], lb.status_of(i), _no)
