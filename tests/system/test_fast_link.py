@@ -11,7 +11,7 @@ import pytest
 
 from ml314.bms.parameters import load_default_parameters
 from ml314.system.addressing import wiring_from_ids
-from ml314.system.bank_master import LinkState
+from ml314.system.bank_master import Membership
 from ml314.system.compiled_system import CompiledBankSystem
 from ml314.system.fast_link import CompiledLink
 from ml314.system.linked_bank import LinkedBank, LinkOptions
@@ -88,7 +88,7 @@ def test_a_dropout_and_rejoin_happen_at_the_same_seconds() -> None:
     pair.run(80, -150.0)
     pair.endpoints(2, connected=False)  # the Battery Comm cable of module ID 3 comes out
     pair.run(20, -150.0)  # it drops out, then its own watchdog takes it off the bus
-    assert pair.master("fast").members[3].state is LinkState.LOST
+    assert pair.master("fast").members[3].state is Membership.LOST
     assert pair.banks["fast"][0].isolated[2] and pair.banks["byte"][0].isolated[2]
     pair.endpoints(2, connected=True)
     pair.run(60, 0.0)  # at rest the voltages meet: it waits, then joins
@@ -122,7 +122,7 @@ def test_a_termination_fault_corrupts_frames_at_the_same_rate() -> None:
     expected = bus_b.error_rate * reports
     for bus in (bus_b, bus_f):
         assert abs(bus.corrupted - expected) < 5.0 * np.sqrt(expected)
-    assert all(m.state is LinkState.ONLINE for m in fast.members.values())
+    assert all(m.state is Membership.ONLINE for m in fast.members.values())
     assert {m: s.state for m, s in fast.members.items()} == {m: s.state for m, s in byte.members.items()}
     lb, lf = np.array(pair.limits["byte"]), np.array(pair.limits["fast"])
     assert np.abs(lf[:, 2:] - lb[:, 2:]).mean() <= 0.005 * np.abs(lb[:, 2:]).mean()  # CCL, DCL
