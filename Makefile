@@ -35,7 +35,7 @@ system:
 
 # four workers on two cores: most tests wait on real time (live links, processes), so more workers overlap the waits
 unit: $(STAMP) system
-	$(BIN)/python -m pytest -n 4 --durations=10
+	$(BIN)/python -m pytest -n 6 --durations=10
 
 # mypy runs beside pytest: the tests leave a core idle most of the time
 test: lint contracts
