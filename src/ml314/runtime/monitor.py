@@ -32,6 +32,7 @@ from ml314.protocols.base import CanCodec, Transport
 from ml314.protocols.pylon_rs485_poll import Management, module_of
 from ml314.protocols.registry import Entry, create
 from ml314.runtime.can_links import CanInverterPeer
+from ml314.runtime.closing import close_newest_first
 from ml314.runtime.monitor_rs485 import DEFAULT_ADDRESSES, PackLink, Rs485Poller
 from ml314.runtime.monitor_surface import Heard, MonitorSurface
 from ml314.runtime.run import BAUD_RATES
@@ -298,9 +299,4 @@ class Monitor:
     def close(self) -> None:
         """Stop the link and write what the history holds, the newest first."""
         self.stop_event.set()
-        while self._closers:
-            closer = self._closers.pop()
-            try:
-                closer()
-            except Exception as exc:
-                self.echo(f"ml314: warning: while closing: {exc}")
+        close_newest_first(self._closers, self.echo)

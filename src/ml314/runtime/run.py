@@ -44,6 +44,7 @@ from ml314.protocols.keepalive import LinkState
 from ml314.protocols.registry import Entry, create
 from ml314.runtime.bank_link_runtime import MasterLoop, ModulesSide, PacedStream
 from ml314.runtime.can_links import CanBatteryLink, CanInverterPeer
+from ml314.runtime.closing import close_newest_first
 from ml314.runtime.live_bank import LiveBank
 from ml314.runtime.modbus_links import ModbusBatteryService, ModbusInverterPeer, is_register_codec
 from ml314.runtime.rs485_links import (
@@ -550,12 +551,7 @@ class Runner:
     def close(self) -> None:
         """Stop threads and release links, the newest first."""
         self.stop_event.set()
-        while self._closers:
-            closer = self._closers.pop()
-            try:
-                closer()
-            except Exception as exc:
-                self.echo(f"ml314: warning: while closing: {exc}")
+        close_newest_first(self._closers, self.echo)
 
     # ----------------------------------------------------------------- status
     def link_health(self) -> tuple[LinkHealthSnapshot, ...]:

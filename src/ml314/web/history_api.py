@@ -65,6 +65,17 @@ def _time(text: str | None, name: str) -> float | None:
     return when.timestamp()
 
 
+def _range(store: HistoryStore, t_from: str | None, t_to: str | None, span_s: float) -> tuple[float, float]:
+    """``from`` and ``to`` in epoch seconds: ``to`` defaults to just after the newest sample, ``from`` to ``span_s``
+    before ``to``."""
+    t_to_s = _time(t_to, "to")
+    t_from_s = _time(t_from, "from")
+    if t_to_s is None:
+        newest = store.newest_t_s
+        t_to_s = float(newest + 1) if newest is not None else (t_from_s or 0.0) + span_s
+    return (t_to_s - span_s if t_from_s is None else t_from_s), t_to_s
+
+
 def _step(text: str | None) -> int | None:
     if text is None or not text.strip():
         return None
@@ -151,13 +162,7 @@ def history_router(store: HistoryStore | Callable[[], HistoryStore | None] | Non
         if not -18 * 60 <= utc_offset <= 18 * 60:
             return _error(400, "bad_request", f"utc_offset {utc_offset}: minutes, -1080..1080", "utc_offset")
         try:
-            t_to_s = _time(t_to, "to")
-            t_from_s = _time(t_from, "from")
-            if t_to_s is None:
-                newest = store.newest_t_s
-                t_to_s = float(newest + 1) if newest is not None else (t_from_s or 0.0) + _DAY_S
-            if t_from_s is None:
-                t_from_s = t_to_s - 7 * _DAY_S
+            t_from_s, t_to_s = _range(store, t_from, t_to, 7 * _DAY_S)
             if not t_to_s > t_from_s:
                 raise HistoryQueryError(f"to {t_to_s:g} is not after from {t_from_s:g}", "to")
         except HistoryQueryError as exc:
@@ -182,13 +187,7 @@ def history_router(store: HistoryStore | Callable[[], HistoryStore | None] | Non
         if format not in _FORMATS:
             return _error(400, "bad_request", f"format {format!r}: one of {', '.join(_FORMATS)}", "format")
         try:
-            t_to_s = _time(t_to, "to")
-            t_from_s = _time(t_from, "from")
-            if t_to_s is None:
-                newest = store.newest_t_s
-                t_to_s = float(newest + 1) if newest is not None else (t_from_s or 0.0) + _DAY_S
-            if t_from_s is None:
-                t_from_s = t_to_s - _DAY_S
+            t_from_s, t_to_s = _range(store, t_from, t_to, _DAY_S)
             plan = store.plan(t_from_s, t_to_s, fields.split(","), _step(step), module)
         except HistoryQueryError as exc:
             return _error(400, exc.code, str(exc), exc.param)
