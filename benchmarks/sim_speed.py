@@ -146,6 +146,28 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
+def bms_row(m: int, cells: int, repeats: int, *, with_link: bool, target_16: float) -> dict[str, object]:
+    """One row of the engine with every BMS (and the bank link when ``with_link``): median and spread of runs."""
+    load = load_average()
+    times = [engine_times(m, with_bms=True, with_link=with_link) for _ in range(repeats)]
+    wall, factor, spread = realtime([t[0] for t in times], DAY_S)
+    row: dict[str, object] = {
+        "modules": m,
+        "with_bms": True,
+        "with_link": with_link,
+        "wall_s": wall,
+        "realtime_factor": factor,
+        "realtime_factor_spread": spread,
+        "ns_per_cell_step": wall / (DAY_S / DT_S * m * cells) * 1e9,
+        "year_wall_s": 365.0 * wall,
+        "cpu_realtime_factor": DAY_S / statistics.median(t[1] for t in times),
+        "load_average": load,
+    }
+    if m == 16:
+        row["target_realtime_factor"] = target_16
+    return row
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--runs", type=int, default=0, help="runs per configuration (default 5, 2 with --quick)")
@@ -181,46 +203,12 @@ def main() -> None:
             row["target_realtime_factor"] = TARGET_REALTIME_FACTOR_16
         results.append(row)
     for m in MODULES:
-        load = load_average()
-        times = [engine_times(m, with_bms=True) for _ in range(repeats)]
-        wall, factor, spread = realtime([t[0] for t in times], DAY_S)
-        row = {
-            "modules": m,
-            "with_bms": True,
-            "with_link": False,
-            "wall_s": wall,
-            "realtime_factor": factor,
-            "realtime_factor_spread": spread,
-            "ns_per_cell_step": wall / (DAY_S / DT_S * m * cells) * 1e9,
-            "year_wall_s": 365.0 * wall,
-            "cpu_realtime_factor": DAY_S / statistics.median(t[1] for t in times),
-            "load_average": load,
-        }
-        if m == 16:
-            # issue 3: a simulated year of 16 modules with the BMS in under 10 minutes
-            row["target_realtime_factor"] = TARGET_REALTIME_FACTOR_16_BMS
-        results.append(row)
+        # issue 3: a simulated year of 16 modules with the BMS in under 10 minutes
+        results.append(bms_row(m, cells, repeats, with_link=False, target_16=TARGET_REALTIME_FACTOR_16_BMS))
     # every BMS and the bank link, as `simulate` runs them by default for 2+ modules (the link by events: its
     # steady seconds compiled in the closed loop, docs/bank_link.md; `--link-bytes` is not measured here)
     for m in MODULES[1:]:
-        load = load_average()
-        times = [engine_times(m, with_bms=True, with_link=True) for _ in range(repeats)]
-        wall, factor, spread = realtime([t[0] for t in times], DAY_S)
-        row = {
-            "modules": m,
-            "with_bms": True,
-            "with_link": True,
-            "wall_s": wall,
-            "realtime_factor": factor,
-            "realtime_factor_spread": spread,
-            "ns_per_cell_step": wall / (DAY_S / DT_S * m * cells) * 1e9,
-            "year_wall_s": 365.0 * wall,
-            "cpu_realtime_factor": DAY_S / statistics.median(t[1] for t in times),
-            "load_average": load,
-        }
-        if m == 16:
-            row["target_realtime_factor"] = TARGET_REALTIME_FACTOR_16_LINK
-        results.append(row)
+        results.append(bms_row(m, cells, repeats, with_link=True, target_16=TARGET_REALTIME_FACTOR_16_LINK))
     finish(NAME, results, COLUMNS, args.json)
 
 

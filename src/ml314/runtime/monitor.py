@@ -32,7 +32,7 @@ from ml314.protocols.base import CanCodec, Transport
 from ml314.protocols.pylon_rs485_poll import Management, module_of
 from ml314.protocols.registry import Entry, create
 from ml314.runtime.can_links import CanInverterPeer
-from ml314.runtime.closing import close_newest_first
+from ml314.runtime.closing import close_newest_first, open_history
 from ml314.runtime.monitor_rs485 import DEFAULT_ADDRESSES, PackLink, Rs485Poller
 from ml314.runtime.monitor_surface import Heard, MonitorSurface
 from ml314.runtime.run import BAUD_RATES
@@ -122,13 +122,8 @@ class Monitor:
         """Open the link (a TransportError if it cannot be: one line for the user) and the history."""
         c = self.config
         lines = [self._start_rs485() if c.rs485 is not None else self._start_can()]
-        url = history_url(c.db, c.data_dir)
-        if url is not None:
-            try:
-                self.history = HistoryStore(url, c.history)
-            except BaseException:
-                self.close()
-                raise
+        self.history = open_history(c.db, c.data_dir, c.history, self.close)
+        if self.history is not None:
             self._closers.append(self.history.close)
             lines.append(f"history: {self.history.where} (--db off disables)")
         return lines

@@ -44,7 +44,7 @@ from ml314.protocols.keepalive import LinkState
 from ml314.protocols.registry import Entry, create
 from ml314.runtime.bank_link_runtime import MasterLoop, ModulesSide, PacedStream
 from ml314.runtime.can_links import CanBatteryLink, CanInverterPeer
-from ml314.runtime.closing import close_newest_first
+from ml314.runtime.closing import close_newest_first, open_history
 from ml314.runtime.live_bank import LiveBank
 from ml314.runtime.modbus_links import ModbusBatteryService, ModbusInverterPeer, is_register_codec
 from ml314.runtime.rs485_links import (
@@ -218,13 +218,8 @@ class Runner:
                 self.close()
                 raise
             self._closers.append(self.save_state)  # after the links stop, before the bank closes
-        url = history_url(c.db, c.data_dir)
-        if url is not None:
-            try:
-                self.history = HistoryStore(url, c.history)
-            except BaseException:
-                self.close()
-                raise
+        self.history = open_history(c.db, c.data_dir, c.history, self.close)
+        if self.history is not None:
             self._closers.append(self.history.close)
             lines.append(f"history: {self.history.where} (--db off disables)")
         self._t0 = time.monotonic()
