@@ -17,6 +17,8 @@ def _client(broker: MosquittoBroker, client_id: str, inbox: queue.Queue[bytes] |
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     connected: queue.Queue[int] = queue.Queue()
     client.on_connect = lambda c, u, f, reason, p: connected.put(reason.value)
+    client.on_subscribe = lambda c, u, mid, reasons, p: client.user_data_get().put(mid)
+    client.user_data_set(queue.Queue())
     if inbox is not None:
         client.on_message = lambda c, u, m: inbox.put(m.payload)
     props = Properties(PacketTypes.CONNECT)
@@ -31,7 +33,8 @@ def test_a_queued_message_survives_a_broker_restart(mosquitto) -> None:
     broker = mosquitto()
     inbox: queue.Queue[bytes] = queue.Queue()
     sub = _client(broker, "sub", inbox)
-    sub.subscribe("t/#", qos=1)[1]
+    mid = sub.subscribe("t/#", qos=1)[1]
+    assert sub.user_data_get().get(timeout=30) == mid  # SUBACK: the subscription exists before the publish
     pub = _client(broker, "pub")
     pub.publish("t/1", b"before", qos=1).wait_for_publish(30)
     assert inbox.get(timeout=30) == b"before"
