@@ -43,9 +43,9 @@ def test_samples_stored_once_each_in_the_partition_of_its_own_day(store: FleetSt
     old = now - 3 * DAY  # a sample sent late from the device's buffer
     batch = [_msg(A, "telemetry", sample_bytes(A, q, old + q, modules=2), now) for q in (1, 2, 3)]
     batch += [_msg(B, "telemetry", sample_bytes(B, 7, now), now)]
-    first = store.store(batch, now)
+    first = store.store(batch)
     assert (first.samples, first.samples_new, first.module_rows_new) == (4, 4, 7)
-    again = store.store(batch[1:], now)  # QoS 1 delivered copies: dropped by (serial, seq)
+    again = store.store(batch[1:])  # QoS 1 delivered copies: dropped by (serial, seq)
     assert (again.samples, again.samples_new, again.module_rows_new) == (3, 0, 0)
     assert _count(store, "fleet_bank_sample") == 4
     assert _count(store, "fleet_module_sample") == 7
@@ -73,10 +73,10 @@ def test_summary_events_status_and_history(store: FleetStore) -> None:
     batch = [_msg(A, "telemetry", summary(A, range(1, 11), t0), now)]  # seq 1..10, one per second
     batch += [_msg(A, "telemetry", sample(A, q, t0 + q - 1), now) for q in range(11, 21)]
     batch += [_msg(A, "events", event(A, i, t0 + i), now) for i in (1, 2, 3)]
-    stored = store.store(batch, now)
+    stored = store.store(batch)
     assert (stored.samples_new, stored.events_new) == (11, 3)
-    assert store.store([_msg(A, "events", event(A, 2, t0 + 2), now)], now).events_new == 0
-    assert store.store([_msg(A, "events", event(A, 2, t0 + 2, epoch=1), now)], now).events_new == 1
+    assert store.store([_msg(A, "events", event(A, 2, t0 + 2), now)]).events_new == 0
+    assert store.store([_msg(A, "events", event(A, 2, t0 + 2, epoch=1), now)]).events_new == 1
 
     with store.engine.connect() as conn:
         events = fleet_read.device_events(conn, A, 3)
@@ -95,15 +95,15 @@ def test_summary_events_status_and_history(store: FleetStore) -> None:
         assert fleet_read.latest_samples(conn, [A])[A]["seq"] == 20
 
     # the will: offline; a status received earlier than the newest news changes nothing
-    store.store([_msg(A, "status", b"offline", now + 1)], now + 1)
-    store.store([_msg(A, "status", b"online", now + 0.5)], now + 0.5)
+    store.store([_msg(A, "status", b"offline", now + 1)])
+    store.store([_msg(A, "status", b"online", now + 0.5)])
     with store.engine.connect() as conn:
         assert fleet_read.device_status(conn, [A])[A] == {"online": False, "ts": pytest.approx(now + 1, abs=1e-3)}
 
 
 def test_retention_drops_whole_days(store: FleetStore) -> None:
     now = time.time()
-    store.store([_msg(A, "telemetry", sample(A, q, ts), now) for q, ts in ((1, now - 10 * DAY), (2, now))], now)
+    store.store([_msg(A, "telemetry", sample(A, q, ts), now) for q, ts in ((1, now - 10 * DAY), (2, now))])
     dropped = drop_partitions_before(store.engine, dt.datetime.fromtimestamp(now - DAY, dt.UTC).date())
     assert len(dropped) == 3  # the old day of each partitioned table
     assert _count(store, "fleet_bank_sample") == 1

@@ -49,11 +49,13 @@ class BadPayloadError(ValueError):
 
 @dataclass(slots=True)
 class Parsed:
-    """The rows of one message. ``online`` is what it says about the device (a status ``offline`` says False)."""
+    """The rows of one message received at ``received_s`` (the cloud's clock). ``online`` is what it says about the
+    device: any message says True but a status ``offline`` (the device's last word, or the broker's will for it)."""
 
     serial: str
     kind: str  # telemetry | events | status
     online: bool
+    received_s: float
     bank: tuple[Any, ...] | None = None
     modules: list[tuple[Any, ...]] = field(default_factory=list)
     event: tuple[Any, ...] | None = None
@@ -198,7 +200,7 @@ def _telemetry(serial: str, p: dict[str, Any], now_s: float) -> Parsed:
             _texts(m, "alarms"), _texts(m, "protections"), mstats,
         )  # fmt: skip
         rows.append(mrow)
-    return Parsed(serial, "telemetry", True, bank=row, modules=rows, seq=seq, ts=ts)
+    return Parsed(serial, "telemetry", True, now_s, bank=row, modules=rows, seq=seq, ts=ts)
 
 
 def _event(serial: str, p: dict[str, Any], now_s: float) -> Parsed:
@@ -211,12 +213,12 @@ def _event(serial: str, p: dict[str, Any], now_s: float) -> Parsed:
         _num(p, "value"), _num(p, "threshold"), _text(p, "unit"), _text(p, "level"), _text(p, "action"),
         _text(p, "message"),
     )  # fmt: skip
-    return Parsed(serial, "events", True, event=row, ts=ts)
+    return Parsed(serial, "events", True, now_s, event=row, ts=ts)
 
 
 def parse_message(topic: str, payload: bytes, now_s: float) -> Parsed:
-    """The rows of the message on ``topic`` (``ml314/<serial>/telemetry|events|status``); ``now_s`` is the
-    cloud's clock (the bound on ``ts``). Raises :class:`BadPayloadError`."""
+    """The rows of the message on ``topic`` (``ml314/<serial>/telemetry|events|status``) received at ``now_s``
+    (the cloud's clock; also the bound on ``ts``). Raises :class:`BadPayloadError`."""
     parts = topic.split("/")
     if len(parts) != 3 or parts[0] != ROOT or parts[2] not in ("telemetry", "events", "status"):
         raise BadPayloadError(f"topic {topic[:80]!r} is not one of ours")
@@ -225,7 +227,7 @@ def parse_message(topic: str, payload: bytes, now_s: float) -> Parsed:
         text = payload.strip()
         if text not in (b"online", b"offline"):
             raise BadPayloadError("status is not online or offline")
-        return Parsed(serial, "status", text == b"online")
+        return Parsed(serial, "status", text == b"online", now_s)
     try:
         p = orjson.loads(payload)
     except orjson.JSONDecodeError:

@@ -79,6 +79,7 @@ bank_sample = sa.Table(
     sa.Column("protections", pg.ARRAY(sa.Text), comment="protections active"),
     sa.Column("stats", pg.JSONB, comment="a summary's min/max/mean/n per quantity; NULL for a sample"),
     sa.Column("received", TS, nullable=False, server_default=sa.func.now(), comment="when the cloud stored it"),
+    sa.Column("worker", sa.Text, comment="the name of the cloud worker that stored it"),
     sa.PrimaryKeyConstraint("serial", "seq", "ts", name="fleet_bank_sample_pkey"),
     sa.Index("fleet_bank_sample_serial_ts", "serial", "ts"),
     postgresql_partition_by="RANGE (ts)",

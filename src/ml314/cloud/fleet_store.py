@@ -9,6 +9,7 @@ date. Only after the commit may the caller acknowledge the messages to the broke
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ import sqlalchemy as sa
 
 from ml314.cloud.fleet_rows import BANK_COLUMNS, EVENT_COLUMNS, MODULE_COLUMNS, Parsed
 from ml314.cloud.fleet_schema import bank_sample, create_schema, ensure_partitions, event, module_sample
-from ml314.errors import InputError
+from ml314.errors import InputError, TransportError
 
-__all__ = ["FleetStore", "Stored", "fleet_db_url"]
+__all__ = ["FleetStore", "Stored", "fleet_db_url", "safe_url"]
 
 _STAGE_TYPES = {
     "serial": "text", "seq": "bigint", "ts": "float8", "kind": "text", "seq_from": "bigint", "samples": "integer",
@@ -60,8 +61,11 @@ def _stage_sql(name: str, columns: Sequence[str]) -> str:
 
 
 def _move_sql(stage: str, table: sa.Table, columns: Sequence[str]) -> str:
+    """Staging to the table; the bank rows also get the worker's name (the statement's one parameter)."""
     cols = ", ".join(f'"{c}"' for c in columns)
     values = ", ".join(f'to_timestamp("{c}")' if c in _TIMES else f'"{c}"' for c in columns)
+    if table is bank_sample:
+        cols, values = f"{cols}, worker", f"{values}, %(worker)s::text"
     return f'INSERT INTO "{table.name}" ({cols}) SELECT {values} FROM {stage} ON CONFLICT DO NOTHING'
 
 
@@ -85,25 +89,35 @@ ON CONFLICT (serial) DO UPDATE SET
 """
 
 
-class FleetStore:
-    """Stores batches on one connection of ``engine`` (one store per worker)."""
+def safe_url(url: str) -> str:
+    """``url`` without its password."""
+    return sa.make_url(url).render_as_string(hide_password=True)
 
-    def __init__(self, engine: sa.Engine) -> None:
+
+class FleetStore:
+    """Stores batches on one connection of ``engine`` (one store per worker, named ``worker``)."""
+
+    def __init__(self, engine: sa.Engine, worker: str = "") -> None:
         self.engine = engine
+        self.worker = worker
         self._days: set[dt.date] = set()
         self._conn: sa.Connection | None = None
 
     @classmethod
-    def open(cls, url: str) -> FleetStore:
-        """A store on ``url`` (``postgresql://...``), the schema created if missing."""
+    def open(cls, url: str, worker: str = "") -> FleetStore:
+        """A store on ``url`` (``postgresql://...``), the schema created if missing; TransportError if the
+        database cannot be reached."""
         engine = sa.create_engine(fleet_db_url(url), pool_pre_ping=True)
-        create_schema(engine)
-        return cls(engine)
+        try:
+            create_schema(engine)
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else "failed"
+            raise TransportError(f"--db {safe_url(fleet_db_url(url))}: connection failed ({reason})") from None
+        return cls(engine, worker)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._drop_connection()
         self.engine.dispose()
 
     def _connection(self) -> sa.Connection:
@@ -121,16 +135,26 @@ class FleetStore:
             ensure_partitions(self.engine, missing)
             self._days |= missing
 
-    def store(self, batch: Sequence[Parsed], received_s: float) -> Stored:
-        """Store ``batch`` in one transaction (a status message, and any message at all, says whether the device
-        is online as of ``received_s``). Raises the database's error with the transaction rolled back; a broken
-        connection is replaced at the next call."""
-        self._partitions(batch)
-        conn = self._connection()
-        with conn.begin():  # rolled back if anything raises
-            return self._store(conn, batch, received_s)
+    def store(self, batch: Sequence[Parsed]) -> Stored:
+        """Store ``batch`` in one transaction. Raises the database's error (psycopg's or SQLAlchemy's) with the
+        transaction rolled back; the connection is then dropped, and the next call opens a new one."""
+        try:
+            self._partitions(batch)
+            conn = self._connection()
+            with conn.begin():  # rolled back if anything raises
+                return self._store(conn, batch)
+        except BaseException:
+            self._drop_connection()
+            raise
 
-    def _store(self, conn: sa.Connection, batch: Sequence[Parsed], received_s: float) -> Stored:
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+                conn.close()
+
+    def _store(self, conn: sa.Connection, batch: Sequence[Parsed]) -> Stored:
         raw: Any = conn.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
         banks = [p.bank for p in batch if p.bank is not None]
@@ -145,17 +169,19 @@ class FleetStore:
                 with cur.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
-                cur.execute(_move_sql(stage, table, columns).encode())
+                cur.execute(
+                    _move_sql(stage, table, columns).encode(), {"worker": self.worker} if table is bank_sample else None
+                )
                 new.append(max(cur.rowcount, 0))
-            self._devices(cur, batch, received_s)
+            self._devices(cur, batch)
         return Stored(len(banks), new[0], new[1], len(events), new[2])
 
     @staticmethod
-    def _devices(cur: psycopg.Cursor[Any], batch: Sequence[Parsed], received_s: float) -> None:
-        news: dict[str, bool] = {}  # the newest news per device: the last message of it in the batch
+    def _devices(cur: psycopg.Cursor[Any], batch: Sequence[Parsed]) -> None:
+        news: dict[str, tuple[bool, float]] = {}  # the newest news per device: the last message of it in the batch
         newest: dict[str, tuple[int, float]] = {}
         for p in batch:
-            news[p.serial] = p.online
+            news[p.serial] = (p.online, p.received_s)
             if p.kind == "telemetry" and p.seq > newest.get(p.serial, (0, 0.0))[0]:
                 newest[p.serial] = (p.seq, p.ts)
         serials = sorted(news)  # one order for every worker: no deadlock between two upserts
@@ -163,8 +189,8 @@ class FleetStore:
             _DEVICE_UPSERT.encode(),
             (
                 serials,
-                [news[s] for s in serials],
-                [received_s] * len(serials),
+                [news[s][0] for s in serials],
+                [news[s][1] for s in serials],
                 [newest[s][0] if s in newest else None for s in serials],
                 [newest[s][1] if s in newest else None for s in serials],
             ),
