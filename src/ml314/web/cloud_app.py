@@ -68,12 +68,16 @@ def create_cloud_app(
     limits: Limits | None = None,
     create_schema: bool = True,
     clock: Callable[[], float] = time.time,
+    command_wait_s: float = 5.0,
 ) -> FastAPI:
     """The cloud app on ``engine`` (its tables created when missing unless ``create_schema`` is off); ``clock``
-    gives Unix seconds (tests move it on to expire sessions, locks and grants)."""
+    gives Unix seconds (tests move it on to expire sessions, locks and grants); a network command waits up to
+    ``command_wait_s`` for the device's answer."""
     if create_schema:
         create_account_schema(engine)
-    ctx = CloudContext(engine, policy or PasswordPolicy(), commands, limits or Limits(), clock=clock)
+    ctx = CloudContext(
+        engine, policy or PasswordPolicy(), commands, limits or Limits(), command_wait_s=command_wait_s, clock=clock
+    )
     app = FastAPI(
         title="ml314 cloud app",
         version="1",
