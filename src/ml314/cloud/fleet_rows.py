@@ -1,0 +1,240 @@
+"""A message the cloud received (topic, payload) as the rows of the fleet store (fleet_schema.py), or
+:class:`BadPayloadError` saying in a few words why not.
+
+Everything is checked here, before the rows go to PostgreSQL, so that one bad message can never fail the COPY of
+a whole batch: the payload is JSON, its ``serial`` is the topic's, every field has its type (numbers stay numbers,
+a missing one is NULL), ``seq`` and ``id`` are positive, ``ts`` is a plausible time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ml314.cloud.fleet_schema import BANK_FIELDS, BANK_FLAGS, BANK_INTS, MODULE_FIELDS, MODULE_FLAGS
+from ml314.cloud.topics import ROOT
+
+__all__ = [
+    "BANK_COLUMNS",
+    "EVENT_COLUMNS",
+    "MODULE_COLUMNS",
+    "BadPayloadError",
+    "Parsed",
+    "parse_message",
+]
+
+#: the staging columns, in COPY order (``ts``/``ts_from`` as Unix seconds; the INSERT converts them)
+BANK_COLUMNS = ("serial", "seq", "ts", "kind", "seq_from", "samples", "ts_from", "t_s", *BANK_FIELDS, *BANK_INTS,
+                *BANK_FLAGS, "alarms", "protections", "stats")  # fmt: skip
+MODULE_COLUMNS = ("serial", "seq", "ts", "n", "module_id", "module_serial", "state", *MODULE_FIELDS, "cells_v",
+                  "temps_c", "cycles", *MODULE_FLAGS, "alarms", "protections", "stats")  # fmt: skip
+EVENT_COLUMNS = ("serial", "epoch", "id", "ts", "t_s", "module_id", "event_kind", "key", "quantity", "value",
+                 "threshold", "unit", "level", "action", "message")  # fmt: skip
+
+#: the times a sample may carry: from 2020 to a day ahead of the cloud's clock (a device with a wrong clock would
+#: otherwise open a partition per wrong day)
+_TS_MIN = 1_577_836_800.0
+_TS_AHEAD_S = 86_400.0
+_INT_MAX = 2**63 - 1
+_SMALL_MAX = 2**15 - 1
+
+
+class BadPayloadError(ValueError):
+    """A message the cloud cannot store; the text says why in a few words."""
+
+
+@dataclass(slots=True)
+class Parsed:
+    """The rows of one message received at ``received_s`` (the cloud's clock). ``online`` is what it says about the
+    device: any message says True but a status ``offline`` (the device's last word, or the broker's will for it)."""
+
+    serial: str
+    kind: str  # telemetry | events | status
+    online: bool
+    received_s: float
+    bank: tuple[Any, ...] | None = None
+    modules: list[tuple[Any, ...]] = field(default_factory=list)
+    event: tuple[Any, ...] | None = None
+    seq: int = 0
+    ts: float = 0.0
+
+
+def _num(d: dict[str, Any], key: str) -> float | None:
+    x = d.get(key)
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise BadPayloadError(f"{key} is not a number")
+    return float(x) if math.isfinite(x) else None
+
+
+def _int(d: dict[str, Any], key: str, lo: int = -_INT_MAX, hi: int = _INT_MAX) -> int | None:
+    x = d.get(key)
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, int) or not lo <= x <= hi:
+        raise BadPayloadError(f"{key} is not an integer in {lo}..{hi}")
+    return x
+
+
+def _need_int(d: dict[str, Any], key: str, lo: int, hi: int = _INT_MAX) -> int:
+    x = _int(d, key, lo, hi)
+    if x is None:
+        raise BadPayloadError(f"no {key}")
+    return x
+
+
+def _flag(d: dict[str, Any], key: str) -> bool | None:
+    x = d.get(key)
+    if x is None or isinstance(x, bool):
+        return x
+    raise BadPayloadError(f"{key} is not true/false")
+
+
+def _text(d: dict[str, Any], key: str) -> str | None:
+    x = d.get(key)
+    if x is None or isinstance(x, str):
+        return x.replace("\x00", "") if x is not None else None
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return str(x)
+    raise BadPayloadError(f"{key} is not text")
+
+
+def _texts(d: dict[str, Any], key: str) -> list[str] | None:
+    x = d.get(key)
+    if x is None:
+        return None
+    if not isinstance(x, list) or not all(isinstance(a, str) for a in x):
+        raise BadPayloadError(f"{key} is not a list of names")
+    return [a.replace("\x00", "") for a in x]
+
+
+def _nums(d: dict[str, Any], key: str) -> list[float | None] | None:
+    x = d.get(key)
+    if x is None:
+        return None
+    if not isinstance(x, list) or len(x) > 64:
+        raise BadPayloadError(f"{key} is not a list of numbers")
+    out: list[float | None] = []
+    for v in x:
+        if v is None:
+            out.append(None)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(float(v) if math.isfinite(v) else None)
+        else:
+            raise BadPayloadError(f"{key} is not a list of numbers")
+    return out
+
+
+def _ts(d: dict[str, Any], key: str, now_s: float) -> float:
+    x = _num(d, key)
+    if x is None or not _TS_MIN <= x <= now_s + _TS_AHEAD_S:
+        raise BadPayloadError(f"{key} is not a time from 2020 to a day ahead")
+    return x
+
+
+def _obj(x: Any, what: str) -> dict[str, Any]:
+    if not isinstance(x, dict):
+        raise BadPayloadError(f"{what} is not an object")
+    return x
+
+
+def _stat_mean(d: dict[str, Any], key: str) -> float | None:
+    """A summary's value: the mean of its statistic (a plain number is taken as it is)."""
+    x = d.get(key)
+    if isinstance(x, dict):
+        return _num(x, "mean")
+    return _num(d, key)
+
+
+def _telemetry(serial: str, p: dict[str, Any], now_s: float) -> Parsed:
+    kind = p.get("kind")
+    if kind not in ("sample", "summary"):
+        raise BadPayloadError(f"telemetry kind {kind!r} is not sample or summary")
+    seq = _need_int(p, "seq", 1)
+    ts = _ts(p, "ts", now_s)
+    bank = _obj(p.get("bank"), "bank")
+    modules = p.get("modules")
+    if not isinstance(modules, list) or len(modules) > 64:
+        raise BadPayloadError("modules is not a list")
+    summary = kind == "summary"
+    value: Callable[[dict[str, Any], str], float | None] = _stat_mean if summary else _num
+    stats: str | None = None
+    if summary:
+        seq_from = _need_int(p, "seq_from", 1, seq)
+        samples = _need_int(p, "samples", 1, 2**31 - 1)
+        ts_from = _ts(p, "ts_from", now_s)
+        stats = orjson.dumps({k: v for k, v in bank.items() if isinstance(v, dict)}).decode()
+        alarms = _texts(bank, "alarms")
+        protections: list[str] | None = []
+    else:
+        seq_from, samples, ts_from = seq, 1, ts
+        alarms, protections = _texts(bank, "alarms"), _texts(bank, "protections")
+    row = (
+        serial, seq, ts, kind, seq_from, samples, ts_from, _num(p, "t_s"),
+        *(value(bank, k) for k in BANK_FIELDS),
+        *(_int(bank, k, -(2**31), 2**31 - 1) for k in BANK_INTS),
+        *(_flag(bank, k) for k in BANK_FLAGS),
+        alarms, protections, stats,
+    )  # fmt: skip
+    rows = []
+    seen: set[int] = set()
+    for raw in modules:
+        m = _obj(raw, "a module")
+        n = _need_int(m, "n", 1, _SMALL_MAX)
+        if n in seen:
+            raise BadPayloadError(f"module n={n} twice")
+        seen.add(n)
+        mstats = None
+        if summary:
+            mstats = orjson.dumps({k: v for k, v in m.items() if isinstance(v, dict)}).decode()
+        mrow = (
+            serial, seq, ts, n, _int(m, "id", -_SMALL_MAX, _SMALL_MAX), _text(m, "serial"), _text(m, "state"),
+            *(value(m, k) for k in MODULE_FIELDS),
+            _nums(m, "cells_v"), _nums(m, "temps_c"), _int(m, "cycles", -(2**31), 2**31 - 1),
+            *(_flag(m, k) for k in MODULE_FLAGS),
+            _texts(m, "alarms"), _texts(m, "protections"), mstats,
+        )  # fmt: skip
+        rows.append(mrow)
+    return Parsed(serial, "telemetry", True, now_s, bank=row, modules=rows, seq=seq, ts=ts)
+
+
+def _event(serial: str, p: dict[str, Any], now_s: float) -> Parsed:
+    if p.get("kind") != "event":
+        raise BadPayloadError("event kind is not 'event'")
+    ts = _ts(p, "ts", now_s)
+    row = (
+        serial, _need_int(p, "epoch", 0, 2**31 - 1), _need_int(p, "id", 0), ts, _num(p, "t_s"),
+        _int(p, "module_id", -_SMALL_MAX, _SMALL_MAX), _text(p, "event_kind"), _text(p, "key"), _text(p, "quantity"),
+        _num(p, "value"), _num(p, "threshold"), _text(p, "unit"), _text(p, "level"), _text(p, "action"),
+        _text(p, "message"),
+    )  # fmt: skip
+    return Parsed(serial, "events", True, now_s, event=row, ts=ts)
+
+
+def parse_message(topic: str, payload: bytes, now_s: float) -> Parsed:
+    """The rows of the message on ``topic`` (``ml314/<serial>/telemetry|events|status``) received at ``now_s``
+    (the cloud's clock; also the bound on ``ts``). Raises :class:`BadPayloadError`."""
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != ROOT or parts[2] not in ("telemetry", "events", "status"):
+        raise BadPayloadError(f"topic {topic[:80]!r} is not one of ours")
+    serial, kind = parts[1], parts[2]
+    if kind == "status":
+        text = payload.strip()
+        if text not in (b"online", b"offline"):
+            raise BadPayloadError("status is not online or offline")
+        return Parsed(serial, "status", text == b"online", now_s)
+    try:
+        p = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise BadPayloadError("not JSON") from None
+    p = _obj(p, "the payload")
+    if p.get("serial") != serial:
+        raise BadPayloadError("the payload's serial is not the topic's")
+    if p.get("v") != 1:
+        raise BadPayloadError(f"payload version {p.get('v')!r} is not 1")
+    return _telemetry(serial, p, now_s) if kind == "telemetry" else _event(serial, p, now_s)
