@@ -18,7 +18,7 @@ import typer
 
 def cloud_provision_command(
     db: Annotated[
-        str | None, typer.Option(metavar="URL", help="the cloud's database: postgresql://USER@HOST/DB (or sqlite:///)")
+        str | None, typer.Option(metavar="URL", help="the cloud's database: postgresql://USER@HOST:PORT/DB")
     ] = None,
     device: Annotated[
         list[Path] | None, typer.Option(metavar="DATA_DIR", help="a device's data dir (repeat for each device)")
@@ -35,9 +35,9 @@ def cloud_provision_command(
 
     from ml314.cloud.account_schema import create_account_schema  # noqa: PLC0415
     from ml314.cloud.devices import parse_claim_lines, provision  # noqa: PLC0415
+    from ml314.cloud.fleet_store import fleet_db_url  # noqa: PLC0415
     from ml314.errors import InputError  # noqa: PLC0415
     from ml314.storage.data_dir import DataDir  # noqa: PLC0415
-    from ml314.storage.history import history_url  # noqa: PLC0415
     from ml314.storage.identity import DeviceIdentity  # noqa: PLC0415
 
     if (db is None) == (out is None):
@@ -60,9 +60,8 @@ def cloud_provision_command(
         out.write_text("".join(f"{serial}:{digest}\n" for serial, digest in entries), encoding="utf-8")
         typer.echo(f"{len(entries)} device(s) written to {out}")
         return
-    url = history_url(db, None)
-    assert url is not None
-    engine = sa.create_engine(url)
+    assert db is not None
+    engine = sa.create_engine(fleet_db_url(db))
     try:
         create_account_schema(engine)
         with engine.begin() as conn:

@@ -19,11 +19,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ml314.cloud.account_schema import create_account_schema
 from ml314.cloud.commands import CommandPort
+from ml314.cloud.fleet_schema import create_schema as create_fleet_schema
 from ml314.cloud.password_policy import PasswordPolicy
 from ml314.web.cloud_accounts_api import accounts_router
 from ml314.web.cloud_context import CloudContext, Limits
 from ml314.web.cloud_devices_api import devices_router
 from ml314.web.cloud_errors import install_cloud_error_handlers
+from ml314.web.cloud_telemetry_api import telemetry_router
 from ml314.web.errors import error_body
 
 __all__ = ["create_cloud_app"]
@@ -70,10 +72,12 @@ def create_cloud_app(
     clock: Callable[[], float] = time.time,
     command_wait_s: float = 5.0,
 ) -> FastAPI:
-    """The cloud app on ``engine`` (its tables created when missing unless ``create_schema`` is off); ``clock``
+    """The cloud app on ``engine`` (the fleet store's and its own tables created when missing unless
+    ``create_schema`` is off); ``clock``
     gives Unix seconds (tests move it on to expire sessions, locks and grants); a network command waits up to
     ``command_wait_s`` for the device's answer."""
     if create_schema:
+        create_fleet_schema(engine)
         create_account_schema(engine)
     ctx = CloudContext(
         engine, policy or PasswordPolicy(), commands, limits or Limits(), command_wait_s=command_wait_s, clock=clock
@@ -87,5 +91,6 @@ def create_cloud_app(
     install_cloud_error_handlers(app)
     app.include_router(accounts_router(ctx))
     app.include_router(devices_router(ctx))
+    app.include_router(telemetry_router(ctx))
     app.include_router(_pages_router())
     return app

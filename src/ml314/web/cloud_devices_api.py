@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ml314.cloud import devices as dev
+from ml314.cloud import fleet_read
 from ml314.cloud.commands import network_command
 from ml314.cloud.refusals import RefusedError
 from ml314.web.cloud_context import CloudContext
@@ -54,10 +55,25 @@ def devices_router(ctx: CloudContext) -> APIRouter:
 
     @router.get("/devices")
     def list_devices(request: Request) -> dict[str, Any]:
-        """The devices this account owns, then those it has installer access to."""
+        """The devices this account owns, then those it has installer access to; each with ``online`` and the
+        bank's newest ``soc_pct`` (null before the first sample)."""
         user = ctx.user_of(request)
-        found = ctx.tx(lambda conn: dev.my_devices(conn, user, ctx.clock()))
-        return {"devices": [d.json() for d in found]}
+
+        def work(conn: Any) -> list[dict[str, Any]]:
+            found = dev.my_devices(conn, user, ctx.clock())
+            serials = [d.serial for d in found]
+            status = fleet_read.device_status(conn, serials)
+            latest = fleet_read.latest_samples(conn, serials)
+            return [
+                {
+                    **d.json(),
+                    "online": status[d.serial]["online"],
+                    "soc_pct": latest[d.serial]["bank"].get("soc_pct") if d.serial in latest else None,
+                }
+                for d in found
+            ]
+
+        return {"devices": ctx.tx(work)}
 
     @router.post("/search")
     def search(body: Annotated[SearchBody, Body()], request: Request) -> dict[str, Any]:
