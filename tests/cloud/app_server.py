@@ -42,6 +42,7 @@ class CloudAppServer:
     """The app on a real socket; :attr:`url`; :meth:`stop`."""
 
     def __init__(self, db_url: str, commands: Any = None, limits: Limits | None = None, **kw: Any) -> None:
+        self.db_url = db_url
         self.engine = engine_for(db_url)
         self.clock = Clock()
         self.app = create_cloud_app(self.engine, commands=commands, limits=limits, clock=self.clock, **kw)

@@ -210,6 +210,8 @@ async function loadTelemetry(serial) {
   const bank = (sample && sample.bank) || {};
   $("#soc").textContent = fmt(bank.soc_pct, 1, "%");
   $("#power").textContent = fmt(bank.power_w, 0, "W");
+  // positive while charging (the project's sign convention)
+  $("#power-dir").textContent = bank.power_w > 1 ? "charging" : bank.power_w < -1 ? "discharging" : bank.power_w === undefined ? "" : "idle";
   $("#voltage").textContent = fmt(bank.voltage_v, 2, "V");
   $("#current").textContent = fmt(bank.current_a, 1, "A");
   $("#temperature").textContent = fmt(bank.temperature_c, 1, "°C");
