@@ -123,7 +123,8 @@ def test_register_bind_name_view_rename(app: CloudAppServer, device: Device, pho
     assert text(phone, "#dev-online") == "online"
     assert text(phone, "#power-dir") == "discharging"  # the worked example bank discharges (power < 0)
     assert js(phone, "return document.querySelectorAll('#modules tbody tr').length") == 2
-    assert "cell high" in text(phone, "#events")
+    until(lambda: "cell high" in text(phone, "#events"))
+    until(lambda: text(phone, "#soc-chart-note") == "1 points, 42 % to 42 %")  # the 24 h SOC chart
     for tile in ("#power", "#voltage", "#current", "#temperature"):
         assert text(phone, tile) != "–", tile
     shot(phone, "app-wifi-device")

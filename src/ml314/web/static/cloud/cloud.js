@@ -234,6 +234,7 @@ async function loadTelemetry(serial) {
     return tr;
   });
   $("#modules tbody").replaceChildren(...rows);
+  await loadHistory(base);
   let events = [];
   try { events = (await api("GET", base + "/events?limit=20")).data.events; } catch (e) { events = []; }
   $("#events").replaceChildren(...(events.length ? events : [null]).map((ev) => {
@@ -243,6 +244,26 @@ async function loadTelemetry(serial) {
     li.textContent = when(ev.ts) + " · " + (ev.message || ev.key || ev.event_kind || "event");
     return li;
   }));
+}
+
+// SOC of the last 24 h in 15 min steps, drawn as one polyline (0 % at the bottom, 100 % at the top)
+async function loadHistory(base) {
+  const svg = $("#soc-chart");
+  const ns = "http://www.w3.org/2000/svg";
+  const to = Date.now() / 1000;
+  let rows = [];
+  try { rows = (await api("GET", base + "/history?from=" + (to - 86400) + "&to=" + to + "&step=900")).data.rows; } catch (e) { rows = []; }
+  rows = rows.filter((r) => r.soc_pct !== null);
+  const grid = [0, 50, 100].map((p) => {
+    const l = document.createElementNS(ns, "line");
+    l.setAttribute("x1", "0"); l.setAttribute("x2", "300");
+    l.setAttribute("y1", String(80 - p * 0.8)); l.setAttribute("y2", String(80 - p * 0.8));
+    return l;
+  });
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("points", rows.map((r) => ((r.ts - (to - 86400)) / 86400 * 300).toFixed(1) + "," + (80 - r.soc_pct * 0.8).toFixed(1)).join(" "));
+  svg.replaceChildren(...grid, line);
+  $("#soc-chart-note").textContent = rows.length ? rows.length + " points, " + fmt(Math.min(...rows.map((r) => r.soc_pct)), 0, "%") + " to " + fmt(Math.max(...rows.map((r) => r.soc_pct)), 0, "%") : "No history yet.";
 }
 
 async function loadGrants(serial) {
