@@ -44,10 +44,8 @@ def test_provision_from_data_dirs_through_a_file_then_bind(tmp_path: Path, postg
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["cloud-provision", "--out", "x.txt"], "no devices"),
         (["cloud-provision", "--device", "nowhere", "--out", "x.txt"], "--device nowhere: no device identity there"),
         (["cloud-provision", "--devices", "bad.txt", "--out", "x.txt"], "bad.txt:1: expected SERIAL:$argon2id$"),
-        (["cloud-provision", "--device", "d"], "give --db URL"),
         (
             ["cloud", "--mqtt", "mqtt://c:p@127.0.0.1:1", "--db", "postgresql://u@h/d", "--password-policy", "x"],
             "--password-policy 'x'",

@@ -38,8 +38,10 @@ __all__ = [
     "log_in",
     "new_session",
     "normal_username",
+    "note",
     "register",
     "session_user",
+    "user_named",
 ]
 
 LOGIN_FREE_TRIES = 5
