@@ -132,6 +132,10 @@ def test_bad_input_is_a_typed_error_never_a_traceback(app: CloudAppServer) -> No
         junk = c.post("/api/login", content=b"{not json", headers={"Content-Type": "application/json"})
         assert junk.status_code == 400 and error(junk)["code"] == "invalid_field"
         assert c.get("/api/nothing").status_code == 404
+        paths = c.get("/openapi.json").json()["paths"]  # the API documents itself
+        assert {"/api/login", "/api/devices", "/api/devices/{serial}/network", "/api/devices/{serial}/now"} <= set(
+            paths
+        )
 
 
 def test_logins_from_one_address_are_rate_limited(postgres_server: PostgresServer) -> None:
