@@ -57,8 +57,15 @@ def test_network_commands_reach_the_device_and_its_answer_comes_back(
             }
             assert owner.get(base + "/result").json()["result"]["message"] == "joining Home 2.4"
 
-            bad = owner.post(base + "/network", json={"mode": "sta", "ssid": "", "password": "x"})
-            assert (bad.status_code, bad.json()["error"]["field"]) == (400, "ssid")
+            for body, field in (
+                ({"mode": "sta", "ssid": "", "password": "s3cret-wifi"}, "ssid"),
+                ({"mode": "sta", "ssid": "x" * 33, "password": "s3cret-wifi"}, "ssid"),
+                ({"mode": "sta", "ssid": "Home", "password": "short"}, "password"),
+                ({"mode": "sta", "ssid": "Home", "password": "naïve-passphrase"}, "password"),
+                ({"mode": "mesh"}, "mode"),
+            ):
+                bad = owner.post(base + "/network", json=body)
+                assert (bad.status_code, bad.json()["error"]["field"]) == (400, field), body
 
             server.app.state.cloud.command_wait_s = 0.1  # the device will not answer this one: 202, sent
             r = owner.post(base + "/network", json={"mode": "ap"})

@@ -12,7 +12,6 @@ stored or logged.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import ssl
 import threading
@@ -32,26 +31,25 @@ from ml314.errors import TransportError
 __all__ = ["CommandPort", "CommandResult", "MqttCommands", "network_command"]
 
 NetworkMode = Literal["ap", "sta"]
-_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 
 
 def network_command(mode: str, ssid: str | None = None, password: str | None = None) -> dict[str, str]:
-    """The payload of ``cmd/network``: AP mode, or STA on the 2.4 GHz network ``ssid`` (1-32 bytes) with a WPA2
-    passphrase (8-63 printable ASCII characters or 64 hex digits; empty for an open network)."""
+    """The payload of ``cmd/network``: AP mode, or STA on the 2.4 GHz network ``ssid`` (1-32 bytes of UTF-8, no
+    control characters) with its WPA2 passphrase (8-63 printable ASCII characters): the rules the device applies
+    to the credentials it is handed, checked here so a mistyped one is refused before it is sent."""
     if mode == "ap":
         return {"mode": "ap"}
     if mode != "sta":
         raise RefusedError(f"mode {mode!r}: 'ap' or 'sta'", "invalid_field", "mode")
     ssid = ssid or ""
-    if not 1 <= len(ssid.encode()) <= 32:
-        raise RefusedError("ssid: the Wi-Fi network's name, 1 to 32 bytes", "invalid_field", "ssid")
-    password = password or ""
-    ascii_ok = all(" " <= c <= "~" for c in password) and 8 <= len(password) <= 63
-    if password and not (ascii_ok or _HEX64.fullmatch(password)):
+    if not 1 <= len(ssid.encode()) <= 32 or any(ord(c) < 32 or ord(c) == 127 for c in ssid):
         raise RefusedError(
-            "password: 8 to 63 printable ASCII characters (WPA2), or empty for an open network",
-            "invalid_field",
-            "password",
+            "ssid: the Wi-Fi network's name, 1 to 32 bytes, no control characters", "invalid_field", "ssid"
+        )
+    password = password or ""
+    if not 8 <= len(password) <= 63 or not all(32 <= ord(c) <= 126 for c in password):
+        raise RefusedError(
+            "password: the WPA2 passphrase, 8 to 63 printable ASCII characters", "invalid_field", "password"
         )
     return {"mode": "sta", "ssid": ssid, "password": password}
 
