@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ml314.cli.cloud_http import DEFAULT_CLOUD_HTTP, CloudAppServing
 from ml314.cli.serving import StatusOutput, stop_on_signals
 
 
@@ -28,6 +29,18 @@ def cloud_command(
         str, typer.Option(metavar="DURATION", help="longest wait for a batch to fill (after its first message)")
     ] = "0.2s",
     quiet: Annotated[bool, typer.Option(help="no status line every 10 s")] = False,
+    http: Annotated[
+        str,
+        typer.Option(
+            metavar="HOST:PORT|off",
+            envvar="ML314_HTTP",
+            help="serve the app's Wi-Fi mode and its API here (docs/app.md); port 0 picks a free one; off: ingest only",
+        ),
+    ] = DEFAULT_CLOUD_HTTP,
+    password_min_length: Annotated[int, typer.Option(metavar="N", help="the app's shortest account password")] = 8,
+    password_policy: Annotated[
+        str, typer.Option(metavar="manual|nist", help="manual: digits, upper and lower case (manual 11); nist: length")
+    ] = "manual",
 ) -> None:
     """Store the fleet's MQTT telemetry and events in PostgreSQL (one worker of the shared group); Ctrl-C stops."""
     from ml314.cloud.mqtt_url import parse_mqtt_url  # noqa: PLC0415
@@ -42,14 +55,19 @@ def cloud_command(
         batch_s=parse_duration_s(batch_time, "--batch-time"),
     )
     worker = CloudWorker(config, echo=lambda line: typer.echo(line, err=True))
+    app = CloudAppServing(http, password_min_length, password_policy)  # bound now: a port in use is the first error
+    if app.url is not None:
+        typer.echo(f"web: {app.url}  (the app's Wi-Fi mode; API docs {app.url}/docs; --http off disables)")
     out = StatusOutput(quiet)
     with stop_on_signals(worker.stop):
         try:
             for line in worker.start():
                 typer.echo(line)
+            app.start(config.db, config.mqtt)
             typer.echo("ml314 cloud: storing; Ctrl-C stops")
             worker.run(on_status=out.show, status_every_s=10.0)
             out.finish()
         finally:
+            app.close()
             worker.close()
     typer.echo(f"ml314 cloud {config.name}: stopped; {worker.counters.line()}")

@@ -14,6 +14,7 @@ import typer
 from ml314 import __version__
 from ml314.cli.broker_config import broker_config_command
 from ml314.cli.cloud import cloud_command
+from ml314.cli.cloud_provision import cloud_provision_command
 from ml314.cli.decode import decode_command
 from ml314.cli.label import label_command
 from ml314.cli.lcd import lcd_command
@@ -56,6 +57,7 @@ app.command("decode")(decode_command)
 app.command("label")(label_command)
 app.command("lcd")(lcd_command)
 app.command("broker-config")(broker_config_command)
+app.command("cloud-provision")(cloud_provision_command)
 app.command("monitor")(monitor_command)
 app.command("cloud")(cloud_command)
 app.add_typer(protocols_app, name="protocols")

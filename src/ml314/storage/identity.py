@@ -2,10 +2,11 @@
 
 No universal secret (ETSI EN 303 645 5.1, UK PSTI Schedule 1): at first start every device draws its own secrets
 from :mod:`secrets` and keeps, in ``identity.json`` of its data dir, only their salted Argon2id hashes (argon2-cffi,
-the OWASP minimum m = 19 MiB, t = 2, p = 1). The plaintext exists in one place only: ``label.txt`` (mode 0600),
-the software form of the label printed on the module's side; ``ml314 label`` shows it. Whoever can read the data
-dir holds the device, as whoever stands at the module can read its label; a lost or leaked label is replaced by
-``ml314 label --reset`` with the current PIN (new PIN, AP password and claim code; the serial stays).
+the OWASP minimum m = 19 MiB, t = 2, p = 1; ``ml314/secret_hash.py``, shared with the cloud's account passwords).
+The plaintext exists in one place only: ``label.txt`` (mode 0600), the software form of the label printed on the
+module's side; ``ml314 label`` shows it. Whoever can read the data dir holds the device, as whoever stands at the
+module can read its label; a lost or leaked label is replaced by ``ml314 label --reset`` with the current PIN (new
+PIN, AP password and claim code; the serial stays).
 
 The serial number is an identifier, not a secret (the LCD and the protocols show it), so it is stored as is.
 
@@ -28,10 +29,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from ml314.errors import AccessDeniedError, InputError
+from ml314.secret_hash import hash_secret, normal_claim_code
+from ml314.secret_hash import lock_after as _lock_after
+from ml314.secret_hash import verify_secret as _verify
 from ml314.storage.atomic import write_atomically
 
 __all__ = [
@@ -57,16 +58,12 @@ FIRST_LOCK_S = 30.0
 MAX_LOCK_S = 86_400.0
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: nothing to misread on a label
 _AP_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-# OWASP Password Storage Cheat Sheet minimum for Argon2id; about 40 ms per hash on this class of machine
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 _SECRET_KINDS = ("pin", "ap_password", "claim_code")
 
 
 def lock_after(failures: int) -> float:
     """Seconds the PIN check stays locked after the ``failures``-th wrong PIN in a row (0: not locked)."""
-    if failures < FREE_TRIES:
-        return 0.0
-    return min(FIRST_LOCK_S * 2.0 ** (failures - FREE_TRIES), MAX_LOCK_S)
+    return _lock_after(failures, FREE_TRIES, FIRST_LOCK_S, MAX_LOCK_S)
 
 
 def _code(alphabet: str, n: int) -> str:
@@ -225,7 +222,7 @@ class DeviceIdentity:
 
     def check_claim_code(self, code: str) -> bool:
         """Whether ``code`` is this device's claim code (dashes and case ignored)."""
-        return _verify(self.hashes["claim_code"], _normal_claim(code))
+        return _verify(self.hashes["claim_code"], normal_claim_code(code))
 
     # --------------------------------------------------------------- changes
     def with_legacy_secrets(self, on: bool) -> DeviceIdentity:
@@ -267,23 +264,12 @@ class DeviceIdentity:
         return label
 
 
-def _normal_claim(code: str) -> str:
-    return code.replace("-", "").replace(" ", "").upper()
-
-
 def _hash_all(label: DeviceLabel) -> dict[str, str]:
     return {
-        "pin": _HASHER.hash(label.pin),
-        "ap_password": _HASHER.hash(label.ap_password),
-        "claim_code": _HASHER.hash(_normal_claim(label.claim_code)),
+        "pin": hash_secret(label.pin),
+        "ap_password": hash_secret(label.ap_password),
+        "claim_code": hash_secret(normal_claim_code(label.claim_code)),
     }
-
-
-def _verify(digest: str, secret: str) -> bool:
-    try:
-        return bool(_HASHER.verify(digest, secret))
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def _write_label(directory: Path, label: DeviceLabel) -> None:
