@@ -188,9 +188,8 @@ def storage_command(
     if rule.recharge_every_days is not None:
         n = int(months * DAYS_PER_MONTH // rule.recharge_every_days)
         every = rule.recharge_every_days / DAYS_PER_MONTH
-        typer.echo(
-            f"recharge reminders: {n} in {months:g} months (months {', '.join(f'{every * i:g}' for i in range(1, n + 1)) or '-'})"
-        )
+        when = ", ".join(f"{every * i:g}" for i in range(1, n + 1)) or "-"
+        typer.echo(f"recharge reminders: {n} in {months:g} months (months {when})")
     if soc is not None:
         after = soc_after(soc, min(months * DAYS_PER_MONTH, rule.recharge_every_days or months * DAYS_PER_MONTH),
                           temperature if temperature is not None else 25.0)  # fmt: skip
