@@ -38,12 +38,14 @@ TYPICAL_SELF_DISCHARGE_AH_PER_DAY = 0.02 * 314.0 / 30.4375
 @dataclass(frozen=True)
 class CellSeries:
     """Samples in time order: ``t_s`` (n,), ``current_a`` (n, modules; positive charging), ``cell_v`` (n, modules,
-    cells). NaN marks a missing value."""
+    cells). NaN marks a missing value. ``exact`` (n, modules) says where the current is that very second's (None:
+    everywhere); only exact pairs serve the resistance (a minute's average current would blur a step)."""
 
     t_s: FloatArray
     current_a: FloatArray
     cell_v: FloatArray
     module_ids: tuple[int, ...]
+    exact: npt.NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,12 +125,15 @@ def _bottoms(current: FloatArray, v: FloatArray, lim: HealthLimits) -> tuple[int
     return n, counts
 
 
-def _resistance(t: FloatArray, current: FloatArray, v: FloatArray, lim: HealthLimits) -> FloatArray | None:
+def _resistance(
+    t: FloatArray, current: FloatArray, v: FloatArray, exact: npt.NDArray[np.bool_], lim: HealthLimits
+) -> FloatArray | None:
     """Per-cell least-squares slope of dV over dI across current steps, or None without steps."""
     dt = np.diff(t)
     di = np.diff(current)
     dv = np.diff(v, axis=0)
     ok = (dt <= lim.step_max_s) & (np.abs(di) >= lim.step_a) & np.all(np.isfinite(dv), axis=1) & np.isfinite(di)
+    ok &= exact[1:] & exact[:-1]
     if np.count_nonzero(ok) < 3:
         return None
     return np.asarray((dv[ok] * di[ok, None]).sum(axis=0) / (di[ok] ** 2).sum())
@@ -176,7 +181,8 @@ def analyse_cells(series: CellSeries, ocv: OcvTable, limits: HealthLimits | None
         n_top, top = _tops(cur, v, lim)
         n_bot, bot = _bottoms(cur, v, lim)
         charges[mid], discharges[mid] = n_top, n_bot
-        r = _resistance(t, cur, v, lim)
+        exact = np.ones(t.size, dtype=bool) if series.exact is None else np.asarray(series.exact[:, m], dtype=bool)
+        r = _resistance(t, cur, v, exact, lim)
         r_ratio = None if r is None else r / float(np.median(r))
         rest_t, rest_off = _rest_offsets(t, cur, v, lim, ocv)
         extra = None
