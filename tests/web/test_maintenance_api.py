@@ -15,9 +15,11 @@ from ml314.storage.history import HistoryStore
 from ml314.storage.history_schema import CELLS
 from ml314.web.errors import install_error_handlers
 from ml314.web.maintenance_api import maintenance_router
-from ml314.web.pages import PAGES
+from ml314.web.pages import PAGES, pages_router
+from tests.browser import chromium, until
 from tests.diagnostics.cycling import Cycler
 from tests.web.test_history_api import Served
+from tests.web.test_pages_browser import SCREENSHOTS
 
 T0 = 1_767_225_600  # 2026-01-01
 
@@ -49,6 +51,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Cli
     app = FastAPI()
     install_error_handlers(app)  # as create_app does: an InputError is a 400 naming the field
     app.include_router(maintenance_router(root, lambda: store, clock=lambda: T0 + 200 * 86400.0))
+    app.include_router(pages_router())
     server = Served(app)
     try:
         with httpx.Client(base_url=server.url, timeout=None) as client:
@@ -102,3 +105,22 @@ def test_the_page_is_served_and_in_the_nav() -> None:
     assert PAGES["/maintenance"] == "maintenance.html"
     common = (Path(__file__).parents[2] / "src/ml314/web/static/pages/common.js").read_text()
     assert '["/maintenance", "Maintenance"]' in common
+
+
+def test_the_page_in_the_browser(served: tuple[httpx.Client, Path]) -> None:
+    """The page in headless Chromium: the findings in words, four charts, the schedule, a record made by a click."""
+    client, _ = served
+    with chromium(1280, 1400) as driver:
+        driver.get(f"{client.base_url}/maintenance")
+        until(lambda: driver.execute_script("return document.body.dataset.findings"))
+        until(lambda: driver.execute_script("return document.body.dataset.items"))
+        findings = driver.execute_script("return document.getElementById('findings').textContent")
+        assert "module 1, cell 7" in findings and "module 2, cell 3" in findings
+        charts = driver.execute_script("return document.querySelectorAll('#health-charts .chart canvas').length")
+        assert charts == 4
+        driver.execute_script("document.querySelector('tr[data-item=\"running_status\"] button.done').click()")
+        until(lambda: driver.execute_script("return document.getElementById('msg').textContent === 'recorded'"))
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(SCREENSHOTS / "maintenance.png"))
+    doc = client.get("/api/maintenance").json()
+    assert next(i for i in doc["items"] if i["key"] == "running_status")["last_done_s"] is not None

@@ -12,7 +12,8 @@
 
   async function schedule() {
     let doc;
-    try { doc = await api("GET", "/maintenance"); } catch (e) { msg(e.message); return; }
+    try { doc = await api("GET", "/maintenance"); } catch (e) { msg(e.message); ml.conn("API: " + e.message, false); return; }
+    ml.conn("connected", true);  /* this page reads the REST API only (no live stream) */
     list("reminders", doc.reminders, "nothing due within 14 days");
     document.querySelector("#schedule tbody").innerHTML = doc.items.map((it) => `
       <tr data-item="${esc(it.key)}" data-status="${esc(it.status)}">
