@@ -23,7 +23,8 @@ maintenance_app = typer.Typer(
 )
 
 DataDirOption = Annotated[
-    Path, typer.Option(envvar="ML314_DATA_DIR", help="the device's data dir (maintenance.json is kept there)")
+    Path,
+    typer.Option(metavar="DIR", envvar="ML314_DATA_DIR", help="the device's data dir (maintenance.json is kept there)"),
 ]
 
 
@@ -93,8 +94,8 @@ def status_command(
 def done_command(
     item_key: Annotated[str, typer.Argument(metavar="ITEM", help="the item's key (see `ml314 maintenance`)")],
     data_dir: DataDirOption = Path("ml314-data"),
-    by: Annotated[str, typer.Option(help="who did it")] = "",
-    note: Annotated[str, typer.Option(help="what was found or done")] = "",
+    by: Annotated[str, typer.Option(metavar="NAME", help="who did it")] = "",
+    note: Annotated[str, typer.Option(metavar="TEXT", help="what was found or done")] = "",
     date: Annotated[str | None, typer.Option(metavar="YYYY-MM-DD", help="when (default: now)")] = None,
 ) -> None:
     """Record work done on one item (written to maintenance.json in the data dir)."""
