@@ -26,7 +26,7 @@ def test_version_option_prints_the_version() -> None:
 
 
 def test_help_shows_real_metavars() -> None:
-    for command in ("run", "simulate", "decode", "protocols set"):
+    for command in ("run", "simulate", "decode", "protocols set", "maintenance done", "maintenance storage"):
         r = ml314(*command.split(), "--help")
         assert r.returncode == 0, r.stderr
         options = [line for line in r.stdout.splitlines() if line.lstrip().startswith("--")]

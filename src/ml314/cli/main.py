@@ -18,6 +18,7 @@ from ml314.cli.cloud_provision import cloud_provision_command
 from ml314.cli.decode import decode_command
 from ml314.cli.label import label_command
 from ml314.cli.lcd import lcd_command
+from ml314.cli.maintenance import maintenance_app
 from ml314.cli.monitor import monitor_command
 from ml314.cli.protocols import protocols_app
 from ml314.cli.run import run_command
@@ -61,6 +62,7 @@ app.command("cloud-provision")(cloud_provision_command)
 app.command("monitor")(monitor_command)
 app.command("cloud")(cloud_command)
 app.add_typer(protocols_app, name="protocols")
+app.add_typer(maintenance_app, name="maintenance")
 
 
 @app.command("version")

@@ -105,9 +105,11 @@ def monitor_command(
             lines = monitor.start()  # a link that cannot be opened: one line, exit 2, nothing printed before
             if web is not None:
                 typer.echo(f"web: {web.url}  (API docs {web.url}/docs; --http off disables)")
+                from ml314.web.maintenance_api import maintenance_router  # noqa: PLC0415
                 from ml314.web.monitor_api import monitor_router  # noqa: PLC0415
 
-                web.start(web_app(monitor.surface, monitor.history, [monitor_router(monitor)]))
+                routers = [monitor_router(monitor), maintenance_router(data_dir, lambda: monitor.history)]
+                web.start(web_app(monitor.surface, monitor.history, routers))
             for line in lines:
                 typer.echo(line)
             typer.echo("ml314 monitor: watching; Ctrl-C stops")

@@ -209,7 +209,9 @@ def run_command(
                 typer.echo(mqtt_link.describe())
                 mqtt_link.start()
             if web is not None:
-                web.start(web_app(surface, runner.history))
+                from ml314.web.maintenance_api import maintenance_router  # noqa: PLC0415
+
+                web.start(web_app(surface, runner.history, [maintenance_router(data_dir, lambda: runner.history)]))
             typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
             out = StatusOutput(quiet, STATUS_WIDTH)
             runner.run(status_every_s=1.0 if out.tty else 10.0, on_status=out.show, on_detail=out.detail,

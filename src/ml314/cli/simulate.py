@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,7 +28,9 @@ SIMULATE_RENAMES = {
     "capacity_ah": "module_capacity_ah",
 }
 #: options that are no part of the configuration (where to write, how to show it)
-SIMULATE_CLI_ONLY = frozenset({"out", "report", "quiet", "config"})
+SIMULATE_CLI_ONLY = frozenset({"out", "report", "quiet", "config", "months"})
+#: defaults of a scenario for the options not given (a stored battery changes over months, not seconds)
+SCENARIO_DEFAULTS: dict[str, dict[str, float]] = {"storage": {"dt_s": 60.0, "sample_s": 3600.0, "days": 365.25}}
 
 if TYPE_CHECKING:
     from ml314.runtime.simulation import SimulationOutcome
@@ -53,13 +55,41 @@ def fault_line(fault: dict[str, object]) -> str:
     return f"{fault['severity']}: {fault['kind']}{where}{link}: {fault['details']} [manual {fault['manual_ref']}]"
 
 
+def _print_storage(st: dict[str, Any]) -> None:
+    """The storage scenario's story: SOC by month, the reminders, the advice."""
+    typer.echo(f"storage {st['class']} at {st['ambient_c']:g} degC, target SOC {st['target_soc_pct']:.0f} %:")
+    typer.echo("  SOC at month end: " + ", ".join(f"{m['month']}: {m['soc_pct']:.1f} %" for m in st["months"]))
+    for r in st["reminders"]:
+        typer.echo(
+            f"  recharge reminder due on day {r['due_day']:.0f}: SOC {r['soc_before_pct']:.1f} % -> "
+            f"{r['soc_after_pct']:.1f} % ({r['top_up_ah']:.0f} Ah in {r['top_up_h']:.1f} h)"
+        )
+    if st["next_reminder_day"] is not None:
+        typer.echo(f"  next reminder on day {st['next_reminder_day']:.0f}")
+    typer.echo(
+        f"  self-discharge {st['soc_loss_pct_per_month']:.2f} % SOC a month; without the recharges the SOC would be "
+        f"{st['soc_without_recharge_pct']:.1f} %"
+    )
+    for line in st["findings"]:
+        typer.echo(f"  check: {line}")
+    for line in st["advice"]:
+        typer.echo(f"  advice: {line}")
+
+
 def simulate_command(
     ctx: typer.Context,
     scenario: Annotated[
-        str, typer.Option(metavar="home|lab", help="home (PV, load, grid with outages) or lab (--experiment)")
+        str,
+        typer.Option(
+            metavar="home|lab|storage",
+            help="home (PV, load, grid with outages), lab (--experiment) or storage (months on a shelf, --months)",
+        ),
     ] = "home",
     modules: Annotated[int, typer.Option(metavar="N", help="modules in parallel, 1..16")] = 1,
     days: Annotated[float, typer.Option(metavar="DAYS", help="simulated days (home scenario)")] = 1.0,
+    months: Annotated[
+        float | None, typer.Option(metavar="MONTHS", help="simulated months (instead of --days; storage scenario)")
+    ] = None,
     out: Annotated[Path, typer.Option(metavar="DIR", help="output directory")] = Path("runs/simulate"),
     sample: Annotated[str, typer.Option(metavar="DURATION", help="output interval: 1s, 10s, 1min, ...")] = "1min",
     dt: Annotated[str, typer.Option(metavar="DURATION", help="simulation step")] = "1s",
@@ -186,6 +216,16 @@ def simulate_command(
     from ml314.runtime.simulation import SimulationInterrupted, simulate  # noqa: PLC0415
 
     overrides = given_options(ctx, SIMULATE_RENAMES, SIMULATE_CLI_ONLY)
+    if months is not None:
+        if "days" in overrides:
+            raise InputError("--months and --days: give one of them")
+        if not (math.isfinite(months) and months > 0.0):
+            raise InputError(f"--months {months}: must be a positive number")
+        from ml314.diagnostics.storage_advice import DAYS_PER_MONTH  # noqa: PLC0415
+
+        overrides["days"] = months * DAYS_PER_MONTH
+    for field, value in SCENARIO_DEFAULTS.get(overrides.get("scenario", scenario), {}).items():
+        overrides.setdefault(field, value)
     inverter = {
         field: overrides.pop(option) * scale
         for option, field, scale in (("inverter_kw", "max_power_w", 1000.0), ("reserve", "reserve_soc", 1))
@@ -256,6 +296,8 @@ def simulate_command(
                 f"{requests['full_charges_granted']}, force-charge requests {requests['force_charge_requests']}"
             )
         typer.echo(line)
+    if "storage" in s:
+        _print_storage(s["storage"])
     typer.echo(f"time series: {outcome.series_path}")
     typer.echo(f"summary:     {outcome.summary_path}")
     if report:

@@ -155,6 +155,8 @@ class SimulationRequest:
             raise InputError(f"--inverter-kw {self.inverter.max_power_w / 1000.0:g}: must be positive")
         if self.with_bms and self.scenario == "lab":
             raise InputError("--bms: the lab tester works on the bare cells; run it with --no-bms")
+        if self.with_bms and self.scenario == "storage":
+            raise InputError("--bms: a stored battery is switched off (no BMS); run the storage scenario with --no-bms")
         ratio = self.sample_s / self.dt_s
         if abs(ratio - round(ratio)) > 1e-9:
             raise InputError(f"--sample {self.sample_s} s: must be a whole number of {self.dt_s} s steps")

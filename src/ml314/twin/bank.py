@@ -169,6 +169,25 @@ class Bank:
         """Current the module's own BMS draws from its cell string."""
         self.mod_par[k.MP_BMS_SUPPLY_A, module] = current_a
 
+    def set_cell_defect(
+        self,
+        module: int,
+        cell: int,
+        *,
+        resistance_factor: float = 1.0,
+        self_discharge_factor: float = 1.0,
+        capacity_factor: float = 1.0,
+    ) -> None:
+        """Make one cell (0-based ``module``, ``cell``) weaker or leakier than its draw: its resistance, self-discharge
+        current and capacity are multiplied by the factors (a weak or leaky cell to find in diagnostics)."""
+        if not (resistance_factor > 0.0 and self_discharge_factor >= 0.0 and capacity_factor > 0.0):
+            raise ValueError("defect factors must be positive")
+        self._fresh_r[:, module, cell] *= resistance_factor
+        self._self_discharge_a[module, cell] *= self_discharge_factor
+        self._fresh_capacity_as[module, cell] *= capacity_factor
+        self._apply_health()
+        self._refresh()
+
     def set_cell_soc(self, soc: np.ndarray | float) -> None:
         """Set the SOC of every cell (broadcast), resetting hysteresis and RC state."""
         self.cell_state[k.CS_SOC] = soc
