@@ -4,7 +4,6 @@ the routes of both listeners. Built before the bank starts (the AP socket is bou
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,11 +86,14 @@ class AppSide:
             self.network.subscribe(lambda mode: announcer.update(mode.value))
 
     def stop(self) -> None:
-        for close in (
-            None if self.announcer is None else self.announcer.close,
-            None if self.transport is None else self.transport.close,
-            None if self.ap_web is None else self.ap_web.stop,
+        """Say goodbye on mDNS, stop scanning, close the AP listener (a failure is said, the rest still stops)."""
+        for what, close in (
+            ("the mDNS announcement", None if self.announcer is None else self.announcer.close),
+            ("the local-mode scanner", None if self.transport is None else self.transport.close),
+            ("the AP listener", None if self.ap_web is None else self.ap_web.stop),
         ):
             if close is not None:
-                with contextlib.suppress(Exception):
+                try:
                     close()
+                except Exception as exc:  # the stop goes on: the bank's state is saved after this
+                    self.echo(f"ml314: warning: {what} did not close cleanly: {exc}")

@@ -67,6 +67,11 @@ def app_router(transport: DeviceTransport | None) -> APIRouter:
     router = APIRouter(tags=["app"])
     seen: dict[str, FoundDevice] = {}
 
+    def local() -> DeviceTransport:
+        if transport is None:
+            raise DeviceError("local mode is off here (the AP listener, or ml314 run --no-mdns)", 409, "local_off")
+        return transport
+
     def device(serial: str) -> FoundDevice:
         found = seen.get(serial)
         if found is None:
@@ -92,31 +97,27 @@ def app_router(transport: DeviceTransport | None) -> APIRouter:
 
     @router.get("/api/app/devices", summary="Local mode: scan for devices nearby")
     async def scan(wait: float = Query(2.0, ge=0.2, le=10.0, description="seconds to scan")) -> Response:
-        if transport is None:
-            return JSONResponse(error_body("local_off", "local mode is off in this run (--mdns off)"), status_code=409)
-
         def run() -> dict[str, Any]:
-            devices = transport.discover(wait)
+            scanner = local()
+            devices = scanner.discover(wait)
             for d in devices:
                 seen[d.serial] = d
-            return {"transport": transport.name, "devices": [_found(d) for d in devices]}
+            return {"transport": scanner.name, "devices": [_found(d) for d in devices]}
 
         return await call(run)
 
     @router.post("/api/app/devices/{serial}/pairing", summary="Ask the device to show a pairing code")
     async def pairing(serial: str, body: PairingBody) -> Response:
-        return await call(lambda: transport.request_pairing(device(serial), body.client) if transport else {})
+        return await call(lambda: local().request_pairing(device(serial), body.client))
 
     @router.post("/api/app/devices/{serial}/pair", summary="The code the device showed: a pairing token")
     async def pair(serial: str, body: PairBody) -> Response:
-        assert transport is not None
-        return await call(lambda: {"token": transport.pair(device(serial), body.request, body.code)})
+        return await call(lambda: {"token": local().pair(device(serial), body.request, body.code)})
 
     def session_call(serial: str, token: str | None, what: Any) -> Any:
         if not token:
             raise DeviceError("pair with the device first (no pairing token)", 401, "pin_required", "token")
-        assert transport is not None
-        session = transport.connect(device(serial), token)
+        session = local().connect(device(serial), token)
         try:
             return what(session)
         finally:
