@@ -95,13 +95,15 @@ class MdnsAnnouncer:
             self.zeroconf.update_service(self.info)
 
     def close(self) -> None:
+        """Say goodbye and release the sockets (again: nothing)."""
         self._thread.join()
-        try:
-            with self._lock:
+        with self._lock:
+            try:
                 if self._registered:
+                    self._registered = False
                     self.zeroconf.unregister_service(self.info)
-        finally:
-            self.zeroconf.close()
+            finally:
+                self.zeroconf.close()
 
 
 def _local_ipv4() -> list[str]:
