@@ -13,6 +13,7 @@ from ml314.cli.serving import StatusOutput, listen_web, stop_on_signals, web_app
 from ml314.errors import InputError
 
 if TYPE_CHECKING:
+    from ml314.cli.app_serving import AppSide
     from ml314.runtime.mqtt_link import MqttLink
     from ml314.runtime.run import Runner
     from ml314.runtime.surface import Surface
@@ -155,9 +156,24 @@ def run_command(
             "(buffered on disk while unreachable; docs/mqtt.md)",
         ),
     ] = None,
+    ap: Annotated[
+        str,
+        typer.Option(
+            metavar="HOST:PORT|off",
+            envvar="ML314_AP",
+            help="the device's AP-mode API (the app's AP mode, behind the device's AP password; docs/app-device.md)",
+        ),
+    ] = "off",
+    mdns: Annotated[
+        bool,
+        typer.Option(
+            "--mdns/--no-mdns", help="announce the device by mDNS and let the app's local mode find devices nearby"
+        ),
+    ] = True,
 ) -> None:
     """Run the bank in real time with its protocols live; Ctrl-C or SIGTERM stops it cleanly."""
     announce_compiling()  # before the imports below, which take a second or more
+    from ml314.cli.app_serving import AppSide  # noqa: PLC0415
     from ml314.protocols.base import Transport  # noqa: PLC0415
     from ml314.protocols.registry import resolve  # noqa: PLC0415
     from ml314.runtime.config import run_config  # noqa: PLC0415
@@ -192,11 +208,12 @@ def run_command(
     cfg = run_config(config, overrides)  # the one configuration: ml314.toml's [run], then the options given
     runner = Runner(cfg, echo=lambda line: typer.echo(line, err=True))
     surface = Surface(runner, settings_path=config)
-    mqtt_link = _mqtt_link(cfg.mqtt, surface, data_dir, identity.serial, runner)  # None without --mqtt
     web = listen_web(cfg.http_address)  # bound now: a port in use is an error before the bank starts
     if web is not None:
         typer.echo(f"web: {web.url}  (API docs {web.url}/docs; --http off disables)")
-    for line in first:
+    app_side = AppSide(cfg, data_dir, identity.serial, runner.echo)  # the AP socket is bound now too
+    mqtt_link = _mqtt_link(cfg.mqtt, surface, data_dir, identity.serial, runner, app_side)  # None without --mqtt
+    for line in first + app_side.lines():
         typer.echo(line)
 
     wall0 = time.monotonic()
@@ -211,7 +228,9 @@ def run_command(
             if web is not None:
                 from ml314.web.maintenance_api import maintenance_router  # noqa: PLC0415
 
-                web.start(web_app(surface, runner.history, [maintenance_router(data_dir, lambda: runner.history)]))
+                routers = [maintenance_router(data_dir, lambda: runner.history), *app_side.routers(surface)]
+                web.start(web_app(surface, runner.history, routers))
+            app_side.start(surface, runner.history, None if web is None else web.port)
             typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
             out = StatusOutput(quiet, STATUS_WIDTH)
             runner.run(status_every_s=1.0 if out.tty else 10.0, on_status=out.show, on_detail=out.detail,
@@ -224,6 +243,7 @@ def run_command(
             surface.drain()
             if mqtt_link is not None:
                 mqtt_link.stop()
+            app_side.stop()
             if web is not None:
                 web.stop()
             runner.close()
@@ -238,11 +258,15 @@ def run_command(
         typer.echo(f"  link {health.brief()}" + "".join(f" {k}={n}" for k, n in health.errors))
 
 
-def _mqtt_link(url: str | None, surface: Surface, data_dir: Path, serial: str, runner: Runner) -> MqttLink | None:
-    """The device's MQTT link (``--mqtt``), not started yet."""
+def _mqtt_link(
+    url: str | None, surface: Surface, data_dir: Path, serial: str, runner: Runner, app_side: AppSide
+) -> MqttLink | None:
+    """The device's MQTT link (``--mqtt``), not started yet; it connects as the network mode lets it."""
     if url is None:
         return None
     from ml314.cloud.mqtt_url import parse_mqtt_url  # noqa: PLC0415
     from ml314.runtime.mqtt_link import MqttLink  # noqa: PLC0415
 
-    return MqttLink(parse_mqtt_url(url), surface, data_dir, serial, echo=runner.echo)
+    link = MqttLink(parse_mqtt_url(url), surface, data_dir, serial, echo=runner.echo, network=app_side.network)
+    app_side.cloud(link)
+    return link

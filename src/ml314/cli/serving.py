@@ -25,13 +25,14 @@ if TYPE_CHECKING:
 __all__ = ["StatusOutput", "listen_web", "stop_on_signals", "web_app"]
 
 
-def listen_web(address: tuple[str, int] | None) -> WebServer | None:
-    """The web application's socket on ``address`` (None: ``--http off``); a port in use is an InputError now."""
+def listen_web(address: tuple[str, int] | None, option: str = "--http") -> WebServer | None:
+    """The web application's socket on ``address`` (None: ``off``); a port in use is an InputError now, naming
+    ``option``."""
     if address is None:
         return None
     from ml314.web.server import WebServer  # noqa: PLC0415
 
-    return WebServer(*address)
+    return WebServer(*address, option=option)
 
 
 def web_app(surface: SurfacePort, history: HistoryStore | None, routers: Sequence[APIRouter] = ()) -> FastAPI:

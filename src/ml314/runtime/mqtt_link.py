@@ -15,6 +15,12 @@ Commands (``ml314/<serial>/cmd/<name>``, never retained ones) run on a worker th
 ``pin`` opens the protocol selection for one change within ``UNLOCK_S`` seconds; ``can_protocol`` and
 ``rs485_protocol`` take a protocol name (after ``pin``) or ``{"protocol": NAME, "pin": PIN}``. Every command is
 answered on ``ml314/<serial>/result``; a refusal says why (``pin_required``, ``pin_wrong``, ``pin_locked`` ...).
+``network`` (``{"mode": "ap"}`` or ``{"mode": "sta", "ssid", "password"}``) switches the device's network mode
+(``runtime/network.py``); the broker's ACL is its authorisation (only the cloud and Home Assistant may command).
+
+The network mode decides whether the link connects at all: in AP mode the device has no way to the cloud, so an
+open session says ``offline`` and ends (after answering the command that asked for it), and the link waits, still
+buffering every sample on disk, until the device is back in Wi-Fi mode.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from ml314.cloud.mqtt_url import MqttTarget
 from ml314.cloud.outbox import OUTBOX_FILE, Outbox
 from ml314.cloud.telemetry import bank_state, event_payload, module_state, sample_payload
 from ml314.cloud.topics import DeviceTopics, ha_status_topic
+from ml314.domain.network import NetworkMode
+from ml314.runtime.network import DeviceNetwork, parse_change
 from ml314.runtime.surface import LiveView, NotReadyError, Surface, SurfaceError
 from ml314.storage.mqtt_credential import MqttCredential
 
@@ -48,6 +56,10 @@ _TIMEOUT_S = 30.0  # an operation the broker does not confirm by then ends the s
 
 class _StopRequestedError(Exception):
     """The link was asked to stop (ends the session's task group)."""
+
+
+class _NetworkDownError(Exception):
+    """The device left the network the link runs on (AP mode): the session ends, the link waits."""
 
 
 def _result(command: str, ok: bool, code: str, message: str) -> dict[str, Any]:
@@ -63,9 +75,12 @@ class MqttLink:
         surface: Surface,
         data_dir: Path,
         serial: str,
+        *,
         echo: Callable[[str], None] = print,
+        network: DeviceNetwork | None = None,
     ) -> None:
         self.target = target
+        self.network = network
         self.surface = surface
         self.topics = DeviceTopics(serial)
         self.serial = serial
@@ -92,6 +107,42 @@ class MqttLink:
         self._sampled_seq = -1
         self._unlock: tuple[str, float] | None = None
         self._outage_reported = False
+        self._up = threading.Event()  # the device's network mode lets the link connect
+        self._up.set()
+        self._up_async: asyncio.Event | None = None
+        self._down_async: asyncio.Event | None = None
+        self._answering: asyncio.Lock | None = None
+        if network is not None:
+            network.subscribe(self._on_mode)
+
+    def _on_mode(self, mode: NetworkMode) -> None:
+        """The network mode changed (any thread): connect in Wi-Fi/host mode, go offline in AP mode."""
+        with self._lock:
+            if mode.cloud:
+                self._up.set()
+            else:
+                self._up.clear()
+            loop, up, down = self._loop, self._up_async, self._down_async
+        if loop is not None and up is not None and down is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._sync_up, up, down)
+
+    def _sync_up(self, up: asyncio.Event, down: asyncio.Event) -> None:
+        if self._up.is_set():
+            down.clear()
+            up.set()
+        else:
+            up.clear()
+            down.set()
+
+    def state(self) -> dict[str, Any]:
+        """The cloud link as the app shows it."""
+        return {
+            "configured": True,
+            "connected": self.connected,
+            "where": self.target.where,
+            "waiting_for_network": not self._up.is_set(),
+        }
 
     def describe(self) -> str:
         what = f"telemetry every {self.target.interval_s:g} s"
@@ -132,12 +183,23 @@ class MqttLink:
             self._stop_async = stop = asyncio.Event()
             if self._stop.is_set():
                 stop.set()
+            self._up_async, self._down_async = asyncio.Event(), asyncio.Event()
+            self._sync_up(self._up_async, self._down_async)
+        self._answering = asyncio.Lock()
         self._wake = asyncio.Event()
         self._outbox = Outbox(self.outbox_path, max_samples=self.target.buffer_samples)
         sampler = asyncio.create_task(self._sample_loop())
         backoff = 1.0
         try:
             while not stop.is_set():
+                if not self._up.is_set():  # AP mode: no way to the cloud; wait for Wi-Fi mode (or the stop)
+                    assert self._up_async is not None
+                    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._up_async.wait())]
+                    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                    for task in pending:
+                        task.cancel()
+                    backoff = 1.0
+                    continue
                 try:
                     await self._session()
                     backoff = 1.0
@@ -257,8 +319,12 @@ class MqttLink:
                     group.create_task(self._listen(client))
                     group.create_task(self._live_loop(client))
                     group.create_task(self._until_stopped())
+                    group.create_task(self._until_down())
             except* _StopRequestedError:
                 await client.publish(t.status, b"offline", qos=1, retain=True)  # a clean goodbye sends no will
+            except* _NetworkDownError:
+                await client.publish(t.status, b"offline", qos=1, retain=True)
+                self.echo(f"mqtt: disconnected from {self.target.where}: the device is in AP mode (buffering)")
             finally:
                 self.connected = False
                 self._outbox.release()
@@ -267,6 +333,12 @@ class MqttLink:
         assert self._stop_async is not None
         await self._stop_async.wait()
         raise _StopRequestedError
+
+    async def _until_down(self) -> None:
+        assert self._down_async is not None and self._answering is not None
+        await self._down_async.wait()
+        async with self._answering:  # the command that switched the mode is answered first
+            raise _NetworkDownError
 
     async def _send(self, client: aiomqtt.Client) -> None:
         """The buffer, oldest first, each row deleted once the broker acknowledged it."""
@@ -337,16 +409,18 @@ class MqttLink:
                     await self._publish_live(client)
                 continue
             name = topic.removeprefix(f"{t.base}/cmd/")
-            if message.retain:
-                result = _result(name, False, "retained", "retained commands are ignored: publish without retain")
-            else:
-                handler = self._COMMANDS.get(name)
-                if handler is None:
-                    known = ", ".join(self._COMMANDS)
-                    result = _result(name, False, "unknown_command", f"no command {name!r} (one of {known})")
+            assert self._answering is not None
+            async with self._answering:  # a network change takes effect once its answer is out
+                if message.retain:
+                    result = _result(name, False, "retained", "retained commands are ignored: publish without retain")
                 else:
-                    result = await asyncio.to_thread(handler, self, payload)
-            await client.publish(t.result, json.dumps(result), qos=1)
+                    handler = self._COMMANDS.get(name)
+                    if handler is None:
+                        known = ", ".join(self._COMMANDS)
+                        result = _result(name, False, "unknown_command", f"no command {name!r} (one of {known})")
+                    else:
+                        result = await asyncio.to_thread(handler, self, payload)
+                await client.publish(t.result, json.dumps(result), qos=1)
             if name.endswith("_protocol"):
                 await self._publish_protocols(client)  # a refused change snaps the select back
 
@@ -387,8 +461,27 @@ class MqttLink:
         chosen = change.can if port == "can" else change.rs485
         return _result(command, True, "saved", f"{port.upper()} protocol {chosen.name}: takes effect at the next start")
 
+    def _cmd_network(self, payload: bytes) -> dict[str, Any]:
+        if self.network is None:
+            return _result("network", False, "unsupported", "this run has no network settings")
+        try:
+            change = parse_change(json.loads(payload.decode(errors="replace")))
+            status = self.network.change(change, via="by MQTT (cmd/network)")
+        except ValueError:
+            return _result("network", False, "bad_request", 'expected {"mode": "ap"} or {"mode": "sta", ...}')
+        except SurfaceError as exc:
+            return _result("network", False, exc.code, str(exc))
+        return _result(
+            "network",
+            True,
+            "switched",
+            f"{status['mode_label']}: "
+            + (f"joining {status['ssid']!r}" if status["mode"] == "sta" else f"the AP {status['ap_ssid']} is on"),
+        )
+
     _COMMANDS: ClassVar[dict[str, Callable[[MqttLink, bytes], dict[str, Any]]]] = {
         "pin": _cmd_pin,
+        "network": _cmd_network,
         "can_protocol": lambda self, payload: self._cmd_protocol("can", payload),
         "rs485_protocol": lambda self, payload: self._cmd_protocol("rs485", payload),
     }

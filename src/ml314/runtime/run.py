@@ -114,6 +114,8 @@ class RunConfig:
     db: str | None = None  # history: None = history.sqlite in the data dir, "off", or a database URL
     history: HistoryRetention = field(default_factory=HistoryRetention)  # [run.history] in ml314.toml
     mqtt: str | None = None  # mqtt://HOST:PORT or mqtts://... (cloud/mqtt_url.py): telemetry, events, HA discovery
+    ap: str = "off"  # HOST:PORT of the device's AP-mode API (the app's AP mode; docs/app-device.md), or "off"
+    mdns: bool = True  # announce the device by mDNS and let the app's local mode scan (on --http's interfaces)
 
     @property
     def shape(self) -> BankShape:
@@ -144,22 +146,28 @@ class RunConfig:
         if self.mqtt is not None:
             parse_mqtt_url(self.mqtt)  # names --mqtt and what is wrong with it
         parse_http(self.http)
+        parse_http(self.ap, "--ap")
 
     @property
     def http_address(self) -> tuple[str, int] | None:
         """Where the web application listens (None: ``--http off``)."""
         return parse_http(self.http)
 
+    @property
+    def ap_address(self) -> tuple[str, int] | None:
+        """Where the AP-mode API listens (None: ``--ap off``, the device has no AP)."""
+        return parse_http(self.ap, "--ap")
 
-def parse_http(text: str) -> tuple[str, int] | None:
+
+def parse_http(text: str, option: str = "--http") -> tuple[str, int] | None:
     """``HOST:PORT`` (port 0: the system picks a free one; ``[::1]:PORT`` for IPv6) or ``off``; InputError naming
-    ``--http`` otherwise."""
+    ``option`` otherwise."""
     if text.strip().lower() == "off":
         return None
     host, sep, port = text.strip().rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InputError(f"--http {text!r}: HOST:PORT (e.g. {DEFAULT_HTTP}; port 0 picks a free one) or off")
+        raise InputError(f"{option} {text!r}: HOST:PORT (e.g. {DEFAULT_HTTP}; port 0 picks a free one) or off")
     return host, int(port)
 
 

@@ -9,6 +9,7 @@
       parameters.toml   the installed BMS parameter set (absent: the shipped default)
       mqtt.json         the device's own MQTT credential (mode 0600; storage/mqtt_credential.py)
       mqtt-outbox.sqlite  telemetry and events waiting for the broker (cloud/outbox.py)
+      network.json      network mode, Wi-Fi credentials, app pairings, AP lockout (mode 0600; network_store.py)
 
 Every file is replaced atomically; a SIGKILL at any instant leaves each one old or new, never torn.
 """

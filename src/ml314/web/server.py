@@ -23,7 +23,7 @@ __all__ = ["WebServer"]
 class WebServer:
     """A socket listening on ``host:port`` (0: a free port); uvicorn serves an app on it from :meth:`start`."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, option: str = "--http") -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -34,8 +34,8 @@ class WebServer:
             sock.close()
             reason = exc.strerror or str(exc)
             raise InputError(
-                f"--http {host}:{port}: cannot listen ({reason}); another ml314 run? (--http HOST:PORT, port 0 "
-                "picks a free one, or --http off)"
+                f"{option} {host}:{port}: cannot listen ({reason}); another ml314 run? ({option} HOST:PORT, port 0 "
+                f"picks a free one, or {option} off)"
             ) from None
         self.sock = sock
         self.host = host
