@@ -102,12 +102,12 @@ def test_system_faults_of_the_bank_link_are_id_errors() -> None:
 
 def test_a_charger_holding_a_low_voltage_while_the_current_tapers_is_12_2_4() -> None:
     def trace(volts: float, cvl: float) -> tuple[TracePoint, ...]:
-        return tuple(TracePoint(60.0 * i, volts, 40.0 * math.exp(-i / 40), 70.0, cvl, 150.0) for i in range(32))
+        return tuple(TracePoint(300.0 * i, volts, 2.5 * math.exp(-i / 10), 70.0, cvl, 150.0, True) for i in range(13))
 
-    (f,) = diagnose(Observation(t_s=1860.0, trace=trace(53.0, 55.2)))
+    (f,) = diagnose(Observation(t_s=3600.0, trace=trace(53.0, 55.2)))
     assert f.code == "charge_voltage_low"
     assert "Regulating DC output voltage" in f.manual.solution
-    assert diagnose(Observation(t_s=1860.0, trace=trace(55.2, 55.2))) == ()  # at the battery's own CVL: its taper
+    assert diagnose(Observation(t_s=3600.0, trace=trace(55.2, 55.2))) == ()  # at the battery's own CVL: its taper
 
 
 def test_not_full_counts_from_the_last_full_charge() -> None:

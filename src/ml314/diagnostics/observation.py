@@ -61,8 +61,8 @@ class InverterLinkObservation:
 
 @dataclass(frozen=True, slots=True)
 class TracePoint:
-    """The bank at one moment: terminal voltage, current (positive charging), SOC, and the CVL and CCL the battery
-    asked for."""
+    """The bank at one moment: terminal voltage, current (positive charging), SOC, the CVL and CCL the battery
+    asked for, and whether it asked the inverter for a full (or forced) charge."""
 
     t_s: float
     voltage_v: float
@@ -70,6 +70,7 @@ class TracePoint:
     soc_pct: float
     cvl_v: float
     ccl_a: float
+    charge_request: bool = False
 
 
 @dataclass(frozen=True, slots=True)

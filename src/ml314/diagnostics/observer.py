@@ -65,13 +65,14 @@ def module_observation(
 def trace_point(status: BankStatus) -> TracePoint:
     """The bank of ``status`` as a trace point."""
     lim = status.limits
-    return TracePoint(status.t_s, status.voltage_v, status.current_a, status.soc_pct, lim.cvl_v, lim.ccl_a)
+    request = status.full_charge_request or status.force_charge_1 or status.force_charge_2
+    return TracePoint(status.t_s, status.voltage_v, status.current_a, status.soc_pct, lim.cvl_v, lim.ccl_a, request)
 
 
 class Observer:
     """Keeps the ledger of the event log and the trace; :meth:`observe` makes the observation of now."""
 
-    def __init__(self, start_s: float = 0.0, trace_window_s: float = 3600.0, trace_every_s: float = 10.0) -> None:
+    def __init__(self, start_s: float = 0.0, trace_window_s: float = 3.0 * 3600.0, trace_every_s: float = 10.0) -> None:
         self.start_s = start_s
         self.ledger = ProtectionLedger()
         self.trace_window_s = trace_window_s

@@ -29,12 +29,14 @@ class Thresholds:
     full_charge_days: float = 30.0  # twice the BMS's full-charge request interval (14 days)
     restart_v: float = 40.0  # [states] deep_discharge_restart_v, 12.2 #10
     wrong_protocol_frames: int = 5  # frames heard with none recognised before the protocol is called wrong
-    cv_window_s: float = 1800.0  # how long the charger must hold its voltage (12.2 #4)
-    cv_flat_v: float = 0.1  # the voltage stays within this over the window (measurement noise included)...
-    cv_drift_v: float = 0.02  # ...its first and last quarters' means this close (no IR drop following the current)...
-    cv_current_drop: float = 0.2  # ...while the current falls by at least this fraction
-    cv_margin_v: float = 0.3  # ...at least this far below the CVL the battery asks
-    cv_min_current_a: float = 1.0  # charging means more than this
+    cv_window_s: float = 3600.0  # how long the charger must hold its voltage over the tail (12.2 #4)
+    cv_flat_v: float = 0.15  # the voltage stays within this over the window (measurement noise included)...
+    cv_drift_v: float = 0.02  # ...its first and last quarters' means this close...
+    cv_current_drop: float = 0.5  # ...while the current decays by at least this fraction...
+    cv_tail_a: float = 3.0  # ...per module, never above this (about 0.01 C: a tail, not the PV's surplus)...
+    cv_min_current_a: float = 0.05  # ...and never below this per module (it still charges: the evening's PV
+    # surplus crosses zero within the window, a held voltage's tail does not)
+    cv_margin_v: float = 0.3  # the held voltage is at least this far below the CVL the battery asks
     cv_full_soc_pct: float = 95.0  # a battery this full is charged fully
 
 
@@ -210,9 +212,10 @@ _LOW_VOLTAGE = ("cell_undervoltage", "pack_undervoltage")
 def _low_voltage_output(obs: Observation, th: Thresholds) -> Iterator[Finding]:
     del th
     found = _active(obs, _LOW_VOLTAGE, ("protection",))
+    damaged = _active(obs, ("voltage_sensor",))  # its pack voltage cannot be believed: 12.2 #8 says it
     for mid, e in sorted(found.items()):
         m = obs.module(mid)
-        if m is not None and m.state in ("sleep", "shutdown"):
+        if (m is not None and m.state in ("sleep", "shutdown")) or mid in damaged:
             continue  # 12.2 #9 / #10 say more
         more = () if m is None else _module_evidence(m)
         yield RULE_LOW_VOLTAGE.finding(_where(mid), (_event_evidence(e), *more), module_id=mid, since_s=e.t_s)
@@ -248,18 +251,23 @@ def _not_full(obs: Observation, th: Thresholds) -> Iterator[Finding]:
 
 # ------------------------------------------------------------------------------------------- 12-2 #4
 def _charge_voltage_low(obs: Observation, th: Thresholds) -> Iterator[Finding]:
-    """The charger holds its voltage below the battery's CVL while the current tapers: a CV phase at the charger's
-    own (too low) setting. Judged on the newest ``cv_window_s`` of the trace."""
+    """The battery asks for a full charge, and the charger holds its voltage below the battery's CVL while the charge
+    current decays in a long tail: a constant-voltage phase at the charger's own (too low) setting. Judged on the
+    newest ``cv_window_s`` of the trace, per module for the currents (the trace is the bank's). The request matters:
+    without it the charge current is the PV's surplus, which may fall while a large bank's voltage stays flat."""
     trace = obs.trace
-    if len(trace) < 3 or trace[-1].t_s - trace[0].t_s < th.cv_window_s:
+    if len(trace) < 8 or trace[-1].t_s - trace[0].t_s < th.cv_window_s:
         return
     start = trace[-1].t_s - th.cv_window_s
     window = [p for p in trace if p.t_s >= start]
-    if len(window) < 3:
+    if not all(p.charge_request for p in window):
         return
-    currents = [p.current_a for p in window]
+    n = max(1, len(obs.modules))
+    currents = [p.current_a / n for p in window]
     volts = [p.voltage_v for p in window]
-    if min(currents) <= th.cv_min_current_a:
+    if min(currents) < th.cv_min_current_a or max(currents) > th.cv_tail_a:
+        return
+    if currents[-1] > (1.0 - th.cv_current_drop) * currents[0]:
         return
     if max(volts) - min(volts) > th.cv_flat_v:
         return
@@ -267,10 +275,6 @@ def _charge_voltage_low(obs: Observation, th: Thresholds) -> Iterator[Finding]:
     if abs(sum(volts[:quarter]) / quarter - sum(volts[-quarter:]) / quarter) > th.cv_drift_v:
         return
     first, last = window[0], window[-1]
-    if last.current_a > (1.0 - th.cv_current_drop) * first.current_a:
-        return
-    if any(p.current_a >= 0.9 * p.ccl_a for p in window):
-        return  # the battery's own CCL limits the current: that is its taper, not the charger's
     cvl = min(p.cvl_v for p in window)
     held = sum(volts) / len(volts)
     if held > cvl - th.cv_margin_v or last.soc_pct >= th.cv_full_soc_pct:
@@ -280,7 +284,7 @@ def _charge_voltage_low(obs: Observation, th: Thresholds) -> Iterator[Finding]:
         (
             Evidence("charger voltage held", held, "V", t_s=last.t_s),
             Evidence("charge voltage the battery asks (CVL)", cvl, "V"),
-            Evidence("charge current fell", f"{first.current_a:.1f} -> {last.current_a:.1f}", "A"),
+            Evidence("charge current decayed", f"{first.current_a:.1f} -> {last.current_a:.1f}", "A"),
             Evidence("bank SOC", last.soc_pct, "%", th.cv_full_soc_pct),
         ),
         since_s=first.t_s,
