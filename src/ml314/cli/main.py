@@ -16,6 +16,7 @@ from ml314.cli.broker_config import broker_config_command
 from ml314.cli.cloud import cloud_command
 from ml314.cli.cloud_provision import cloud_provision_command
 from ml314.cli.decode import decode_command
+from ml314.cli.diagnose import diagnose_command
 from ml314.cli.label import label_command
 from ml314.cli.lcd import lcd_command
 from ml314.cli.maintenance import maintenance_app
@@ -61,6 +62,7 @@ app.command("broker-config")(broker_config_command)
 app.command("cloud-provision")(cloud_provision_command)
 app.command("monitor")(monitor_command)
 app.command("cloud")(cloud_command)
+app.command("diagnose")(diagnose_command)
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(maintenance_app, name="maintenance")
 

@@ -177,9 +177,11 @@ def run_command(
     from ml314.protocols.base import Transport  # noqa: PLC0415
     from ml314.protocols.registry import resolve  # noqa: PLC0415
     from ml314.runtime.config import run_config  # noqa: PLC0415
+    from ml314.runtime.diagnosis import DiagnosisJob  # noqa: PLC0415
     from ml314.runtime.run import STATUS_WIDTH, Runner, fault_detail  # noqa: PLC0415
     from ml314.runtime.surface import Surface  # noqa: PLC0415
     from ml314.storage.data_dir import DataDir  # noqa: PLC0415
+    from ml314.web.diagnostics_api import diagnostics_router  # noqa: PLC0415
 
     overrides = given_options(ctx, RUN_RENAMES, CLI_ONLY)
     data = DataDir(data_dir)
@@ -222,13 +224,21 @@ def run_command(
             for line in runner.start():
                 typer.echo(line)
             surface.on_tick()  # the first view, before the run loop's first tick
+            diagnosis = DiagnosisJob(runner)  # chapter 12 every 2 s: /api/diagnostics, MQTT, the page
+            runner.tick_hooks.append(diagnosis.on_tick)
+            diagnosis.run_once()
             if mqtt_link is not None:
+                mqtt_link.diagnostics = diagnosis.report
                 typer.echo(mqtt_link.describe())
                 mqtt_link.start()
             if web is not None:
                 from ml314.web.maintenance_api import maintenance_router  # noqa: PLC0415
 
-                routers = [maintenance_router(data_dir, lambda: runner.history), *app_side.routers(surface)]
+                routers = [
+                    maintenance_router(data_dir, lambda: runner.history),
+                    diagnostics_router(diagnosis.report),
+                    *app_side.routers(surface),
+                ]
                 web.start(web_app(surface, runner.history, routers))
             app_side.start(surface, runner.history, None if web is None else web.port)
             typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")

@@ -6,6 +6,8 @@ devices and entities by itself (docs/mqtt.md, "Home Assistant").
   them): charged and discharged energy are ``energy`` / ``total_increasing`` / kWh, ready for the Energy
   dashboard; per-cell voltages and cell-group temperatures exist but are disabled by default;
 * every alarm kind as a ``problem`` binary sensor of the bank, and one ``problem`` binary sensor per module;
+* the diagnostics of chapter 12 as one ``problem`` binary sensor of the bank, its text and findings as attributes
+  (the ``diagnostics`` object of the state topic, :func:`diagnostics_state`);
 * the CAN and RS485 protocol selections as ``select`` entities, guarded by the technician PIN: a ``text`` entity
   (mode password) takes the PIN, which opens the selection for one change within :data:`UNLOCK_S` seconds; a
   selection without it is refused and the refusal shows on the "Last command" sensor;
@@ -28,7 +30,7 @@ from ml314.domain.spec import ML314
 from ml314.protocols.base import Transport
 from ml314.protocols.registry import entries
 
-__all__ = ["UNLOCK_S", "discovery_messages", "protocol_options"]
+__all__ = ["UNLOCK_S", "diagnostics_state", "discovery_messages", "protocol_options"]
 
 #: seconds a right PIN (the "Technician PIN" entity) keeps the protocol selection open, for one change
 UNLOCK_S = 120.0
@@ -144,6 +146,16 @@ def discovery_messages(
             "device_class": "problem",
             "entity_category": "diagnostic",
         })  # fmt: skip
+    add("binary_sensor", "diagnostics", bank_device, {
+        "name": "Diagnostics",
+        "state_topic": t.state,
+        "value_template": "{{ 'ON' if value_json.diagnostics is defined and value_json.diagnostics.problem "
+                          "else 'OFF' }}",
+        "json_attributes_topic": t.state,
+        "json_attributes_template": "{{ (value_json.diagnostics if value_json.diagnostics is defined else {}) "
+                                    "| tojson }}",
+        "device_class": "problem",
+    })  # fmt: skip
     for transport, key in ((Transport.CAN, "can"), (Transport.RS485, "rs485")):
         add("select", f"{key}_protocol", bank_device, {
             "name": f"{transport.value} protocol",
@@ -239,3 +251,27 @@ def discovery_messages(
 def _put(config: dict[str, Any], **values: str | None) -> None:
     """Set the keys whose value is not None (HA rejects a null device class or unit)."""
     config.update({k: v for k, v in values.items() if v is not None})
+
+
+def diagnostics_state(report: dict[str, Any]) -> dict[str, Any]:
+    """The ``diagnostics`` object of the state topic from a diagnostics report (``GET /api/diagnostics``):
+    ``problem``, ``count``, ``text`` (one line per finding, at most 250 characters in all, as HA shows
+    attributes) and each finding's code, module, title, the manual's reference and its solution."""
+    findings = report.get("findings", [])
+    lines = [f"{f['where']}: {f['title']} [{f['manual']['ref']}]" for f in findings]
+    text = "; ".join(lines) if lines else "no finding"
+    return {
+        "problem": bool(findings),
+        "count": len(findings),
+        "text": text if len(text) <= 250 else text[:247] + "...",
+        "findings": [
+            {
+                "code": f["code"],
+                "module_id": f["module_id"],
+                "title": f["title"],
+                "manual": f["manual"]["ref"],
+                "solution": f["manual"]["solution"],
+            }
+            for f in findings
+        ],
+    }

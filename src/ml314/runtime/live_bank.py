@@ -105,12 +105,15 @@ class LiveBank:
                 full, force = self.status.full_charge_request, self.status.force_charge_1 or self.status.force_charge_2
             decision = self.controller.decide(soc, full_charge=full, force_charge=force)
             home = self.controller.kernel_parameters(decision)
+            inverter = self.request.inverter
             if self.peer_view is not None:
-                self.system.impose_limits(None if view is None else view.limits())
+                self.system.impose_limits(inverter.obeyed(None if view is None else view.limits()))
             elif self.bank_status is not None:
-                self.system.impose_limits(self.status.limits)
+                self.system.impose_limits(inverter.obeyed(self.status.limits))
             elif self.linked is not None and self.linked.master is None:
                 self.system.impose_limits(None)  # no master, no inverter communication: the inverter stops
+            elif inverter.charge_voltage_v is not None:  # an inverter set to its own charge voltage (12.2 #4)
+                self.system.impose_limits(inverter.obeyed(self.status.limits))
             self._fill_inputs()
             self.system.advance(1, k.MODE_HOME, self._inputs, home=home)
             self.last_bus_power_w = float(self.system.step_info[cl.SI_BUS_V] * self.system.step_info[cl.SI_BUS_A])

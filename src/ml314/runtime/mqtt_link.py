@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 import aiomqtt
 
-from ml314.cloud.discovery import UNLOCK_S, discovery_messages
+from ml314.cloud.discovery import UNLOCK_S, diagnostics_state, discovery_messages
 from ml314.cloud.mqtt_url import MqttTarget
 from ml314.cloud.outbox import OUTBOX_FILE, Outbox
 from ml314.cloud.telemetry import bank_state, event_payload, module_state, sample_payload
@@ -107,6 +107,8 @@ class MqttLink:
         self._sampled_seq = -1
         self._unlock: tuple[str, float] | None = None
         self._outage_reported = False
+        #: chapter 12's findings (runtime/diagnosis.py report), published in the state topic for HA's problem sensor
+        self.diagnostics: Callable[[], dict[str, Any]] | None = None
         self._up = threading.Event()  # the device's network mode lets the link connect
         self._up.set()
         self._up_async: asyncio.Event | None = None
@@ -377,7 +379,10 @@ class MqttLink:
         if view is None:
             return
         t = self.topics
-        await client.publish(t.state, json.dumps(bank_state(view.bank)), qos=0, retain=True)
+        state = bank_state(view.bank)
+        if self.diagnostics is not None:
+            state["diagnostics"] = diagnostics_state(self.diagnostics())
+        await client.publish(t.state, json.dumps(state), qos=0, retain=True)
         for i, (panel, module) in enumerate(zip(view.panels, view.modules, strict=True)):
             body = json.dumps(module_state(i + 1, panel.module_id, module))
             await client.publish(t.module_state(i + 1), body, qos=0, retain=True)

@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 
+from ml314.domain.limits import ChargeLimits
 from ml314.twin import kernel as k
 from ml314.twin.profiles.profile import Profile
 
@@ -31,7 +32,11 @@ HomeMode = Literal["self-consumption", "backup"]
 
 @dataclass(frozen=True, slots=True)
 class InverterSpec:
-    """A hybrid inverter: AC power rating, conversion efficiency, own consumption, grid-charge power."""
+    """A hybrid inverter: AC power rating, conversion efficiency, own consumption, grid-charge power.
+
+    ``charge_voltage_v`` is the inverter's own DC charge-voltage setting, an injectable fault (manual 12.2 #4): None
+    (as installed) follows the battery's CVL; a value below it caps the voltage the inverter charges to, so the
+    battery cannot be charged fully."""
 
     max_power_w: float = 8000.0
     efficiency: float = 0.96
@@ -40,12 +45,21 @@ class InverterSpec:
     mode: HomeMode = "self-consumption"
     reserve_soc: float = 0.2
     recharge_band: float = 0.05
+    charge_voltage_v: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.efficiency <= 1.0:
             raise ValueError(f"inverter efficiency {self.efficiency} outside 0.5..1")
         if not 0.0 <= self.reserve_soc < 1.0:
             raise ValueError(f"reserve SOC {self.reserve_soc} outside 0..1")
+        if self.charge_voltage_v is not None and not self.charge_voltage_v > 0.0:
+            raise ValueError(f"inverter charge voltage {self.charge_voltage_v} V must be positive")
+
+    def obeyed(self, limits: ChargeLimits | None) -> ChargeLimits | None:
+        """The limits the inverter actually charges with: the battery's, its CVL capped by ``charge_voltage_v``."""
+        if limits is None or self.charge_voltage_v is None or limits.cvl_v <= self.charge_voltage_v:
+            return limits
+        return replace(limits, cvl_v=self.charge_voltage_v)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ PAGES = {
     "/panel": "panel.html",
     "/history": "history.html",
     "/maintenance": "maintenance.html",
+    "/diagnostics": "diagnostics.html",
 }
 
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".txt": "text/plain"}
