@@ -121,8 +121,8 @@ def test_cautions_see_mixed_hot_and_cold_modules() -> None:
     hot = replace(inst, modules=(replace(inst.modules[0], temperatures_c=(30.0, 51.0, 40.0, 40.0, 40.0, 45.0)),))
     assert by_key(cautions(hot, lim))["hot_battery"].result is Result.FAIL
     cold = replace(inst, modules=(replace(inst.modules[0], current_a=20.0, temperatures_c=(2.0, -2.0, 0.5, 1, 1, 3)),))
-    c = by_key(cautions(cold, lim))["temperature_range"]
-    assert c.result is Result.FAIL and "charging" in c.evidence[0]
+    range_check = by_key(cautions(cold, lim))["temperature_range"]
+    assert range_check.result is Result.FAIL and "charging" in range_check.evidence[0]
     resting = replace(cold, modules=(replace(cold.modules[0], current_a=0.0),))
     assert by_key(cautions(resting, lim))["temperature_range"].result is Result.PASS
     assert worst(cautions(cold, lim)) is Result.FAIL
