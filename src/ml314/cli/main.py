@@ -13,6 +13,7 @@ import typer
 
 from ml314 import __version__
 from ml314.cli.broker_config import broker_config_command
+from ml314.cli.commission import commission_command
 from ml314.cli.decode import decode_command
 from ml314.cli.label import label_command
 from ml314.cli.lcd import lcd_command
@@ -56,6 +57,7 @@ app.command("label")(label_command)
 app.command("lcd")(lcd_command)
 app.command("broker-config")(broker_config_command)
 app.command("monitor")(monitor_command)
+app.command("commission")(commission_command)
 app.add_typer(protocols_app, name="protocols")
 
 

@@ -13,6 +13,9 @@ from ml314.cli.serving import StatusOutput, listen_web, stop_on_signals, web_app
 from ml314.errors import InputError
 
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from ml314.bms.parameters import BmsParameters
     from ml314.runtime.mqtt_link import MqttLink
     from ml314.runtime.run import Runner
     from ml314.runtime.surface import Surface
@@ -209,7 +212,7 @@ def run_command(
                 typer.echo(mqtt_link.describe())
                 mqtt_link.start()
             if web is not None:
-                web.start(web_app(surface, runner.history))
+                web.start(web_app(surface, runner.history, [_commission(surface, runner, identity.serial, bms_params)]))
             typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
             out = StatusOutput(quiet, STATUS_WIDTH)
             runner.run(status_every_s=1.0 if out.tty else 10.0, on_status=out.show, on_detail=out.detail,
@@ -244,3 +247,12 @@ def _mqtt_link(url: str | None, surface: Surface, data_dir: Path, serial: str, r
     from ml314.runtime.mqtt_link import MqttLink  # noqa: PLC0415
 
     return MqttLink(parse_mqtt_url(url), surface, data_dir, serial, echo=runner.echo)
+
+
+def _commission(surface: Surface, runner: Runner, serial: str, params: BmsParameters) -> APIRouter:
+    """The commissioning routes on the run: the battery's ports' frames for the detective, the run's history."""
+    from ml314.diagnostics.commissioning import CommissionLimits  # noqa: PLC0415
+    from ml314.web.commission_api import commission_router  # noqa: PLC0415
+
+    limits = CommissionLimits.from_parameters(params)
+    return commission_router(surface, runner.heard, lambda: runner.history, device_serial=serial, limits=limits)

@@ -70,6 +70,9 @@ def mixed_modules(inst: Installation, limits: CautionLimits) -> Check:
     evidence += inst.faults_of("bank_mix")
     if evidence:
         return Check(key, title, Result.FAIL, tuple(evidence), instruction, ref, tuple(sorted(set(named))))
+    if inst.firmware is None and not any(m.firmware or m.model for m in inst.modules) and not inst.wiring_known:
+        why = "the modules' identities (type, firmware, age) are known only on a running system (--url)"
+        return Check(key, title, Result.SKIP, (why,), instruction, ref)
     firmware = inst.firmware or "the master's"
     model = inst.model or "the master's"
     seen = (

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -47,6 +48,7 @@ __all__ = [
     "identify_rs485",
     "judge",
     "request_key",
+    "rs485_frames",
 ]
 
 #: the CAN keep-alive manual step an installer follows to change the protocol
@@ -321,6 +323,23 @@ def identify_rs485(frames: Iterable[bytes]) -> Identification:
     evidence = [f"{_key_text(k)} x{n}" for k, n in sorted(heard.items(), key=lambda kv: str(kv[0]))]
     hits: Counter[frozenset[object]] = Counter({frozenset([k]): n for k, n in heard.items()})
     return _identify(Transport.RS485, hits, set(), 0, ignored, evidence)
+
+
+_PYLON_FRAME = re.compile(rb"~[0-9A-Fa-f]{16,}\r?")
+
+
+def rs485_frames(chunks: Iterable[bytes]) -> list[bytes]:
+    """Frames from the byte chunks a port received as they came: ASCII text (Pylon) joined and cut at each
+    ``~...\r``, any binary chunk (Modbus RTU: one request per chunk on a half-duplex bus) taken whole."""
+    frames: list[bytes] = []
+    text = bytearray()
+    for chunk in chunks:
+        if chunk.isascii() and all(b >= 0x20 or b in b"\r\n" for b in chunk):
+            text += chunk
+        else:
+            frames.append(bytes(chunk))
+    frames += [m.group(0) for m in _PYLON_FRAME.finditer(bytes(text))]
+    return frames
 
 
 def identify(transport: Transport, frames: Sequence[CanFrame] | Sequence[bytes]) -> Identification:
