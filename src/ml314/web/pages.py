@@ -26,6 +26,7 @@ PAGES = {
     "/settings": "settings.html",
     "/panel": "panel.html",
     "/history": "history.html",
+    "/commission": "commission.html",
 }
 
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".txt": "text/plain"}

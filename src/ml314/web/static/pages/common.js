@@ -2,7 +2,7 @@
 "use strict";
 const ml = (() => {
   const PAGES = [["/", "Overview"], ["/panel", "Front panel"], ["/history", "History"], ["/events", "Event log"],
-                 ["/settings", "Settings"], ["/lcd", "LCD"], ["/docs", "API"]];
+                 ["/settings", "Settings"], ["/commission", "Commissioning"], ["/lcd", "LCD"], ["/docs", "API"]];
 
   function nav() {
     const bar = document.getElementById("nav");
