@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ from selenium.webdriver.common.by import By
 
 from ml314.adapters.can_link import CanTrafficLog
 from ml314.diagnostics.commissioning import SITE_STEPS
-from ml314.protocols.base import CanFrame
+from ml314.protocols.base import CanFrame, Rs485Codec
+from ml314.protocols.registry import create, resolve
 from tests.browser import chromium, until
 from tests.needs import missing
 from tests.peers.process import InverterProcess
@@ -31,9 +33,9 @@ def commission(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ML314, "commission", *args], capture_output=True, text=True, cwd=cwd, check=False)
 
 
-def heard_frames(client: httpx.Client) -> list[str] | None:
-    can = client.get("/api/commission/inputs").json()["can"]
-    return can if len(can) >= 3 else None  # a few keep-alives: a whole cycle of the inverter
+def heard_frames(client: httpx.Client, port: str = "can", at_least: int = 3) -> list[str] | None:
+    frames: list[str] = client.get("/api/commission/inputs").json()[port]
+    return frames if len(frames) >= at_least else None  # a few keep-alives or polls: a whole cycle of the inverter
 
 
 def render_first_page(pdf: Path, out_prefix: Path) -> Path:
@@ -63,16 +65,19 @@ def guided_page(url: str) -> None:
 def test_commission_a_running_bank_writes_the_installer_report(tmp_path: Path) -> None:
     if shutil.which("chromium") is None:
         missing("Debian's chromium (it prints the PDF)")
-    bank = RunningBank(tmp_path, "--modules", "3", "--protocol", "CAN:P14")
+    rs485 = ("--rs485", "tcp://127.0.0.1:0", "--protocol", "RS485:P04")
+    bank = RunningBank(tmp_path, "--modules", "3", "--protocol", "CAN:P14", *rs485)
     try:
         with bank.client() as client:
             wait_for(lambda: heard_frames(client), "the inverter peer's keep-alives", alive=bank)
+            wait_for(lambda: heard_frames(client, "rs485", 4), "the inverter peer's polls", alive=bank)
             serials = [m["module"]["serial"] for m in client.get("/api/modules").json()]
             doc = client.get("/api/commission", params={"confirm": "all"}).json()
             page = client.get("/api/commission/report.html")
             bad = client.get("/api/commission", params={"confirm": "cables,nonsense"})
         checks = {c["key"]: c for c in doc["checks"]}
         assert checks["protocol_can"]["result"] == "pass", checks["protocol_can"]
+        assert checks["protocol_rs485"]["result"] == "pass", checks["protocol_rs485"]
         assert checks["unique_ids"]["result"] == "pass" and checks["termination"]["result"] == "pass"
         assert all(checks[f"site_{s['key']}"]["result"] == "pass" for s in doc["site_steps"])
         assert "0x305 [00 00 00 00 00 00 00 00]" in " ".join(checks["protocol_can"]["evidence"])
@@ -116,13 +121,21 @@ def test_commission_a_running_bank_writes_the_installer_report(tmp_path: Path) -
 
 
 def test_a_battery_set_to_pylon_hears_a_growatt_inverter(tmp_path: Path) -> None:
-    """The live bus: the inverter is another process (the project's peer speaking Growatt CAN)."""
+    """The live buses: on CAN the inverter is another process (the project's peer speaking Growatt CAN); on RS485 a
+    client sends Voltronic's polls to a battery set to a Pylon-ASCII protocol, which cannot answer them."""
     peer = InverterProcess("growatt-can")
     try:
-        bank = RunningBank(tmp_path, "--can", f"serial:socket://127.0.0.1:{peer.port}", "--protocol", "CAN:P14")
+        can = ("--can", f"serial:socket://127.0.0.1:{peer.port}", "--protocol", "CAN:P14")
+        bank = RunningBank(tmp_path, *can, "--rs485", "tcp://127.0.0.1:0", "--protocol", "RS485:P02", "--no-peer")
         try:
-            with bank.client() as client:
+            port = int(bank.wait_line("RS485 listening on tcp://127.0.0.1:").split(":")[2])
+            voltronic = create(resolve("RS485:P04"))
+            assert isinstance(voltronic, Rs485Codec)
+            with socket.create_connection(("127.0.0.1", port)) as sock, bank.client() as client:
+                for request in voltronic.inverter_requests() * 3:
+                    sock.sendall(request)
                 wait_for(lambda: heard_frames(client), "the Growatt inverter's requests", alive=bank)
+                wait_for(lambda: heard_frames(client, "rs485", 1), "the Voltronic polls", alive=bank)
                 doc = client.get("/api/commission").json()
         finally:
             bank.stop()
@@ -132,6 +145,8 @@ def test_a_battery_set_to_pylon_hears_a_growatt_inverter(tmp_path: Path) -> None
     assert check["result"] == "fail"
     assert "Growatt" in check["evidence"][0] and "CAN:P01-GRW" in check["instruction"]
     assert doc["heard"]["can"]["candidates"] == ["growatt-can"]
+    rs = next(c for c in doc["checks"] if c["key"] == "protocol_rs485")
+    assert rs["result"] == "fail" and "RS485:P04-VOL" in rs["instruction"], rs
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -330,15 +330,18 @@ _PYLON_FRAME = re.compile(rb"~[0-9A-Fa-f]{16,}\r?")
 
 def rs485_frames(chunks: Iterable[bytes]) -> list[bytes]:
     """Frames from the byte chunks a port received as they came: ASCII text (Pylon) joined and cut at each
-    ``~...\r``, any binary chunk (Modbus RTU: one request per chunk on a half-duplex bus) taken whole."""
+    ``~...\r``; binary chunks (Modbus RTU) joined and cut into the requests whose CRC holds, at any offset."""
     frames: list[bytes] = []
     text = bytearray()
+    binary = bytearray()
     for chunk in chunks:
         if chunk.isascii() and all(b >= 0x20 or b in b"\r\n" for b in chunk):
             text += chunk
         else:
-            frames.append(bytes(chunk))
+            binary += chunk
     frames += [m.group(0) for m in _PYLON_FRAME.finditer(bytes(text))]
+    while (frame := mb.take_request(binary)) is not None:
+        frames.append(frame)
     return frames
 
 
