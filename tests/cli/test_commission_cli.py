@@ -75,6 +75,7 @@ def test_commission_a_running_bank_writes_the_installer_report(tmp_path: Path) -
             doc = client.get("/api/commission", params={"confirm": "all"}).json()
             page = client.get("/api/commission/report.html")
             bad = client.get("/api/commission", params={"confirm": "cables,nonsense"})
+            live_cautions = client.get("/api/commission/cautions").json()
         checks = {c["key"]: c for c in doc["checks"]}
         assert checks["protocol_can"]["result"] == "pass", checks["protocol_can"]
         assert checks["protocol_rs485"]["result"] == "pass", checks["protocol_rs485"]
@@ -82,6 +83,8 @@ def test_commission_a_running_bank_writes_the_installer_report(tmp_path: Path) -
         assert all(checks[f"site_{s['key']}"]["result"] == "pass" for s in doc["site_steps"])
         assert "0x305 [00 00 00 00 00 00 00 00]" in " ".join(checks["protocol_can"]["evidence"])
         assert page.status_code == 200 and all(s in page.text for s in serials)
+        assert [c["key"] for c in live_cautions["checks"]] == ["mixed_modules", "hot_battery", "temperature_range"]
+        assert live_cautions["result"] == "pass", live_cautions
         assert bad.status_code == 400 and "nonsense" in bad.json()["error"]["message"]
         guided_page(bank.url)
 

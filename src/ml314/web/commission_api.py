@@ -3,6 +3,7 @@ report over HTTP (the browser's commissioning page and ``ml314 commission --url`
 
     GET /api/commission?confirm=cables,clean     the checks (on-site steps confirmed by the keys given), modules,
                                                  protocols, what the detective heard, the first day
+    GET /api/commission/cautions                 the cautions of 13.1 software can see, now (mixed, hot, range)
     GET /api/commission/inputs                   what the checks start from: the frames the battery's ports heard
                                                  lately (CAN ``ID#HEX``, RS485 hex chunks) and the device serial
     GET /api/commission/report.html?confirm=...  the installer report as one printable page
@@ -21,6 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
+from ml314.diagnostics.cautions import cautions
 from ml314.diagnostics.checks import Check, Installation, ModuleFacts, Result, worst
 from ml314.diagnostics.commissioning import SITE_STEPS, CommissionLimits, commission
 from ml314.diagnostics.detective import Identification, identify_can, identify_rs485, rs485_frames
@@ -228,6 +230,17 @@ def commission_router(
         """Each check: `result` pass / warn / fail / skip, `evidence`, the manual's `instruction` and section."""
         inst, checks, day = gather(confirm)
         return commission_doc(inst, checks, day, device_serial)
+
+    @router.get("/cautions", summary="The cautions of manual 13.1 that software can see, now")
+    def get_cautions() -> dict[str, Any]:
+        """Modules of different type or age mixed, a hot battery, use outside the temperature range: each a check
+        with its result, evidence and the manual's words."""
+        view = surface.view()
+        inst = installation_from_api(
+            bank_json(view), [module_json(view, i) for i in range(len(view.modules))], None, None
+        )
+        checks = cautions(inst, (limits or CommissionLimits()).cautions)
+        return {"result": worst(checks).value, "checks": [check_json(c) for c in checks]}
 
     @router.get("/inputs", summary="The frames the battery's ports heard lately, and the device serial")
     def get_inputs() -> dict[str, Any]:
