@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 from selenium.webdriver.common.by import By
@@ -72,7 +73,12 @@ def test_commission_a_running_bank_writes_the_installer_report(tmp_path: Path) -
             wait_for(lambda: heard_frames(client), "the inverter peer's keep-alives", alive=bank)
             wait_for(lambda: heard_frames(client, "rs485", 4), "the inverter peer's polls", alive=bank)
             serials = [m["module"]["serial"] for m in client.get("/api/modules").json()]
-            doc = client.get("/api/commission", params={"confirm": "all"}).json()
+
+            def with_first_day() -> dict[str, object] | None:
+                body: dict[str, object] = client.get("/api/commission", params={"confirm": "all"}).json()
+                return body if body["first_day"] is not None else None  # the history has its first samples
+
+            doc: dict[str, Any] = wait_for(with_first_day, "the first day in the history", alive=bank)
             page = client.get("/api/commission/report.html")
             bad = client.get("/api/commission", params={"confirm": "cables,nonsense"})
             live_cautions = client.get("/api/commission/cautions").json()
@@ -81,6 +87,7 @@ def test_commission_a_running_bank_writes_the_installer_report(tmp_path: Path) -
         assert checks["protocol_rs485"]["result"] == "pass", checks["protocol_rs485"]
         assert checks["unique_ids"]["result"] == "pass" and checks["termination"]["result"] == "pass"
         assert all(checks[f"site_{s['key']}"]["result"] == "pass" for s in doc["site_steps"])
+        assert doc["first_day"]["soc_max_pct"] > 0
         assert "0x305 [00 00 00 00 00 00 00 00]" in " ".join(checks["protocol_can"]["evidence"])
         assert page.status_code == 200 and all(s in page.text for s in serials)
         assert [c["key"] for c in live_cautions["checks"]] == ["mixed_modules", "hot_battery", "temperature_range"]
