@@ -43,7 +43,8 @@ test: lint contracts
 
 # The README's screenshots of the pages, made by the browser tests
 screenshots: $(STAMP) system
-	ML314_SCREENSHOTS=docs $(BIN)/python -m pytest tests/web/test_pages_browser.py tests/storage/test_report_browser.py tests/web/test_maintenance_api.py -q
+	ML314_SCREENSHOTS=docs $(BIN)/python -m pytest tests/web/test_pages_browser.py tests/storage/test_report_browser.py \
+		tests/web/test_maintenance_api.py tests/cli/test_commission_cli.py -q
 
 # Every benchmark with the venv's python, JSON in runs/bench/; `make bench BENCH_ARGS=--quick` for a short pass.
 BENCHMARKS := $(basename $(notdir $(wildcard benchmarks/[a-z]*.py)))

@@ -14,9 +14,12 @@ SCRIPT = Path(__file__).resolve().parent / "serial_can_inverter.py"
 class InverterProcess:
     """Starts the inverter process; :attr:`port` is where it listens, :meth:`cmd` sends one command."""
 
-    def __init__(self) -> None:
+    def __init__(self, protocol: str = "pylon-can") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, str(SCRIPT), "--protocol", protocol],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline().split()[1])

@@ -15,6 +15,7 @@ from ml314 import __version__
 from ml314.cli.broker_config import broker_config_command
 from ml314.cli.cloud import cloud_command
 from ml314.cli.cloud_provision import cloud_provision_command
+from ml314.cli.commission import commission_command
 from ml314.cli.decode import decode_command
 from ml314.cli.diagnose import diagnose_command
 from ml314.cli.label import label_command
@@ -63,6 +64,7 @@ app.command("cloud-provision")(cloud_provision_command)
 app.command("monitor")(monitor_command)
 app.command("cloud")(cloud_command)
 app.command("diagnose")(diagnose_command)
+app.command("commission")(commission_command)
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(maintenance_app, name="maintenance")
 

@@ -14,6 +14,9 @@ from ml314.errors import InputError
 
 if TYPE_CHECKING:
     from ml314.cli.app_serving import AppSide
+    from fastapi import APIRouter
+
+    from ml314.bms.parameters import BmsParameters
     from ml314.runtime.mqtt_link import MqttLink
     from ml314.runtime.run import Runner
     from ml314.runtime.surface import Surface
@@ -237,6 +240,7 @@ def run_command(
                 routers = [
                     maintenance_router(data_dir, lambda: runner.history),
                     diagnostics_router(diagnosis.report),
+                    _commission(surface, runner, identity.serial, bms_params),
                     *app_side.routers(surface),
                 ]
                 web.start(web_app(surface, runner.history, routers))
@@ -280,3 +284,12 @@ def _mqtt_link(
     link = MqttLink(parse_mqtt_url(url), surface, data_dir, serial, echo=runner.echo, network=app_side.network)
     app_side.cloud(link)
     return link
+
+
+def _commission(surface: Surface, runner: Runner, serial: str, params: BmsParameters) -> APIRouter:
+    """The commissioning routes on the run: the battery's ports' frames for the detective, the run's history."""
+    from ml314.diagnostics.commissioning import CommissionLimits  # noqa: PLC0415
+    from ml314.web.commission_api import commission_router  # noqa: PLC0415
+
+    limits = CommissionLimits.from_parameters(params)
+    return commission_router(surface, runner.heard, lambda: runner.history, device_serial=serial, limits=limits)

@@ -28,6 +28,8 @@ from ml314.runtime.supervision import Backoff, LinkHealth, start_supervised
 __all__ = ["CanBatteryLink", "CanInverterPeer"]
 
 _RX_POLL_S = 0.05
+#: the frames a battery link keeps of what it received lately (the inverter detective reads them)
+HEARD_FRAMES = 200
 #: this many errors in a row (not bad frames), with no frame between them, mean the device is gone even if python-can
 #: does not say so (a driver that keeps raising its own error type)
 _FAILURES_TO_LOSE = 50
@@ -184,6 +186,7 @@ class CanBatteryLink(_CanEndpoint):
         info = codec.info
         self.watch = watch_for(info, time.monotonic())
         self.cycle_starts: deque[float] = deque(maxlen=100_000)
+        self.heard: deque[CanFrame] = deque(maxlen=HEARD_FRAMES)  # received lately, the inverter's frames
         self._due = time.monotonic()
 
     def link_state(self) -> LinkState:
@@ -216,6 +219,7 @@ class CanBatteryLink(_CanEndpoint):
         frame = self.receive()
         if frame is None:
             return
+        self.heard.append(frame)
         if self.codec.is_inverter_alive(frame):
             self.watch.seen(time.monotonic())
         try:

@@ -94,6 +94,11 @@ class ModbusBatteryService:
         return self.server.requests
 
     @property
+    def heard(self) -> deque[bytes]:
+        """The byte chunks received lately (the server's)."""
+        return self.server.heard
+
+    @property
     def address(self) -> tuple[str, int] | None:
         return self._listener.address if self._listener is not None else None
 

@@ -120,6 +120,8 @@ class Rs485BatteryServer:
         self._answers = _Answers()
         self._clients: dict[int, _Client] = {}
         self._on_close: list[Callable[[], None]] = []
+        #: the byte chunks received lately, whatever protocol they are (the inverter detective reads them)
+        self.heard: deque[bytes] = deque(maxlen=64)
 
     @property
     def clients(self) -> int:
@@ -275,6 +277,7 @@ class Rs485BatteryServer:
 
     def _feed(self, stream: ByteStream, buf: bytearray, data: bytes) -> bool:
         """Add ``data`` to ``buf`` and answer every whole request in it; False when the stream failed."""
+        self.heard.append(bytes(data))
         buf += data
         if len(buf) > _MAX_BUFFER:
             del buf[: len(buf) - _MAX_BUFFER]

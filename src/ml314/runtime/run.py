@@ -39,7 +39,7 @@ from ml314.domain.battery_status import AlarmKind, BankStatus, BatteryView
 from ml314.domain.faults import SystemFault, SystemFaultKind
 from ml314.domain.link_health import LinkHealthSnapshot
 from ml314.errors import InputError, TransportError
-from ml314.protocols.base import CanCodec, Rs485Codec
+from ml314.protocols.base import CanCodec, CanFrame, Rs485Codec
 from ml314.protocols.keepalive import LinkState
 from ml314.protocols.registry import Entry, create
 from ml314.runtime.bank_link_runtime import MasterLoop, ModulesSide, PacedStream
@@ -561,6 +561,13 @@ class Runner:
         """Every running link's health (counters, errors by kind, open faults), for the status line and summary."""
         links = (self.can_battery, self.can_peer, self.rs485_server, self.master_loop, self.modules_side)
         return tuple(x.health_snapshot() for x in links if x is not None)
+
+    def heard(self) -> tuple[tuple[CanFrame, ...], tuple[bytes, ...]]:
+        """What the battery's links received lately: CAN frames and RS485 byte chunks (the inverter detective's
+        input; copied at once, so the link threads go on)."""
+        can = tuple(self.can_battery.heard.copy()) if self.can_battery is not None else ()
+        rs485 = tuple(self.rs485_server.heard.copy()) if self.rs485_server is not None else ()
+        return can, rs485
 
     def peer_view(self) -> BatteryView | None:
         peer = self.can_peer or self.rs485_peer

@@ -28,6 +28,7 @@ PAGES = {
     "/history": "history.html",
     "/maintenance": "maintenance.html",
     "/diagnostics": "diagnostics.html",
+    "/commission": "commission.html",
 }
 
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".txt": "text/plain"}

@@ -2,8 +2,8 @@
 "use strict";
 const ml = (() => {
   const PAGES = [["/", "Overview"], ["/panel", "Front panel"], ["/history", "History"], ["/events", "Event log"],
-                 ["/diagnostics", "Diagnostics"], ["/maintenance", "Maintenance"], ["/settings", "Settings"],
-                 ["/lcd", "LCD"], ["/docs", "API"]];
+                 ["/diagnostics", "Diagnostics"], ["/maintenance", "Maintenance"], ["/commission", "Commissioning"],
+                 ["/settings", "Settings"], ["/lcd", "LCD"], ["/docs", "API"]];
 
   function nav() {
     const bar = document.getElementById("nav");
