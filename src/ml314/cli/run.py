@@ -13,10 +13,10 @@ from ml314.cli.serving import StatusOutput, listen_web, stop_on_signals, web_app
 from ml314.errors import InputError
 
 if TYPE_CHECKING:
-    from ml314.cli.app_serving import AppSide
     from fastapi import APIRouter
 
     from ml314.bms.parameters import BmsParameters
+    from ml314.cli.app_serving import AppSide
     from ml314.runtime.mqtt_link import MqttLink
     from ml314.runtime.run import Runner
     from ml314.runtime.surface import Surface
