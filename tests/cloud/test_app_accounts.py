@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ml314.cloud.accounts import LOGIN_FIRST_LOCK_S, LOGIN_FREE_TRIES, LOGIN_MAX_LOCK_S
+from ml314.cloud.accounts import LOGIN_FIRST_LOCK_S, LOGIN_FREE_TRIES, LOGIN_MAX_LOCK_S, SESSION_TTL_S
 from ml314.cloud.password_policy import PasswordPolicy
 from ml314.cloud.rate_limit import RateLimit
 from ml314.cloud.refusals import RefusedError, TooManyTriesError
@@ -81,6 +81,11 @@ def test_register_then_sessions_by_token_and_by_cookie(app: CloudAppServer) -> N
         assert c.post("/api/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 204
         gone = c.get("/api/me", headers={"Authorization": f"Bearer {token}"})
         assert (gone.status_code, error(gone)["code"]) == (401, "session_expired")
+        later = c.post("/api/login", json={"username": "ann@example.org", "password": PASSWORD}).json()["token"]
+        assert c.get("/api/me", headers={"Authorization": f"Bearer {later}"}).status_code == 200
+        app.clock.advance(SESSION_TTL_S)  # a session lasts 30 days
+        old = c.get("/api/me", headers={"Authorization": f"Bearer {later}"})
+        assert (old.status_code, error(old)["code"]) == (401, "session_expired")
 
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(app: CloudAppServer) -> None:
