@@ -28,6 +28,12 @@ def cloud_command(
     batch_time: Annotated[
         str, typer.Option(metavar="DURATION", help="longest wait for a batch to fill (after its first message)")
     ] = "0.2s",
+    guard: Annotated[
+        bool,
+        typer.Option(
+            help="also hold the restart guard (on exactly one worker: Mosquitto forgets shared subscriptions)"
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="no status line every 10 s")] = False,
     http: Annotated[
         str,
@@ -53,6 +59,7 @@ def cloud_command(
         name=name or default_name(),
         batch_messages=batch,
         batch_s=parse_duration_s(batch_time, "--batch-time"),
+        guard=guard,
     )
     worker = CloudWorker(config, echo=lambda line: typer.echo(line, err=True))
     app = CloudAppServing(http, password_min_length, password_policy)  # bound now: a port in use is the first error

@@ -49,6 +49,7 @@ class CloudConfig:
     batch_messages: int = 500
     batch_s: float = 0.2
     session_expiry_s: int = 86_400
+    guard: bool = False  # this worker also holds the fleet's restart guard (cloud_intake.py): one worker per fleet
 
     @property
     def client_id(self) -> str:
@@ -123,11 +124,13 @@ class CloudWorker:
             session_expiry_s=c.session_expiry_s,
             receive_maximum=2 * c.batch_messages,  # one batch being stored, the next one arriving
             echo=self._echo,
+            guard=c.guard,
         )
         if not self.intake.connect(self._stopping):
             return []
+        guard = " + the restart guard" if c.guard else ""
         return [
-            f"ml314 cloud {c.name}: {c.mqtt.where} (client id {c.client_id}, shared group) "
+            f"ml314 cloud {c.name}: {c.mqtt.where} (client id {c.client_id}{guard}) "
             f"-> {safe_url(fleet_db_url(c.db))}; batches of up to {c.batch_messages} messages / {c.batch_s:g} s"
         ]
 
