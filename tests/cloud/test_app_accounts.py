@@ -18,7 +18,8 @@ from tests.postgres import PostgresServer
 
 @pytest.fixture(scope="module")
 def app(postgres_server: PostgresServer) -> Iterator[CloudAppServer]:
-    yield from serving(postgres_server.new_database(), policy=PasswordPolicy(min_length=10))
+    with serving(postgres_server.new_database(), policy=PasswordPolicy(min_length=10)) as server:
+        yield server
 
 
 def error(r: object) -> dict[str, object]:
@@ -144,14 +145,13 @@ def test_bad_input_is_a_typed_error_never_a_traceback(app: CloudAppServer) -> No
 
 
 def test_logins_from_one_address_are_rate_limited(postgres_server: PostgresServer) -> None:
-    for server in serving(postgres_server.new_database(), limits=Limits(logins=(3, 60.0))):
-        with server.client() as c:
-            for _ in range(3):
-                assert c.post("/api/login", json={"username": "x1y", "password": "p"}).status_code == 403
-            r = c.post("/api/login", json={"username": "x1y", "password": "p"})
-            assert (r.status_code, error(r)["code"]) == (429, "rate_limited")
-            server.clock.advance(60.0)
+    with serving(postgres_server.new_database(), limits=Limits(logins=(3, 60.0))) as server, server.client() as c:
+        for _ in range(3):
             assert c.post("/api/login", json={"username": "x1y", "password": "p"}).status_code == 403
+        r = c.post("/api/login", json={"username": "x1y", "password": "p"})
+        assert (r.status_code, error(r)["code"]) == (429, "rate_limited")
+        server.clock.advance(60.0)
+        assert c.post("/api/login", json={"username": "x1y", "password": "p"}).status_code == 403
 
 
 def test_the_rate_limit_window_slides() -> None:

@@ -32,7 +32,8 @@ SCREENSHOTS = DOCS_SCREENSHOTS if os.environ.get("ML314_SCREENSHOTS") == "docs" 
 
 @pytest.fixture(scope="module")
 def app(postgres_server: PostgresServer) -> Iterator[CloudAppServer]:
-    yield from serving(postgres_server.new_database())
+    with serving(postgres_server.new_database()) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
