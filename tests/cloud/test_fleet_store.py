@@ -124,3 +124,18 @@ def test_retention_drops_whole_days(store: FleetStore) -> None:
 def test_bad_payloads_are_refused_before_the_database(topic_serial: str, payload: bytes, why: str) -> None:
     with pytest.raises(BadPayloadError, match=why):
         parse_message(f"ml314/{topic_serial}/telemetry", payload, 1.7e9)
+
+
+def test_any_text_survives_the_copy(store: FleetStore) -> None:
+    now = time.time()
+    odd = 'tab\there, line\nbreak, back\\slash, "quotes", {braces}, NULL, \\N, comma,'
+    body = sample(A, 1, now)
+    body["bank"]["alarms"] = [odd, "", "NULL"]
+    body["modules"][0]["state"] = odd
+    ev = {**event(A, 1, now), "message": odd}
+    store.store([_msg(A, "telemetry", body, now), _msg(A, "events", ev, now)])
+    with store.engine.connect() as conn:
+        got = fleet_read.latest_samples(conn, [A])[A]
+        assert got["bank"]["alarms"] == [odd, "", "NULL"]
+        assert got["modules"][0]["state"] == odd
+        assert fleet_read.device_events(conn, A, 1)[0]["message"] == odd

@@ -157,6 +157,8 @@ def conf_text(listener: BrokerListener, folder: Path) -> str:
         "persistence true",
         f"persistence_location {folder / 'data'}/",
         "max_queued_messages 100000",
+        "# QoS 1 messages in flight per client (default 20): a cloud worker acknowledges a batch at once",
+        "max_inflight_messages 1000",
     ]
     return "\n".join(lines) + "\n"
 

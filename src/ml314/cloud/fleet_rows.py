@@ -23,6 +23,7 @@ __all__ = [
     "EVENT_COLUMNS",
     "MODULE_COLUMNS",
     "BadPayloadError",
+    "CopyText",
     "Parsed",
     "parse_message",
 ]
@@ -41,6 +42,15 @@ _TS_MIN = 1_577_836_800.0
 _TS_AHEAD_S = 86_400.0
 _INT_MAX = 2**63 - 1
 _SMALL_MAX = 2**15 - 1
+
+
+_NUMBERS = {float, int}
+
+
+class CopyText(str):
+    """A value already in COPY's text format (a float array literal, made while checking its elements)."""
+
+    __slots__ = ()
 
 
 class BadPayloadError(ValueError):
@@ -64,12 +74,16 @@ class Parsed:
 
 
 def _num(d: dict[str, Any], key: str) -> float | None:
+    # JSON has no NaN or infinity: a float from the parser is finite
     x = d.get(key)
+    kind = type(x)
+    if kind is float:
+        return x
+    if kind is int:
+        return float(x)  # type: ignore[arg-type]
     if x is None:
         return None
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise BadPayloadError(f"{key} is not a number")
-    return float(x) if math.isfinite(x) else None
+    raise BadPayloadError(f"{key} is not a number")
 
 
 def _int(d: dict[str, Any], key: str, lo: int = -_INT_MAX, hi: int = _INT_MAX) -> int | None:
@@ -113,12 +127,15 @@ def _texts(d: dict[str, Any], key: str) -> list[str] | None:
     return [a.replace("\x00", "") for a in x]
 
 
-def _nums(d: dict[str, Any], key: str) -> list[float | None] | None:
+def _nums(d: dict[str, Any], key: str) -> CopyText | list[float | None] | None:
+    """A list of numbers: as a ready array literal when every element is a finite number (the usual case)."""
     x = d.get(key)
     if x is None:
         return None
     if not isinstance(x, list) or len(x) > 64:
         raise BadPayloadError(f"{key} is not a list of numbers")
+    if set(map(type, x)) <= _NUMBERS:  # finite: JSON has no NaN or infinity
+        return CopyText("{" + ",".join(map(repr, x)) + "}")
     out: list[float | None] = []
     for v in x:
         if v is None:

@@ -11,6 +11,7 @@ lets the batch under way finish and be acknowledged.
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 import time
@@ -30,6 +31,8 @@ __all__ = ["CloudConfig", "CloudWorker", "Counters", "default_name"]
 
 #: errors of the data itself (a value the database refuses): never worth a retry of the same rows
 _DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)
+#: a batch closes when no message came for this long (or when full, or at its time)
+_GAP_S = 0.02
 #: at most this many lines about bad messages per minute (the counters have them all)
 _BAD_LINES_PER_MIN = 10
 
@@ -158,20 +161,21 @@ class CloudWorker:
     # ---------------------------------------------------------------------------------------------------- steps
     def _collect(self) -> list[Received]:
         """The next batch: waits for a first message (a short while, to notice :meth:`stop`), then takes more until
-        the batch is full or its time is up."""
+        the batch is full, its time is up, or no message came for ``_GAP_S`` (the broker sends no more than the
+        receive maximum unacknowledged: waiting longer would only delay the batch)."""
         assert self.intake is not None
         inbox = self.intake.messages
         try:
             first = inbox.get(timeout=0.2)
-        except Exception:  # queue.Empty
+        except queue.Empty:
             return []
         batch = [first]
         deadline = time.monotonic() + self.config.batch_s
         while len(batch) < self.config.batch_messages:
             left = deadline - time.monotonic()
             try:
-                batch.append(inbox.get(timeout=left) if left > 0 else inbox.get_nowait())
-            except Exception:  # queue.Empty: the batch's time is up
+                batch.append(inbox.get(timeout=min(left, _GAP_S)) if left > 0 else inbox.get_nowait())
+            except queue.Empty:
                 break
         return batch
 

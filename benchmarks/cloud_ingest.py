@@ -1,0 +1,158 @@
+"""How many messages and module samples per second do one and two ``ml314 cloud`` workers store in PostgreSQL?
+
+Each run starts a private Mosquitto with the generated fleet configuration (``ml314 broker-config``'s, with the
+cloud account and ``--devices`` accounts) and uses a fresh database on a private PostgreSQL (as the tests do). The
+workers (``ml314 cloud`` processes) subscribe once and stop, so the broker holds their sessions; the devices'
+accounts then publish ``--messages`` samples of a 16-module bank (about 7.3 kB of JSON each, the exact format of
+``ml314 run --mqtt``) at QoS 1, which the broker queues for the workers' sessions; the workers start again and the
+clock runs from the first stored row to the last. So the number is the ingest path alone (broker -> worker ->
+COPY -> PostgreSQL) without the publishers' CPU, on the same machine as the broker and the database.
+
+Rows per worker count (median of ``--repeats`` runs, with min and max): ``msg_per_s`` (samples, i.e. MQTT
+messages, stored per second), ``module_samples_per_s`` (16 module rows per message), ``lost`` and ``duplicated``
+(both must be 0).
+
+    python benchmarks/cloud_ingest.py [--quick] [--json PATH] [--messages N] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as mqtt
+import sqlalchemy as sa
+from paho.mqtt.enums import CallbackAPIVersion
+
+from _common import finish, parser
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' private servers and workers
+from tests.cloud.payloads import sample
+from tests.cloud.workers import CloudProcess, count
+from tests.mosquitto import MosquittoBroker, free_port, mosquitto_binary
+from tests.postgres import PostgresServer, _bin_dir
+
+from ml314.cloud.broker_config import BrokerListener, ServiceAccount, mosquitto_hash, write_broker_config
+from ml314.cloud.fleet_store import fleet_db_url
+
+NAME = "cloud_ingest"
+COLUMNS = ("workers", "messages", "modules", "payload_bytes", "msg_per_s", "module_samples_per_s", "min_msg_per_s",
+           "max_msg_per_s", "runs", "lost", "duplicated")  # fmt: skip
+MODULES = 16
+DEVICES = 8
+PASSWORD = "bench-device-password"
+
+
+def _payloads(messages: int) -> list[tuple[str, bytes]]:
+    """``messages`` samples, spread over the devices, each with its own seq and time."""
+    base = {d: sample(f"ML314-BENCH{d:07d}", 1, 0.0, MODULES) for d in range(DEVICES)}
+    now = time.time() - messages
+    out = []
+    for i in range(messages):
+        d, seq = i % DEVICES, i // DEVICES + 1
+        body = dict(base[d], seq=seq, ts=round(now + i, 3), t_s=float(seq))
+        out.append((d, orjson.dumps(body)))
+    return [(f"ML314-BENCH{d:07d}", p) for d, p in out]
+
+
+def _publish(port: int, payloads: list[tuple[str, bytes]]) -> None:
+    """Every payload at QoS 1 from its device's account; returns once the broker acknowledged them all."""
+    by_device: dict[str, list[bytes]] = {}
+    for serial, p in payloads:
+        by_device.setdefault(serial, []).append(p)
+    for serial, items in by_device.items():
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=serial, protocol=mqtt.MQTTv5)
+        c.username_pw_set(serial, PASSWORD)
+        c.max_inflight_messages_set(100)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        infos = [c.publish(f"ml314/{serial}/telemetry", p, qos=1) for p in items]
+        for info in infos:
+            info.wait_for_publish(600)
+        c.disconnect()
+        c.loop_stop()
+
+
+def one_run(tmp: Path, pg: PostgresServer, binary: Path, workers: int, payloads: list[tuple[str, bytes]]) -> dict:
+    port = free_port()
+    devices = sorted({s for s, _ in payloads})
+    digest = mosquitto_hash(PASSWORD)
+    files = write_broker_config(tmp / f"broker{port}", [(s, digest) for s in devices],
+                                [ServiceAccount("cloud", "cloud")], BrokerListener("127.0.0.1", port))  # fmt: skip
+    broker = MosquittoBroker(binary, files.conf, port)
+    broker.start()
+    db = pg.new_database()
+    engine = sa.create_engine(fleet_db_url(db))
+    url = f"mqtt://cloud:{files.passwords['cloud']}@127.0.0.1:{port}"
+    names = [f"w{i}" for i in range(workers)]
+    procs: list[CloudProcess] = []
+    try:
+        procs = [CloudProcess(url, db, n, "--quiet").ready() for n in names]  # the sessions and subscriptions
+        assert all(p.stop() == 0 for p in procs)
+        _publish(port, payloads)  # queued by the broker for the workers' sessions
+        procs = [CloudProcess(url, db, n, "--quiet") for n in names]
+        total = len(payloads)
+        stored = 0
+        while stored == 0:
+            stored = count(engine, "SELECT count(*) FROM fleet_bank_sample")
+            time.sleep(0.02)
+        t0, first = time.monotonic(), stored
+        while stored < total:
+            time.sleep(0.02)
+            stored = count(engine, "SELECT count(*) FROM fleet_bank_sample")
+            if any(p.proc.poll() is not None for p in procs):
+                raise RuntimeError(f"a worker ended: {[p.errors for p in procs]}")
+        elapsed = time.monotonic() - t0
+        modules = count(engine, "SELECT count(*) FROM fleet_module_sample")
+        distinct = count(engine, "SELECT count(DISTINCT (serial, seq)) FROM fleet_bank_sample")
+        return {
+            "msg_per_s": (total - first) / elapsed,
+            "lost": total - distinct,
+            "duplicated": stored - distinct + modules - MODULES * stored,
+        }
+    finally:
+        for p in procs:
+            p.stop()
+        broker.close()
+        engine.dispose()
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--messages", type=int, default=None, help="samples per run (default 4000; --quick 1200)")
+    p.add_argument("--repeats", type=int, default=None, help="runs per worker count (default 3; --quick 2)")
+    args = p.parse_args()
+    messages = args.messages or (1200 if args.quick else 4000)
+    repeats = args.repeats or (2 if args.quick else 3)
+    binary, pg_bin = mosquitto_binary(), _bin_dir()
+    if binary is None or pg_bin is None:
+        sys.exit("needs Mosquitto and PostgreSQL's binaries (make system)")
+    payloads = _payloads(messages)
+    size = round(statistics.mean(len(b) for _, b in payloads))
+    pg = PostgresServer(pg_bin)
+    pg.start()
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="ml314-bench-") as tmp:
+            for workers in (1, 2):
+                runs = [one_run(Path(tmp), pg, binary, workers, payloads) for _ in range(repeats)]
+                rates = [r["msg_per_s"] for r in runs]
+                median = statistics.median(rates)
+                rows.append({
+                    "workers": workers, "messages": messages, "modules": MODULES, "payload_bytes": size,
+                    "msg_per_s": median, "module_samples_per_s": median * MODULES, "min_msg_per_s": min(rates),
+                    "max_msg_per_s": max(rates), "runs": repeats, "lost": max(r["lost"] for r in runs),
+                    "duplicated": max(r["duplicated"] for r in runs),
+                })  # fmt: skip
+                print(f"{workers} worker(s): {', '.join(f'{r:.0f}' for r in rates)} msg/s", file=sys.stderr)
+    finally:
+        pg.stop()
+    finish(NAME, rows, COLUMNS, args.json)
+
+
+if __name__ == "__main__":
+    main()
