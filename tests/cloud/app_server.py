@@ -3,6 +3,7 @@ private PostgreSQL server, with a clock the test moves on; and helpers to make d
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,9 @@ def provision_devices(engine: sa.Engine, *devices: Device) -> None:
         provision(conn, entries, 0.0)
 
 
+@contextlib.contextmanager
 def serving(db_url: str, **kw: Any) -> Iterator[CloudAppServer]:
+    """The app on ``db_url`` while the block runs."""
     server = CloudAppServer(db_url, **kw)
     try:
         yield server

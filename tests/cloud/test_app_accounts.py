@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ml314.cloud.accounts import LOGIN_FIRST_LOCK_S, LOGIN_FREE_TRIES, LOGIN_MAX_LOCK_S
+from ml314.cloud.accounts import LOGIN_FIRST_LOCK_S, LOGIN_FREE_TRIES, LOGIN_MAX_LOCK_S, SESSION_TTL_S
 from ml314.cloud.password_policy import PasswordPolicy
 from ml314.cloud.rate_limit import RateLimit
 from ml314.cloud.refusals import RefusedError, TooManyTriesError
@@ -18,7 +18,8 @@ from tests.postgres import PostgresServer
 
 @pytest.fixture(scope="module")
 def app(postgres_server: PostgresServer) -> Iterator[CloudAppServer]:
-    yield from serving(postgres_server.new_database(), policy=PasswordPolicy(min_length=10))
+    with serving(postgres_server.new_database(), policy=PasswordPolicy(min_length=10)) as server:
+        yield server
 
 
 def error(r: object) -> dict[str, object]:
@@ -81,6 +82,11 @@ def test_register_then_sessions_by_token_and_by_cookie(app: CloudAppServer) -> N
         assert c.post("/api/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 204
         gone = c.get("/api/me", headers={"Authorization": f"Bearer {token}"})
         assert (gone.status_code, error(gone)["code"]) == (401, "session_expired")
+        later = c.post("/api/login", json={"username": "ann@example.org", "password": PASSWORD}).json()["token"]
+        assert c.get("/api/me", headers={"Authorization": f"Bearer {later}"}).status_code == 200
+        app.clock.advance(SESSION_TTL_S)  # a session lasts 30 days
+        old = c.get("/api/me", headers={"Authorization": f"Bearer {later}"})
+        assert (old.status_code, error(old)["code"]) == (401, "session_expired")
 
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(app: CloudAppServer) -> None:
@@ -139,14 +145,13 @@ def test_bad_input_is_a_typed_error_never_a_traceback(app: CloudAppServer) -> No
 
 
 def test_logins_from_one_address_are_rate_limited(postgres_server: PostgresServer) -> None:
-    for server in serving(postgres_server.new_database(), limits=Limits(logins=(3, 60.0))):
-        with server.client() as c:
-            for _ in range(3):
-                assert c.post("/api/login", json={"username": "x1y", "password": "p"}).status_code == 403
-            r = c.post("/api/login", json={"username": "x1y", "password": "p"})
-            assert (r.status_code, error(r)["code"]) == (429, "rate_limited")
-            server.clock.advance(60.0)
+    with serving(postgres_server.new_database(), limits=Limits(logins=(3, 60.0))) as server, server.client() as c:
+        for _ in range(3):
             assert c.post("/api/login", json={"username": "x1y", "password": "p"}).status_code == 403
+        r = c.post("/api/login", json={"username": "x1y", "password": "p"})
+        assert (r.status_code, error(r)["code"]) == (429, "rate_limited")
+        server.clock.advance(60.0)
+        assert c.post("/api/login", json={"username": "x1y", "password": "p"}).status_code == 403
 
 
 def test_the_rate_limit_window_slides() -> None:

@@ -18,7 +18,8 @@ from tests.postgres import PostgresServer
 
 @pytest.fixture
 def app(postgres_server: PostgresServer) -> Iterator[CloudAppServer]:
-    yield from serving(postgres_server.new_database())
+    with serving(postgres_server.new_database()) as server:
+        yield server
 
 
 @pytest.fixture

@@ -35,10 +35,9 @@ def test_provision_from_data_dirs_through_a_file_then_bind(tmp_path: Path, postg
     assert done.returncode == 0 and "provisioned 2 new device(s), updated 0" in done.stdout, done.stderr
     again = ml314("cloud-provision", "--db", db, "--device", str(d1.data_dir), cwd=tmp_path)
     assert "provisioned 0 new device(s), updated 1" in again.stdout
-    for app in serving(db):
-        with app.account("owner") as owner:
-            r = owner.post("/api/devices", json={"serial": d2.serial, "claim_code": d2.claim_code})
-            assert r.status_code == 201
+    with serving(db) as app, app.account("owner") as owner:
+        r = owner.post("/api/devices", json={"serial": d2.serial, "claim_code": d2.claim_code})
+        assert r.status_code == 201
 
 
 @pytest.mark.parametrize(

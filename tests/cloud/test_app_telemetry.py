@@ -17,7 +17,7 @@ from tests.postgres import PostgresServer
 
 def test_each_account_reads_only_its_own_devices_telemetry(tmp_path: Path, postgres_server: PostgresServer) -> None:
     db = postgres_server.new_database()
-    for app in serving(db):
+    with serving(db) as app:
         a, b = new_device(tmp_path / "a"), new_device(tmp_path / "b")
         provision_devices(app.engine, a, b)
         now = time.time()

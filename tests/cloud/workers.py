@@ -22,7 +22,8 @@ class CloudProcess:
     """``ml314 cloud --mqtt URL --db URL --name NAME [args]``; stdout and stderr are read on threads."""
 
     def __init__(self, mqtt_url: str, db_url: str, name: str, *args: str, cwd: Path | None = None) -> None:
-        cmd = [*ML314, "cloud", "--mqtt", mqtt_url, "--db", db_url, "--name", name, *args]
+        http = () if "--http" in args else ("--http", "off")  # no app unless asked: workers never contend for a port
+        cmd = [*ML314, "cloud", "--mqtt", mqtt_url, "--db", db_url, "--name", name, *http, *args]
         self.name = name
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
         self.lines: list[str] = []

@@ -14,6 +14,9 @@ from typing import Any
 
 import orjson
 import pytest
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.alert import Alert
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from ml314.cloud.fleet_rows import parse_message
@@ -29,7 +32,8 @@ SCREENSHOTS = DOCS_SCREENSHOTS if os.environ.get("ML314_SCREENSHOTS") == "docs" 
 
 @pytest.fixture(scope="module")
 def app(postgres_server: PostgresServer) -> Iterator[CloudAppServer]:
-    yield from serving(postgres_server.new_database())
+    with serving(postgres_server.new_database()) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +88,18 @@ def click(driver: WebDriver, selector: str) -> None:
     driver.find_element("css selector", selector).click()
 
 
+def alert_of(driver: WebDriver) -> Any:
+    def probe() -> Alert | None:
+        try:
+            alert = driver.switch_to.alert
+            _ = alert.text
+            return alert
+        except NoAlertPresentException:
+            return None
+
+    return probe
+
+
 def shot(driver: WebDriver, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
@@ -135,6 +151,16 @@ def test_register_bind_name_view_rename(app: CloudAppServer, device: Device, pho
     click(phone, "#back")
     until(lambda: text(phone, "#device-list li b") == "Cellar wall")
     assert js(phone, "return document.querySelectorAll('#device-list li').length") == 1
+    # the manual's way: long-press the device in "My devices" to rename it
+    item = phone.find_element("css selector", "#device-list li")
+    hold = ActionChains(phone).click_and_hold(item)
+    hold.perform()
+    prompt = until(alert_of(phone))  # the page's long-press timer opens the prompt
+    prompt.send_keys("Loft")
+    prompt.accept()
+    ActionChains(phone).release().perform()
+    until(lambda: text(phone, "#device-list li b") == "Loft")
+    assert visible(phone, "#view-devices")  # a long press is no click: the list stays
     # no horizontal scrolling on a phone
     assert js(phone, "return document.documentElement.scrollWidth <= window.innerWidth")
     shot(phone, "app-wifi-devices")

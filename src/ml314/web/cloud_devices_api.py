@@ -142,7 +142,8 @@ def devices_router(ctx: CloudContext) -> APIRouter:
     ) -> dict[str, Any] | JSONResponse:
         """Configure the device's network (owner): ``sta`` joins the given 2.4 GHz Wi-Fi, ``ap`` switches it to
         its own AP ("Smart Battery-XXXX"). Sent as ``ml314/<serial>/cmd/network``; 200 with the device's answer,
-        or 202 when it has not answered within a few seconds (an offline device gets it when it is back)."""
+        or 202 when it has not answered within a few seconds (an offline device does not get it: send it again
+        once the device is online)."""
         user = ctx.user_of(request)
         found = ctx.tx(lambda conn: dev.access(conn, user, serial, "command", ctx.clock()))
         payload = network_command(body.mode, body.ssid, body.password)

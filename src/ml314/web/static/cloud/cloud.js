@@ -167,7 +167,7 @@ async function sendNetwork(serial, body, out) {
   try {
     const r = await api("POST", "/api/devices/" + encodeURIComponent(serial) + "/network", body);
     const res = r.data.result;
-    out.textContent = res ? (res.ok ? "Done: " : "Refused: ") + res.message : "Sent; the device has not answered yet (it gets it when it is online).";
+    out.textContent = res ? (res.ok ? "Done: " : "Refused: ") + res.message : "Sent, but the device has not answered: if it is offline it did not get it; try again once it is online.";
     return true;
   } catch (e) {
     out.textContent = "";
