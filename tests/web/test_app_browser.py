@@ -73,7 +73,7 @@ def test_local_mode_sta_wifi_mode_ap_mode(tmp_path: Path, mosquitto) -> None:
         shot(b, "local")
         click(b, device)
         until(lambda: visible(b, "pair"))
-        code = pairing_code(bank, 1)
+        code = pairing_code(bank, 0)
         b.find_element(By.ID, "pair-code").send_keys(code[:3] + " " + code[3:])
         click(b, "#pair-form button")
         until(lambda: visible(b, "device") and text(b, "#soc") not in {"", "-"})
