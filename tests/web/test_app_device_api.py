@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.web.running import RunningBank, wait_for
 
@@ -124,9 +126,15 @@ def test_the_ap_listener_needs_the_ap_password_and_limits_wrong_ones(device: Run
         assert r.status_code == 401 and r.json()["error"]["code"] == "ap_login_required"
         r = ap.post("/api/ap/login", json={"password": "wrong password"})
         assert r.status_code == 403 and r.json()["error"]["code"] == "ap_password_wrong"
+        ws_url = ap_url(device).replace("http://", "ws://") + "/api/live"
+        with pytest.raises(InvalidStatus):  # the live WebSocket is behind the login too
+            connect(ws_url, open_timeout=30).close()
         assert ap.post("/api/ap/login", json={"password": password}).status_code == 200  # sets the session cookie
         bank = ap.get("/api/bank")
         assert bank.status_code == 200 and 0.0 <= bank.json()["bank"]["soc_pct"] <= 100.0
+        cookie = "; ".join(f"{k}={v}" for k, v in ap.cookies.items())
+        with connect(ws_url, additional_headers={"Cookie": cookie}, open_timeout=30) as ws:
+            assert "bank" in json.loads(ws.recv())
         assert ap.get("/api/device/network").json()["mode"] == "ap"
         ap.cookies.clear()
         codes = [ap.post("/api/ap/login", json={"password": f"wrong {i}"}) for i in range(5)]
