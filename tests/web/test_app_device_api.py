@@ -1,6 +1,7 @@
 """The device's side of the Smart Battery app on a real ``ml314 run --ap``: pairing, the network settings and the AP
 listener refuse what they must (wrong pairing code, no PIN or token, bad SSID or passphrase, wrong AP password with
-its lockout), and the settings survive a restart (docs/app-device.md)."""
+its lockout), and the settings survive a restart (docs/app-device.md). The tests sharing the module's device leave
+it in AP mode and need no other's effect (pytest-xdist may spread them over workers, each with its own device)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.web.running import RunningBank, wait_for
 
+ARGS = ("--ap", "127.0.0.1:0", "--no-mdns", "--quiet")
 AP_LINE = re.compile(r"^ap: (http://\S+)")
 AP_PASSWORD = re.compile(r"Wi-Fi AP\s+Smart Battery-\S+\s+password (\S+)")
 
@@ -28,26 +32,27 @@ def ap_password(bank: RunningBank) -> str:
     return next(m.group(1) for line in bank.lines if (m := AP_PASSWORD.search(line)))
 
 
-def pairing_code(bank: RunningBank, n: int) -> str:
-    """The code of the ``n``-th pairing request, as the device shows it."""
-
-    def shown() -> str | None:
-        codes = [m.group(1) + m.group(2) for e in bank.errors if (m := re.search(r"code (\d{3}) (\d{3})", e))]
-        return codes[n - 1] if len(codes) >= n else None
-
-    return wait_for(shown, f"pairing code {n}", alive=bank)
+def shown_codes(bank: RunningBank) -> list[str]:
+    """Every pairing code the device has shown so far, oldest first."""
+    return [m.group(1) + m.group(2) for e in list(bank.errors) if (m := re.search(r"code (\d{3}) (\d{3})", e))]
 
 
-def pair(bank: RunningBank, c: httpx.Client, n: int) -> str:
+def pairing_code(bank: RunningBank, before: int) -> str:
+    """The code the device shows after the ``before`` codes it showed already."""
+    return wait_for(lambda: (shown_codes(bank)[before:] or [None])[0], "the pairing code", alive=bank)
+
+
+def pair(bank: RunningBank, c: httpx.Client) -> str:
+    before = len(shown_codes(bank))
     request = c.post("/api/device/pairing", json={"client": "test"}).json()["request"]
-    r = c.post("/api/device/pair", json={"request": request, "code": pairing_code(bank, n)})
+    r = c.post("/api/device/pair", json={"request": request, "code": pairing_code(bank, before)})
     assert r.status_code == 200, r.text
     return str(r.json()["token"])
 
 
 @pytest.fixture(scope="module")
 def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBank]:
-    with RunningBank(tmp_path_factory.mktemp("app-api"), "--ap", "127.0.0.1:0", "--no-mdns", "--quiet") as bank:
+    with RunningBank(tmp_path_factory.mktemp("app-api"), *ARGS) as bank:
         yield bank
 
 
@@ -56,8 +61,9 @@ def test_pairing_needs_the_code_the_device_shows(device: RunningBank) -> None:
         public = c.get("/api/device").json()
         # --ap and never configured: in AP mode, as from the factory
         assert public["mode"] == "ap" and public["listener"] == "local"
+        before = len(shown_codes(device))
         request = c.post("/api/device/pairing", json={"client": "phone"}).json()["request"]
-        code = pairing_code(device, 1)
+        code = pairing_code(device, before)
         wrong = "000000" if code != "000000" else "111111"
         r = c.post("/api/device/pair", json={"request": request, "code": wrong})
         assert r.status_code == 403 and r.json()["error"]["code"] == "pairing_code_wrong", r.text
@@ -120,9 +126,15 @@ def test_the_ap_listener_needs_the_ap_password_and_limits_wrong_ones(device: Run
         assert r.status_code == 401 and r.json()["error"]["code"] == "ap_login_required"
         r = ap.post("/api/ap/login", json={"password": "wrong password"})
         assert r.status_code == 403 and r.json()["error"]["code"] == "ap_password_wrong"
+        ws_url = ap_url(device).replace("http://", "ws://") + "/api/live"
+        with pytest.raises(InvalidStatus):  # the live WebSocket is behind the login too
+            connect(ws_url, open_timeout=30).close()
         assert ap.post("/api/ap/login", json={"password": password}).status_code == 200  # sets the session cookie
         bank = ap.get("/api/bank")
         assert bank.status_code == 200 and 0.0 <= bank.json()["bank"]["soc_pct"] <= 100.0
+        cookie = "; ".join(f"{k}={v}" for k, v in ap.cookies.items())
+        with connect(ws_url, additional_headers={"Cookie": cookie}, open_timeout=30) as ws:
+            assert "bank" in json.loads(ws.recv())
         assert ap.get("/api/device/network").json()["mode"] == "ap"
         ap.cookies.clear()
         codes = [ap.post("/api/ap/login", json={"password": f"wrong {i}"}) for i in range(5)]
@@ -134,8 +146,8 @@ def test_the_ap_listener_needs_the_ap_password_and_limits_wrong_ones(device: Run
 
 
 def test_network_settings_survive_a_restart(tmp_path: Path) -> None:
-    with RunningBank(tmp_path, "--ap", "127.0.0.1:0", "--no-mdns", "--quiet") as bank, bank.client() as c:
-        token = pair(bank, c, 1)
+    with RunningBank(tmp_path, *ARGS) as bank, bank.client() as c:
+        token = pair(bank, c)
         auth = {"Authorization": f"Bearer {token}"}
         r = c.put("/api/device/network", json={"mode": "sta", "ssid": "Café 2.4G", "password": "s3cret passphrase"},
                   headers=auth)  # fmt: skip
@@ -144,7 +156,7 @@ def test_network_settings_survive_a_restart(tmp_path: Path) -> None:
     path = bank.data_dir / "network.json"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # it holds the passphrase
     assert json.loads(path.read_text(encoding="utf-8"))["wifi"]["password"] == "s3cret passphrase"
-    with RunningBank(tmp_path, "--ap", "127.0.0.1:0", "--no-mdns", "--quiet") as again, again.client() as c:
+    with RunningBank(tmp_path, *ARGS) as again, again.client() as c:
         assert any("network: Wi-Fi mode, joined 'Café 2.4G'" in line for line in again.lines)
         st = c.get("/api/device/network", headers=auth)  # the pairing survived too
         assert st.status_code == 200, st.text

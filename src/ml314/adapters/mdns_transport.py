@@ -3,7 +3,7 @@ for them and talks to the device's local HTTP API (pairing, then a bearer token)
 
 The announcement: service type :data:`SERVICE_TYPE`, instance ``Smart Battery-XXXX``, the address and port of the
 device's web API, and TXT records ``serial``, ``name``, ``mode`` (its network mode, updated when it changes),
-``model``, ``path`` (the API's device resource).
+``model``, ``port`` (as in the SRV record, for tools that show only TXT) and ``path`` (the API's device resource).
 
 Which interfaces: the ones the device's API listens on. ``--http 127.0.0.1:PORT`` (the default) announces and
 browses on loopback only (IPv4 multicast with ``IP_MULTICAST_IF`` = 127.0.0.1: nothing leaves the machine), so
@@ -55,7 +55,8 @@ class MdnsAnnouncer:
             addresses = [socket.inet_aton(a) for a in _local_ipv4()] or [socket.inet_aton(address)]
         else:
             addresses = [ipaddress.ip_address(host).packed]
-        self._base = {"serial": serial, "name": name, "model": "ML314-51.2-W08", "path": "/api/device"}
+        self._base = {"serial": serial, "name": name, "model": "ML314-51.2-W08", "port": str(port)}
+        self._base["path"] = "/api/device"
         self.info = ServiceInfo(
             SERVICE_TYPE,
             f"{name}.{SERVICE_TYPE}",

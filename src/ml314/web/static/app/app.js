@@ -259,6 +259,7 @@
         ? `You are on ${S.served.name} (AP mode).`
         : `Served by ${S.served.name} (${S.served.serial}).`;
       document.body.dataset.listener = S.served.listener;
+      $("go-ap").querySelector("span").textContent = `Connect to the device's own network "${S.served.name}"`;
       document.body.dataset.ready = "1";
       if (S.served.listener === "ap") $("go-ap").click();
     } catch (e) {
