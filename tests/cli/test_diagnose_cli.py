@@ -40,6 +40,10 @@ def test_diagnose_a_running_bank_whose_inverter_is_silent(tmp_path: Path) -> Non
         assert text.returncode == 1
         assert "communication failure with the inverter: no keep-alive [Table 12-2 #1]" in text.stdout
         assert "solution: Refer 8.4.2" in text.stdout and "evidence: inverter keep-alive:" in text.stdout
+    # the data dir it leaves: the BMS's memory holds nothing wrong (the links are not stored)
+    stored = ml314("diagnose", "--data-dir", bank.data_dir)
+    assert stored.returncode == 0, stored.stderr
+    assert stored.stdout.startswith("no finding at t ")
 
 
 def test_diagnose_a_stored_bank(tmp_path: Path) -> None:
