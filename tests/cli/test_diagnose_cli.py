@@ -12,7 +12,7 @@ import pytest
 from ml314.runtime.fault_scenarios import FaultBench, fault
 from ml314.runtime.simulation import STATE_FILE
 from ml314.storage.bank_state import BankShape, save_bank_state
-from tests.cli.test_simulate_cli import ml314
+from tests.cli.test_simulate_cli import ml314, simulate
 from tests.web.running import RunningBank, wait_for
 
 
@@ -40,6 +40,10 @@ def test_diagnose_a_running_bank_whose_inverter_is_silent(tmp_path: Path) -> Non
         assert text.returncode == 1
         assert "communication failure with the inverter: no keep-alive [Table 12-2 #1]" in text.stdout
         assert "solution: Refer 8.4.2" in text.stdout and "evidence: inverter keep-alive:" in text.stdout
+    # the data dir it leaves: the BMS's memory holds nothing wrong (the links are not stored)
+    stored = ml314("diagnose", "--data-dir", bank.data_dir)
+    assert stored.returncode == 0, stored.stderr
+    assert stored.stdout.startswith("no finding at t ")
 
 
 def test_diagnose_a_stored_bank(tmp_path: Path) -> None:
@@ -79,3 +83,10 @@ def test_bad_input_is_one_line_and_exit_code_2(args: tuple[str, ...], message: s
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_replay_a_simulated_run(tmp_path: Path) -> None:
+    assert simulate(tmp_path / "sim", "--modules", "2", "--sample", "1min").returncode == 0
+    done = ml314("diagnose", "--data-dir", tmp_path / "sim", "--replay")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("no finding at t ") and "over 0.25 days of 2 module(s), every minute" in done.stdout

@@ -90,3 +90,22 @@ def test_an_rs485_device_that_goes_away_is_a_port_connect_error() -> None:
         assert f.manual.analysis == "Communication port connect error or battery ID setting error"
     finally:
         runner.close()
+
+
+def test_a_failing_diagnosis_is_reported_once_and_never_ends_the_run_loop() -> None:
+    lines: list[str] = []
+    config = RunConfig(params=load_default_parameters(), http="off", db="off")
+    runner = Runner(config, echo=lines.append)
+    runner.start()
+    try:
+        job = DiagnosisJob(runner, every_s=0.0)
+
+        def broken() -> tuple[()]:
+            raise RuntimeError("a rule's bug")
+
+        job.run_once = broken  # type: ignore[method-assign]
+        job.on_tick()
+        job.on_tick()
+        assert lines == ["ml314: warning: diagnostics failed (RuntimeError: a rule's bug); the bank runs on"]
+    finally:
+        runner.close()

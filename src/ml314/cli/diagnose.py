@@ -28,11 +28,21 @@ def diagnose_command(
         typer.Option(help="a stored bank: a ml314 run data dir, or a ml314 simulate output dir"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the findings as JSON")] = False,
+    replay: Annotated[
+        bool,
+        typer.Option(help="a ml314 simulate output: every finding over the whole run, with when it first showed"),
+    ] = False,
 ) -> None:
     """What is wrong, with the evidence and the manual's advice (Tables 12-1 and 12-2)."""
     if (url is None) == (data_dir is None):
         raise InputError("name one system: --url http://HOST:PORT (running) or --data-dir DIR (stored)")
-    doc = _from_url(url) if url is not None else _from_dir(data_dir)  # type: ignore[arg-type]
+    if replay and data_dir is None:
+        raise InputError("--replay goes with --data-dir (a ml314 simulate output)")
+    if url is not None:
+        doc = _from_url(url)
+    else:
+        assert data_dir is not None
+        doc = _replayed(data_dir) if replay else _from_dir(data_dir)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
     else:
@@ -72,14 +82,33 @@ def _from_dir(path: Path) -> dict[str, Any]:
     return doc
 
 
+def _replayed(path: Path) -> dict[str, Any]:
+    from ml314.runtime.diagnosis import report_of  # noqa: PLC0415
+    from ml314.runtime.diagnosis_replay import Recording, replay  # noqa: PLC0415
+
+    if not path.is_dir():
+        raise InputError(f"--data-dir {path}: no such directory")
+    result = replay(Recording.from_simulation(path))
+    found = result.findings()
+    doc = report_of(tuple(f for _, f in found), result.last_s)
+    for record, (t, _) in zip(doc["findings"], found, strict=True):
+        record["first_seen_s"] = t
+    doc["source"] = str(path)
+    doc["replayed"] = {"samples": result.samples, "days": result.days, "modules": result.modules}
+    return doc
+
+
 def _text(doc: dict[str, Any]) -> str:
     t = doc.get("t_s") or 0.0
+    span = doc.get("replayed")
+    over = "" if span is None else f" over {span['days']:.2f} days of {span['modules']} module(s), every minute"
     if not doc["findings"]:
-        return f"no finding at t {t:.0f} s ({len(doc.get('rules', []))} rules of manual chapter 12 checked)"
+        return f"no finding at t {t:.0f} s{over} ({len(doc.get('rules', []))} rules of manual chapter 12 checked)"
     lines = [f"{doc['count']} finding(s) at t {t:.0f} s:"]
     for f in doc["findings"]:
         m = f["manual"]
-        lines.append(f"{f['severity']}: {f['where']}: {f['title']} [{m['ref']}]")
+        first = f" (first at t {f['first_seen_s']:.0f} s)" if "first_seen_s" in f else ""
+        lines.append(f"{f['severity']}: {f['where']}: {f['title']} [{m['ref']}]{first}")
         for e in f["evidence"]:
             lines.append(f"    evidence: {_evidence(e)}")
         lines.append(f"    analysis ({m['ref']}): {m['analysis']}")

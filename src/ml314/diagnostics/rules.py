@@ -403,7 +403,7 @@ RULE_CHARGE_VOLTAGE = Rule(
     "12-2.4",
     _W,
     "battery can't be charged fully",
-    "the charger holds a voltage below the battery's CVL while the current tapers",
+    "the battery asks for a full charge; the charger holds a voltage below its CVL while the current tapers",
     _charge_voltage_low,
 )
 RULE_SHORT = Rule(

@@ -116,6 +116,7 @@ class DiagnosisJob:
         self.findings: tuple[Finding, ...] = ()
         self.t_s = 0.0
         self.runs = 0
+        self.failure = ""  # the last failure reported (each reported once)
 
     def on_tick(self) -> None:
         """On the run loop's thread: trace the bank now; diagnose when ``every_s`` has passed."""
@@ -127,7 +128,13 @@ class DiagnosisJob:
         if now < self._next:
             return
         self._next = now + self.every_s
-        self.run_once()
+        try:
+            self.run_once()
+        except Exception as exc:  # a diagnosis must never end the run loop: say so once per kind of failure
+            why = f"{type(exc).__name__}: {exc}"
+            if why != self.failure:
+                self.failure = why
+                self.runner.echo(f"ml314: warning: diagnostics failed ({why}); the bank runs on")
 
     def observation(self) -> Observation:
         """The observation of now (on the run loop's thread: it reads the live bank)."""

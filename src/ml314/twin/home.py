@@ -36,7 +36,8 @@ class InverterSpec:
 
     ``charge_voltage_v`` is the inverter's own DC charge-voltage setting, an injectable fault (manual 12.2 #4): None
     (as installed) follows the battery's CVL; a value below it caps the voltage the inverter charges to, so the
-    battery cannot be charged fully."""
+    battery cannot be charged fully. The live engine (``runtime/live_bank.py``, ``ml314 run``) honours it every
+    second; ``ml314 simulate``'s compiled loop keeps the battery's own limits (it imposes none per second)."""
 
     max_power_w: float = 8000.0
     efficiency: float = 0.96

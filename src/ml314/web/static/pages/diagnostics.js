@@ -4,7 +4,7 @@
   const { api, esc, fmt, set } = ml;
 
   function evidence(e) {
-    const v = typeof e.value === "number" ? fmt(e.value, 3) : esc(e.value);
+    const v = typeof e.value === "number" ? fmt(e.value, 2) : esc(e.value);
     const unit = e.unit ? " " + esc(e.unit) : "";
     const level = e.threshold === null ? "" : ` (level ${fmt(e.threshold, 3)}${unit})`;
     const when = e.t_s === null ? "" : ` at t ${fmt(e.t_s, 0)} s`;
