@@ -132,11 +132,14 @@ def test_commission_a_running_bank_writes_the_installer_report(tmp_path: Path) -
 
 def test_a_battery_set_to_pylon_hears_a_growatt_inverter(tmp_path: Path) -> None:
     """The live buses: on CAN the inverter is another process (the project's peer speaking Growatt CAN); on RS485 a
-    client sends Voltronic's polls to a battery set to a Pylon-ASCII protocol, which cannot answer them."""
+    client sends Voltronic's polls to a battery set to a Pylon-ASCII protocol, which cannot answer them. The bank
+    mixes a 280 Ah module with a 314 Ah one: the caution of 13.1 (5), from the master's check on the bank link."""
     peer = InverterProcess("growatt-can")
     try:
         can = ("--can", f"serial:socket://127.0.0.1:{peer.port}", "--protocol", "CAN:P14")
-        bank = RunningBank(tmp_path, *can, "--rs485", "tcp://127.0.0.1:0", "--protocol", "RS485:P02", "--no-peer")
+        mixed = ("--modules", "2", "--capacity-ah", "314,280")  # and a module of another capacity: 13.1 (5)
+        rs485 = ("--rs485", "tcp://127.0.0.1:0", "--protocol", "RS485:P02", "--no-peer")
+        bank = RunningBank(tmp_path, *can, *rs485, *mixed)
         try:
             port = int(bank.wait_line("RS485 listening on tcp://127.0.0.1:").split(":")[2])
             voltronic = create(resolve("RS485:P04"))
@@ -146,7 +149,16 @@ def test_a_battery_set_to_pylon_hears_a_growatt_inverter(tmp_path: Path) -> None
                     sock.sendall(request)
                 wait_for(lambda: heard_frames(client), "the Growatt inverter's requests", alive=bank)
                 wait_for(lambda: heard_frames(client, "rs485", 1), "the Voltronic polls", alive=bank)
-                doc = client.get("/api/commission").json()
+
+                def mix_seen() -> dict[str, Any] | None:
+                    body: dict[str, Any] = client.get("/api/commission").json()
+                    return (
+                        body
+                        if any(c["key"] == "mixed_modules" and c["result"] == "fail" for c in body["checks"])
+                        else None
+                    )
+
+                doc = wait_for(mix_seen, "the master's mix caution", alive=bank)
         finally:
             bank.stop()
     finally:
@@ -155,6 +167,8 @@ def test_a_battery_set_to_pylon_hears_a_growatt_inverter(tmp_path: Path) -> None
     assert check["result"] == "fail"
     assert "Growatt" in check["evidence"][0] and "CAN:P01-GRW" in check["instruction"]
     assert doc["heard"]["can"]["candidates"] == ["growatt-can"]
+    mix = next(c for c in doc["checks"] if c["key"] == "mixed_modules")
+    assert mix["module_ids"] == [2] and "capacity 280 Ah" in " ".join(mix["evidence"]), mix
     rs = next(c for c in doc["checks"] if c["key"] == "protocol_rs485")
     assert rs["result"] == "fail" and "RS485:P04-VOL" in rs["instruction"], rs
 

@@ -116,7 +116,7 @@ def test_cautions_see_mixed_hot_and_cold_modules() -> None:
     mixed = replace(inst, modules=(*inst.modules[:2], replace(inst.modules[2], firmware="0.9")))
     c = by_key(cautions(mixed, lim))
     assert c["mixed_modules"].result is Result.FAIL and c["mixed_modules"].module_ids == (3,)
-    from_master = by_key(cautions(replace(inst, system_faults=(("bank_mix", "module ID 2 differs"),)), lim))
+    from_master = by_key(cautions(replace(inst, system_faults=(("bank_mix", "module ID 2 differs", 2),)), lim))
     assert from_master["mixed_modules"].result is Result.FAIL
     hot = replace(inst, modules=(replace(inst.modules[0], temperatures_c=(30.0, 51.0, 40.0, 40.0, 40.0, 45.0)),))
     assert by_key(cautions(hot, lim))["hot_battery"].result is Result.FAIL

@@ -68,6 +68,7 @@ def mixed_modules(inst: Installation, limits: CautionLimits) -> Check:
                 evidence.append(f"module ID {m.module_id}: {label} {value}, the master's is {ref_value}")
                 named.append(m.module_id)
     evidence += inst.faults_of("bank_mix")
+    named += inst.fault_modules("bank_mix")
     if evidence:
         return Check(key, title, Result.FAIL, tuple(evidence), instruction, ref, tuple(sorted(set(named))))
     if inst.firmware is None and not any(m.firmware or m.model for m in inst.modules) and not inst.wiring_known:

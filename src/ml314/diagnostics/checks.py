@@ -87,9 +87,9 @@ class Installation:
     """What the commissioning checks and the cautions read (see the module docstring).
 
     ``can_heard``/``rs485_heard`` are None when nobody listened on that transport; ``system_faults`` are the
-    running system's fault texts by kind (``bank_mix``, ``wiring``, ...); ``max_soc_pct`` is the highest SOC the
-    history holds since the start (None: no history); ``wiring_known`` says whether IDs and switch 8 are the
-    modules' own (a live system) rather than unknown (a data dir without a run).
+    running system's faults by kind (``bank_mix``, ``wiring``, ...) with the module they name; ``max_soc_pct`` is
+    the highest SOC the history holds since the start (None: no history); ``wiring_known`` says whether IDs and
+    switch 8 are the modules' own (a live system) rather than unknown (a data dir without a run).
     """
 
     modules: tuple[ModuleFacts, ...]
@@ -97,11 +97,16 @@ class Installation:
     rs485_protocol: Entry | None = None
     can_heard: Identification | None = None
     rs485_heard: Identification | None = None
-    system_faults: tuple[tuple[str, str], ...] = ()
+    system_faults: tuple[tuple[str, str, int | None], ...] = ()  # (kind value, details, module ID or None)
     max_soc_pct: float | None = None
     wiring_known: bool = True
     firmware: str | None = None  # the master's firmware (the bank's)
     model: str | None = None
 
     def faults_of(self, kind: str) -> tuple[str, ...]:
-        return tuple(text for k, text in self.system_faults if k == kind)
+        """The details of the system's faults of ``kind`` (a SystemFaultKind value such as ``bank_mix``)."""
+        return tuple(text for k, text, _ in self.system_faults if k == kind)
+
+    def fault_modules(self, kind: str) -> tuple[int, ...]:
+        """The module IDs the faults of ``kind`` name."""
+        return tuple(sorted({m for k, _, m in self.system_faults if k == kind and m is not None}))

@@ -208,8 +208,9 @@ def normal_operation(inst: Installation, limits: CommissionLimits) -> Check:
         if why:
             named.append(m.module_id)
             evidence.append(f"module ID {m.module_id}: {'; '.join(why)}")
-    wiring = [*inst.faults_of("wiring"), *inst.faults_of("no_master"), *inst.faults_of("module_lost")]
-    evidence += wiring
+    for kind in ("wiring", "no_master", "module_lost"):
+        evidence += inst.faults_of(kind)
+        named += inst.fault_modules(kind)
     if evidence:
         return Check(key, title, Result.FAIL, tuple(evidence), instruction, ref, tuple(named))
     return Check(

@@ -90,8 +90,11 @@ class Family:
 
     @property
     def name(self) -> str:
-        """The brands, e.g. ``Growatt`` or ``Pylon / Deye / Sol-Ark ...``."""
-        brands: list[str] = []
+        """The brands, e.g. ``Growatt`` or ``Pylon / Sol-Ark / Deye ...``: first the brand whose own protocol most
+        rows of the family run (the others' compatibility mode), then the rest in registry order."""
+        modules = Counter(e.module for e in self.entries)
+        first = sorted(self.entries, key=lambda e: (-modules[e.module], bool(e.compatibility)))[0]
+        brands: list[str] = [first.brand]
         for e in self.entries:
             if e.brand not in brands:
                 brands.append(e.brand)

@@ -27,6 +27,7 @@ from ml314.diagnostics.checks import Check, Installation, ModuleFacts, Result, w
 from ml314.diagnostics.commissioning import SITE_STEPS, CommissionLimits, commission
 from ml314.diagnostics.detective import Identification, identify_can, identify_rs485, rs485_frames
 from ml314.diagnostics.first_day import DAY_S, FIELDS, FirstDay, first_day, max_soc_pct
+from ml314.domain.faults import SystemFaultKind
 from ml314.errors import InputError
 from ml314.protocols.base import CanFrame
 from ml314.protocols.registry import resolve
@@ -97,6 +98,14 @@ def _module_facts(position: int, doc: Mapping[str, Any], firmware: str | None, m
     )
 
 
+def _fault(doc: Mapping[str, Any]) -> tuple[str, str, int | None]:
+    """A SystemFault's JSON (its kind by enum name, as ``to_jsonable`` writes it) as (kind value, details, module)."""
+    kind = str(doc["kind"])
+    value = SystemFaultKind[kind].value if kind in SystemFaultKind.__members__ else kind.lower()
+    module = doc.get("module_id")
+    return value, str(doc["details"]), None if module is None else int(module)
+
+
 def installation_from_api(
     bank: Mapping[str, Any],
     modules: Sequence[Mapping[str, Any]],
@@ -124,7 +133,7 @@ def installation_from_api(
         rs485_protocol=rs485,
         can_heard=can_heard,
         rs485_heard=rs485_heard,
-        system_faults=tuple((str(f["kind"]), str(f["details"])) for f in bank.get("faults", ())),
+        system_faults=tuple(_fault(f) for f in bank.get("faults", ())),
         max_soc_pct=None if history is None else max_soc_pct(history),
         wiring_known=True,
         firmware=firmware,
