@@ -23,6 +23,7 @@ from ml314.bms.ocv import load_ocv_table
 from ml314.diagnostics.cell_health import analyse_cells
 from ml314.diagnostics.maintenance import WorkRecord, reminders, schedule
 from ml314.diagnostics.storage_advice import STORAGE_RULES, advice_lines
+from ml314.errors import InputError
 from ml314.storage.history import HistoryStore
 from ml314.storage.history_cells import load_cell_series
 from ml314.storage.maintenance_log import MAINTENANCE_FILE, MaintenanceLog
@@ -52,12 +53,17 @@ def maintenance_router(
 ) -> APIRouter:
     """The routes on the data dir's ``maintenance.json`` (None: not kept, 503) and the history ``history()``."""
     router = APIRouter(prefix="/api", tags=["maintenance"])
+    # opened now, so the first run of a data dir starts its maintenance dates; an unreadable record is said on each
+    # request (and left as it is), never a failed start
     log: MaintenanceLog | None = None
+    problem = "no data dir: the maintenance record is not kept"
+    if data_dir is not None:
+        try:
+            log = MaintenanceLog(Path(data_dir) / MAINTENANCE_FILE, clock())
+        except InputError as exc:
+            problem = str(exc)
 
     def the_log() -> MaintenanceLog | None:
-        nonlocal log
-        if log is None and data_dir is not None:
-            log = MaintenanceLog(Path(data_dir) / MAINTENANCE_FILE, clock())
         return log
 
     @router.get("/cell-health", summary="Per-cell health from the history")
@@ -86,7 +92,7 @@ def maintenance_router(
         """Every item with its interval, due date (epoch s), days left and status; reminders; the record."""
         lg = the_log()
         if lg is None:
-            return JSONResponse(error_body("no_data_dir", "no data dir: the maintenance record is not kept", None), 503)
+            return JSONResponse(error_body("no_maintenance_record", problem, None), 503)
         dues = schedule(lg.start_s, lg.records, clock())
         return {
             "start_s": lg.start_s,
@@ -114,7 +120,7 @@ def maintenance_router(
         """Written to maintenance.json before the answer; an unknown item is a 400 naming the known ones."""
         lg = the_log()
         if lg is None:
-            return JSONResponse(error_body("no_data_dir", "no data dir: the maintenance record is not kept", None), 503)
+            return JSONResponse(error_body("no_maintenance_record", problem, None), 503)
         record = WorkRecord(body.item, clock(), by=body.by, note=body.note)
         lg.add(record)
         return {"status": "recorded", "record": asdict(record)}
