@@ -93,9 +93,10 @@ def maintenance_router(
         lg = the_log()
         if lg is None:
             return JSONResponse(error_body("no_maintenance_record", problem, None), 503)
-        dues = schedule(lg.start_s, lg.records, clock())
+        dues = schedule(lg.start_s, lg.records, clock(), lg.stored_since_s)
         return {
             "start_s": lg.start_s,
+            "stored_since_s": lg.stored_since_s,
             "items": [
                 {
                     "key": d.item.key,
