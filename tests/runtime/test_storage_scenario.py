@@ -11,6 +11,7 @@ import pytest
 
 from ml314.errors import InputError
 from ml314.runtime.simulation import SimulationRequest
+from ml314.storage.report_charts import _storage_note
 
 TIMEOUT_S = 900  # a safety net only: a first start may compile the battery model
 
@@ -37,6 +38,8 @@ def test_storage_months_show_self_discharge_reminders_and_advice(tmp_path: Path)
     assert socs[3] > socs[2] + 10.0  # the first top-up shows in month 4
     assert st["soc_without_recharge_pct"] < socs[-1]
     assert "recharge reminder due on day 91" in result.stdout and "13.1 (10)" in result.stdout
+    # the report's SOC chart says when the reminders fell due
+    assert "recharge reminders fell due on days 91, 183" in _storage_note(st)
 
 
 def test_storage_refuses_the_bms_and_both_spans(tmp_path: Path) -> None:
