@@ -71,6 +71,8 @@ def test_cell_health_names_the_weak_cells(served: tuple[httpx.Client, Path]) -> 
     assert len(doc["cells"]) == 32 and doc["discharges"] == {"1": 8, "2": 8}
     weak = next(c for c in doc["cells"] if c["module_id"] == 2 and c["cell"] == 3)
     assert weak["resistance_ratio"] == pytest.approx(2.0, rel=0.1)
+    one = client.get("/api/cell-health", params={"days": 14, "module": 2}).json()
+    assert len(one["cells"]) == 16 and all(f.startswith("module 2,") for f in one["findings"])
 
 
 def test_schedule_and_recording_work(served: tuple[httpx.Client, Path]) -> None:
