@@ -29,6 +29,12 @@ def test_schedule_record_and_reminders(tmp_path: Path) -> None:
     items = {i["key"]: i for i in doc["items"]}
     assert items["power_cables"]["last_done"] == "2020-03-01" and items["power_cables"]["due"] == "2020-08-30"
     assert items["communication_cables"]["due"] == "2020-12-31" and items["communication_cables"]["status"] == "overdue"
+    assert ml314("store", "2020-06-01", *dd).returncode == 0
+    doc = json.loads(ml314("--json", *dd).stdout)
+    assert doc["stored_since"] == "2020-06-01"
+    assert next(i for i in doc["items"] if i["key"] == "storage_recharge")["due"] == "2020-08-31"
+    assert "back in service" in ml314("store", "--end", *dd).stdout
+    assert "storage_recharge" not in ml314(*dd).stdout
     bad = ml314("done", "cables", *dd)
     assert bad.returncode == 2 and bad.stderr.startswith("ml314: error: maintenance item 'cables'")
 

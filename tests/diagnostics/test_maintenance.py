@@ -11,7 +11,7 @@ T0 = 1_767_225_600.0  # 2026-01-01
 
 
 def test_table_12_3_items_and_intervals() -> None:
-    months = {i.key: i.interval_months for i in MAINTENANCE_ITEMS}
+    months = {i.key: i.interval_months for i in MAINTENANCE_ITEMS if not i.in_storage}
     assert months == {
         "power_cables": 6,
         "communication_cables": 12,
@@ -57,3 +57,22 @@ def test_a_soc_that_does_not_follow_the_charge_is_abnormal() -> None:
     assert not verdict.soc_normal and not verdict.soh_normal
     assert verdict.text == "SOC abnormal, SOH abnormal"
     assert any("100 mV" in line and "unbalanced" in line for line in verdict.lines)
+
+
+def test_storage_recharge_is_due_every_3_months_while_stored() -> None:
+    assert "storage_recharge" not in {d.item.key for d in schedule(T0, (), T0)}
+    stored = T0 + 10 * DAY_S
+    dues = {d.item.key: d for d in schedule(T0, (), T0 + 100 * DAY_S, stored_since_s=stored)}
+    recharge = dues["storage_recharge"]
+    assert recharge.due_s == pytest.approx(stored + 3 * 30.4375 * DAY_S) and recharge.status == "due soon"
+    # a recharge before this storage does not count; one during it does
+    old = WorkRecord("storage_recharge", T0)
+    new = WorkRecord("storage_recharge", T0 + 95 * DAY_S)
+    assert {d.item.key: d for d in schedule(T0, (old,), T0 + 100 * DAY_S, stored)}[
+        "storage_recharge"
+    ].last_done_s is None
+    later = {d.item.key: d for d in schedule(T0, (old, new), T0 + 100 * DAY_S, stored)}["storage_recharge"]
+    assert later.status == "ok" and later.due_s == pytest.approx(T0 + (95 + 91.3125) * DAY_S)
+    assert any(
+        line.startswith("Storage recharge: due in") and "13.1 (10)" in line for line in reminders(tuple(dues.values()))
+    )

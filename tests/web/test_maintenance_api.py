@@ -71,6 +71,8 @@ def test_cell_health_names_the_weak_cells(served: tuple[httpx.Client, Path]) -> 
     assert len(doc["cells"]) == 32 and doc["discharges"] == {"1": 8, "2": 8}
     weak = next(c for c in doc["cells"] if c["module_id"] == 2 and c["cell"] == 3)
     assert weak["resistance_ratio"] == pytest.approx(2.0, rel=0.1)
+    one = client.get("/api/cell-health", params={"days": 14, "module": 2}).json()
+    assert len(one["cells"]) == 16 and all(f.startswith("module 2,") for f in one["findings"])
 
 
 def test_schedule_and_recording_work(served: tuple[httpx.Client, Path]) -> None:
@@ -88,17 +90,22 @@ def test_schedule_and_recording_work(served: tuple[httpx.Client, Path]) -> None:
     assert bad.status_code == 400 and "power_cables" in bad.json()["error"]["message"]
 
 
-def test_history_off_is_a_clear_503() -> None:
+def test_history_off_and_an_unreadable_record_are_a_clear_503(tmp_path: Path) -> None:
+    (tmp_path / "maintenance.json").write_text("{torn")
     app = FastAPI()
     app.include_router(maintenance_router(None, lambda: None))
+    app.include_router(maintenance_router(tmp_path, lambda: None), prefix="/torn")
     server = Served(app)
     try:
         with httpx.Client(base_url=server.url) as client:
             for path in ("/api/cell-health", "/api/maintenance"):
                 r = client.get(path)
-                assert r.status_code == 503 and r.json()["error"]["code"] in {"history_off", "no_data_dir"}
+                assert r.status_code == 503 and r.json()["error"]["code"] in {"history_off", "no_maintenance_record"}
+            r = client.get("/torn/api/maintenance")
+            assert r.status_code == 503 and "unreadable" in r.json()["error"]["message"]
     finally:
         server.stop()
+    assert (tmp_path / "maintenance.json").read_text() == "{torn"
 
 
 def test_the_page_is_served_and_in_the_nav() -> None:

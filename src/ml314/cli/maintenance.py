@@ -58,10 +58,11 @@ def status_command(
     from ml314.diagnostics.maintenance import reminders, schedule  # noqa: PLC0415
 
     log = _log(data_dir)
-    dues = schedule(log.start_s, log.records, time.time())
+    dues = schedule(log.start_s, log.records, time.time(), log.stored_since_s)
     if as_json:
         doc = {
             "start": _day(log.start_s),
+            "stored_since": None if log.stored_since_s is None else _day(log.stored_since_s),
             "items": [
                 {
                     "key": d.item.key,
@@ -80,6 +81,10 @@ def status_command(
         typer.echo(json.dumps(doc, indent=1))
         return
     typer.echo(f"maintenance since {_day(log.start_s)} (Table 12-3; record work with `ml314 maintenance done ITEM`)")
+    if log.stored_since_s is not None:
+        typer.echo(
+            f"in storage since {_day(log.stored_since_s)} (`ml314 maintenance store --end` when back in service)"
+        )
     for d in dues:
         last = "never" if d.last_done_s is None else _day(d.last_done_s)
         typer.echo(
@@ -118,6 +123,25 @@ def start_command(
     t_s = _date_s(date, "date")
     _log(data_dir).set_start(t_s)
     typer.echo(f"maintenance dates run from {_day(t_s)}")
+
+
+@maintenance_app.command("store")
+def store_command(
+    date: Annotated[
+        str | None, typer.Argument(metavar="YYYY-MM-DD", help="the day it was stored (default: now)")
+    ] = None,
+    end: Annotated[bool, typer.Option("--end", help="the battery is back in service")] = False,
+    data_dir: DataDirOption = Path("ml314-data"),
+) -> None:
+    """The battery goes into storage (its recharge reminders start: every 3 months), or, with --end, comes back."""
+    log = _log(data_dir)
+    if end:
+        log.set_stored(None)
+        typer.echo("back in service: charge it after start-up and before use (8.6.3, 13.1 (12))")
+        return
+    t_s = time.time() if date is None else _date_s(date, "date")
+    log.set_stored(t_s)
+    typer.echo(f"in storage since {_day(t_s)}: keep it at 50-60 % SOC; recharge reminders every 3 months")
 
 
 @maintenance_app.command("test")

@@ -9,6 +9,7 @@ Pure: times are passed in (epoch seconds); the record of work done is kept by ``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,6 +42,7 @@ class MaintenanceItem:
     interval_text: str  # as the manual words it
     steps: tuple[str, ...]
     guided: bool = False  # the software runs it (the shallow charge/discharge test)
+    in_storage: bool = False  # due only while the battery is stored (8.1.3, 13.1 (10)), from the day it was stored
 
 
 MAINTENANCE_ITEMS: tuple[MaintenanceItem, ...] = (
@@ -97,6 +99,17 @@ MAINTENANCE_ITEMS: tuple[MaintenanceItem, ...] = (
         ),
         guided=True,
     ),
+    MaintenanceItem(
+        "storage_recharge",
+        "Storage recharge",
+        3,
+        "every 3 months while stored (13.1 (10); 8.1.3 says 6: the stricter is taken)",
+        (
+            "Charge the stored battery back to 60 % SOC (the top of the 50-60 % storage band), then switch it off"
+            " again; see ml314 maintenance storage.",
+        ),
+        in_storage=True,
+    ),
 )
 _BY_KEY = {i.key: i for i in MAINTENANCE_ITEMS}
 
@@ -128,13 +141,19 @@ class Due:
     status: Status
 
 
-def schedule(start_s: float, records: tuple[WorkRecord, ...], now_s: float) -> tuple[Due, ...]:
-    """Every item of Table 12-3 with its due date, soonest first."""
+def schedule(
+    start_s: float, records: tuple[WorkRecord, ...], now_s: float, stored_since_s: float | None = None
+) -> tuple[Due, ...]:
+    """Every item of Table 12-3 with its due date, soonest first; while the battery is stored (``stored_since_s``)
+    also its storage recharge, due from the day it was stored or its last recharge since."""
     out: list[Due] = []
     for it in MAINTENANCE_ITEMS:
-        done = [r.t_s for r in records if r.item == it.key]
+        if it.in_storage and stored_since_s is None:
+            continue
+        since = stored_since_s if it.in_storage and stored_since_s is not None else start_s
+        done = [r.t_s for r in records if r.item == it.key and r.t_s >= (since if it.in_storage else -math.inf)]
         last = max(done) if done else None
-        due = (start_s if last is None else last) + it.interval_months * MONTH_DAYS * DAY_S
+        due = (since if last is None else last) + it.interval_months * MONTH_DAYS * DAY_S
         left = (due - now_s) / DAY_S
         status: Status = "overdue" if left < 0 else "due soon" if left <= DUE_SOON_DAYS else "ok"
         out.append(Due(it, last, due, left, status))
@@ -146,7 +165,11 @@ def reminders(dues: tuple[Due, ...]) -> tuple[str, ...]:
     lines = []
     for d in dues:
         if d.status == "overdue":
-            lines.append(f"{d.item.name}: overdue by {-d.days_left:.0f} days ({d.item.interval_text}, Table 12-3)")
+            lines.append(f"{d.item.name}: overdue by {-d.days_left:.0f} days ({d.item.interval_text}{_source(d)})")
         elif d.status == "due soon":
-            lines.append(f"{d.item.name}: due in {d.days_left:.0f} days ({d.item.interval_text}, Table 12-3)")
+            lines.append(f"{d.item.name}: due in {d.days_left:.0f} days ({d.item.interval_text}{_source(d)})")
     return tuple(lines)
+
+
+def _source(d: Due) -> str:
+    return "" if d.item.in_storage else ", Table 12-3"

@@ -1,10 +1,11 @@
 """The record of maintenance work done, kept in the data dir (``maintenance.json``) so the schedule survives.
 
-    {"version": 1, "start_s": 1764720000.0, "records": [{"item": "power_cables", "t_s": ..., "by": "", "note": "",
-     "result": ""}]}
+    {"version": 1, "start_s": 1764720000.0, "stored_since_s": null,
+     "records": [{"item": "power_cables", "t_s": ..., "by": "", "note": "", "result": ""}]}
 
 ``start_s`` is the date due dates run from until an item is first done: the commissioning date when it is given,
-else the first time the log was opened. The file is replaced as a whole through
+else the first time the log was opened. ``stored_since_s`` is set while the battery is in storage (its recharge
+reminders run from it). The file is replaced as a whole through
 :func:`~ml314.storage.atomic.write_atomically` (a crash leaves the old record or the new one); an unreadable file is
 refused with one line, never overwritten.
 """
@@ -32,10 +33,13 @@ class MaintenanceLog:
         self.path = Path(path)
         self._lock = threading.Lock()
         self.start_s = now_s
+        self.stored_since_s: float | None = None
         self.records: tuple[WorkRecord, ...] = ()
         if self.path.exists():
             try:
-                self.start_s, self.records = _parse(json.loads(self.path.read_text(encoding="utf-8")))
+                self.start_s, self.stored_since_s, self.records = _parse(
+                    json.loads(self.path.read_text(encoding="utf-8"))
+                )
             except (OSError, ValueError, TypeError, KeyError) as exc:
                 raise InputError(f"{self.path}: unreadable maintenance record ({exc}); fix or move it") from None
         else:
@@ -45,6 +49,12 @@ class MaintenanceLog:
         """The commissioning date due dates run from."""
         with self._lock:
             self.start_s = float(start_s)
+            self._save()
+
+    def set_stored(self, since_s: float | None) -> None:
+        """The battery went into storage at ``since_s`` (None: back in service)."""
+        with self._lock:
+            self.stored_since_s = None if since_s is None else float(since_s)
             self._save()
 
     def add(self, record: WorkRecord) -> None:
@@ -60,6 +70,7 @@ class MaintenanceLog:
         doc = {
             "version": 1,
             "start_s": self.start_s,
+            "stored_since_s": self.stored_since_s,
             "records": [
                 {"item": r.item, "t_s": r.t_s, "by": r.by, "note": r.note, "result": r.result} for r in self.records
             ],
@@ -67,7 +78,7 @@ class MaintenanceLog:
         write_atomically(self.path, json.dumps(doc, indent=1) + "\n")
 
 
-def _parse(doc: Any) -> tuple[float, tuple[WorkRecord, ...]]:
+def _parse(doc: Any) -> tuple[float, float | None, tuple[WorkRecord, ...]]:
     if not isinstance(doc, dict) or doc.get("version") != 1 or not isinstance(doc.get("records"), list):
         raise ValueError("not a maintenance record of version 1")
     records = tuple(
@@ -76,4 +87,5 @@ def _parse(doc: Any) -> tuple[float, tuple[WorkRecord, ...]]:
         )
         for r in doc["records"]
     )
-    return float(doc["start_s"]), records
+    stored = doc.get("stored_since_s")
+    return float(doc["start_s"]), None if stored is None else float(stored), records

@@ -48,9 +48,10 @@
 
   async function health(ev) {
     if (ev) ev.preventDefault();
-    const days = Number(document.getElementById("days").value) || 14;
+    const days = Number(document.getElementById("days").value) || 7;
+    const module = document.getElementById("module").value;
     let doc;
-    try { doc = await api("GET", `/cell-health?days=${days}`); } catch (e) { list("findings", [e.message], "-"); return; }
+    try { doc = await api("GET", `/cell-health?days=${days}` + (module ? `&module=${Number(module)}` : "")); } catch (e) { list("findings", [e.message], "-"); return; }
     list("findings", doc.findings, doc.cells.length ? "no cell stands out" : "no cell voltages in the history yet");
     document.getElementById("health-span").textContent = `${doc.span_days.toFixed(1)} days read`;
     const modules = [...new Set(doc.cells.map((c) => c.module_id))];
