@@ -220,8 +220,13 @@ def balancing_step(
                     s[BAL_KNEE] = 0.0
             elif v >= p[P_START_CELL_V] and v - v_min > p[P_START_DELTA_V]:
                 s[BAL_KNEE] = 1.0
-            step_ah = max(v, 0.0) / p[P_RESISTANCE_OHM] * dt_s / 3600.0
-            on = not blocked and (s[BAL_KNEE] > 0.5 or s[BAL_TARGET_AH] > 0.5 * step_ah)
+            # the bleed of one step is needed only where the cell may bleed: knee on, or a rest target left (a
+            # target is never negative, so with none and the knee off the cell is off, as the rule below says)
+            on = False
+            step_ah = 0.0
+            if not blocked and (s[BAL_KNEE] > 0.5 or s[BAL_TARGET_AH] > 0.0):
+                step_ah = max(v, 0.0) / p[P_RESISTANCE_OHM] * dt_s / 3600.0
+                on = s[BAL_KNEE] > 0.5 or s[BAL_TARGET_AH] > 0.5 * step_ah
             if on:
                 s[BAL_ON] = 1.0
                 s[BAL_TIME_S] += dt_s

@@ -98,7 +98,15 @@ BMS_MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 ROW_BMS_BANK = len(BMS_BANK_COLUMNS)
 ROW_BMS_MODULE = len(BMS_MODULE_COLUMNS)
-BANK_WORK_ROWS = MT_ROWS + WORK_ROWS  # control_step's bank-limit scratch: the module table, the kernel's rows
+# control_step's scratch (rows of one value per module): the bank-limit module table, the limit kernel's rows, then
+# the per-module values phase B gathers (kept here so that a second allocates nothing)
+BW_TEMPERATURE_MAX_C = MT_ROWS + WORK_ROWS
+BW_BOARD_C = BW_TEMPERATURE_MAX_C + 1
+BW_INHIBIT = BW_TEMPERATURE_MAX_C + 2
+BW_SOC = BW_TEMPERATURE_MAX_C + 3
+BW_PACK_V = BW_TEMPERATURE_MAX_C + 4
+BW_TEMPERATURE_MIN_C = BW_TEMPERATURE_MAX_C + 5
+BANK_WORK_ROWS = BW_TEMPERATURE_MAX_C + 6
 # the BMS columns by name (a module's part starts at ROW_BMS_BANK + m * ROW_BMS_MODULE)
 BC_CVL_V = k.column_index(BMS_BANK_COLUMNS, "bank_cvl_v")
 BC_CCL_A = k.column_index(BMS_BANK_COLUMNS, "bank_ccl_a")
@@ -197,10 +205,10 @@ def control_step(
     one value per module), unless ``keep_limits``. Returns True if a balancing switch changed."""
     n = rd_current.shape[0]
     n_cells = rd_cell_v.shape[1]
-    tmax = np.empty(n)
-    board = np.empty(n)
-    inhibit = np.empty(n)
-    soc = np.empty(n)
+    tmax = bank_work[BW_TEMPERATURE_MAX_C]
+    board = bank_work[BW_BOARD_C]
+    inhibit = bank_work[BW_INHIBIT]
+    soc = bank_work[BW_SOC]
     for m in range(n):
         tmax[m] = quantities[m, Q_CELL_TEMPERATURE_MAX_C]
         board[m] = quantities[m, Q_BOARD_TEMPERATURE_C]
@@ -240,8 +248,8 @@ def control_step(
         lim_inputs[m, IN_DERATE_DISCHARGE] = derate
         lim_inputs[m, IN_BALANCING] = any_on
     limits_step(lim_state, lim_params, lim_inputs, lim_outputs, now_s, dt_s)
-    pack_v = np.empty(n)
-    tmin = np.empty(n)
+    pack_v = bank_work[BW_PACK_V]
+    tmin = bank_work[BW_TEMPERATURE_MIN_C]
     for m in range(n):
         pack_v[m] = quantities[m, Q_PACK_VOLTAGE_V]
         tmin[m] = quantities[m, Q_CELL_TEMPERATURE_MIN_C]
@@ -258,7 +266,7 @@ def control_step(
         bank_work[MT_I, m] = 0.0
         bank_work[MT_RES, m] = 0.0
         bank_work[MT_ON, m] = 1.0 if charge_fet[m] > 0.5 or discharge_fet[m] > 0.5 else 0.0
-    bank_limits(bank_work, n, bank_lim, bank_work[MT_ROWS:])
+    bank_limits(bank_work, n, bank_lim, bank_work[MT_ROWS : MT_ROWS + WORK_ROWS])
     return changed
 
 
