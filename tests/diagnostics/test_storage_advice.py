@@ -17,7 +17,9 @@ from ml314.diagnostics.storage_advice import (
 
 def test_short_storage_is_full_and_needs_no_recharge() -> None:
     rule = rule_for(30.0)
-    assert rule.soc_max == 1.0 and rule.recharge_every_days is None
+    assert (rule.soc_min, rule.soc_max) == (0.5, 1.0) and rule.recharge_every_days is None  # as shipped .. full
+    assert check_storage(rule, soc=0.5) == []
+    assert "charge it to 100 %" in check_storage(rule, soc=0.3)[0]
     assert recharge_due_s(0.0, None, rule) is None
     assert rule.temperature_c == (10.0, 45.0) and rule.humidity_pct == (30.0, 90.0)  # 60 +- 30 %
 

@@ -62,12 +62,12 @@ STORAGE_RULES: tuple[StorageRule, ...] = (
     StorageRule(
         "short-term (within 3 months)",
         LONG_TERM_AFTER_DAYS,
-        soc_min=0.95,
+        soc_min=0.50,
         soc_max=1.0,
         temperature_c=(10.0, 45.0),
         humidity_pct=(30.0, 90.0),
         recharge_every_days=None,
-        soc_source="8.1.3: the battery can be fully charged and stored",
+        soc_source="8.1.3: it can be stored fully charged; it ships at 50 % (13.1 (12))",
         recharge_source="8.1.3: no recharge within 3 months",
     ),
     StorageRule(
@@ -123,10 +123,10 @@ def check_storage(
     """What is outside the rule, one plain sentence each (empty: all within)."""
     out: list[str] = []
     if soc is not None and not rule.soc_min - 1e-9 <= soc <= rule.soc_max + 1e-9:
+        act = "charge" if soc < rule.soc_min else "discharge"
         out.append(
             f"SOC {soc * 100:.0f} % is outside the {rule.soc_min * 100:.0f}-{rule.soc_max * 100:.0f} % for "
-            f"{rule.name} storage ({rule.soc_source}); charge or discharge to "
-            f"{(rule.soc_min + rule.soc_max) * 50:.0f} %"
+            f"{rule.name} storage ({rule.soc_source}); {act} it to {rule.soc_max * 100:.0f} %"
         )
     lo, hi = rule.temperature_c
     if temperature_c is not None and not lo <= temperature_c <= hi:
