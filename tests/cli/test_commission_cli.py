@@ -181,6 +181,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         ("--url", "ftp://somewhere"),
         ("--data-dir", str(tmp_path / "nowhere")),
         ("--url", "http://127.0.0.1:1", "--data-dir", str(tmp_path)),
+        ("--url", "http://127.0.0.1:1"),  # nothing listens there
         ("--confirm", "cabels"),
     ):
         done = commission(*args, cwd=tmp_path)
