@@ -19,7 +19,8 @@ from selenium.webdriver.common.by import By
 
 from ml314.adapters.can_link import CanTrafficLog
 from ml314.diagnostics.commissioning import SITE_STEPS
-from ml314.protocols.base import CanFrame, Rs485Codec
+from ml314.domain.battery_status import BatteryView
+from ml314.protocols.base import CanCodec, CanFrame, Rs485Codec
 from ml314.protocols.registry import create, resolve
 from tests.browser import chromium, until
 from tests.needs import missing
@@ -188,3 +189,22 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("ml314: error:"), done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_the_detective_alone_on_a_capture(tmp_path: Path) -> None:
+    """Only a capture (the project's Victron inverter side, as the battery logged it): the family and its P-code;
+    against a selection that does not fit, a failed check and exit 1."""
+    victron = create(resolve("CAN:P05"))
+    assert isinstance(victron, CanCodec)
+    log = CanTrafficLog(tmp_path / "victron.log")
+    for i in range(3):
+        for frame in victron.inverter_cycle(BatteryView()):
+            log.record(frame, timestamp=1.0 + i, sent=False)
+    log.close()
+    named = commission("--capture", "victron.log", cwd=tmp_path)
+    assert named.returncode == 0, named.stderr
+    assert "CAN: Victron (9 inverter frames)" in named.stdout and "select: CAN:P05-VCT (Victron)" in named.stdout
+    wrong = commission("--capture", "victron.log", "--protocol", "CAN:P14", "--json", cwd=tmp_path)
+    assert wrong.returncode == 1, wrong.stderr
+    (row,) = json.loads(wrong.stdout)
+    assert row["check"]["result"] == "fail" and "CAN:P05-VCT" in row["check"]["instruction"]
