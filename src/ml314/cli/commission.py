@@ -67,6 +67,9 @@ def commission_command(
     if url is not None and data_dir is not None:
         raise InputError("--url and --data-dir: give one (a running system, or a data dir)")
     keys = parse_confirm(confirm)
+    if capture and url is None and data_dir is None and report is None:
+        _detective(capture, protocol or [], as_json=as_json)  # only the captures: which inverter, which P-code
+        return
     if data_dir is not None:
         inst, day, serial, source = _from_data_dir(data_dir)
     else:
@@ -261,6 +264,51 @@ def _read_capture(path: Path) -> tuple[list[CanFrame] | None, list[bytes] | None
     if not records:
         raise InputError(f"--capture {path}: no RS485 frame in it")
     return None, rs485_frames(records)
+
+
+def _detective(captures: list[Path], protocols: list[str], *, as_json: bool) -> None:
+    """The inverter detective alone, on captures: the family heard per transport, against ``--protocol`` when
+    given (a mismatch: exit 1), else the P-codes that fit."""
+    from ml314.diagnostics.checks import Installation  # noqa: PLC0415
+    from ml314.diagnostics.commissioning import CommissionLimits, protocol_can, protocol_rs485  # noqa: PLC0415
+    from ml314.diagnostics.detective import choice  # noqa: PLC0415
+    from ml314.web.commission_api import check_json  # noqa: PLC0415
+
+    inst = _with_options(Installation(modules=()), captures, protocols)
+    out = []
+    failed = False
+    for transport, heard, selected, check in (
+        ("CAN", inst.can_heard, inst.can_protocol, protocol_can),
+        ("RS485", inst.rs485_heard, inst.rs485_protocol, protocol_rs485),
+    ):
+        if heard is None:
+            continue
+        row: dict[str, Any] = {
+            "transport": transport,
+            "named": heard.named,
+            "heard": heard.heard,
+            "fits": [choice(e) for e in heard.entries],
+            "evidence": list(heard.evidence),
+        }
+        if selected is not None:
+            c = check(inst, CommissionLimits())
+            row["check"] = check_json(c)
+            failed |= c.result.value == "fail"
+        out.append(row)
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        for row in out:
+            typer.echo(f"{row['transport']}: {row['named']} ({row['heard']} inverter frames)")
+            for line in row["evidence"]:
+                typer.echo(f"      {line}")
+            if "check" in row:
+                c = row["check"]
+                typer.echo(f"{_MARK[c['result']]:4}  {c['evidence'][0]}")
+            elif row["fits"]:
+                typer.echo(f"      select: {', '.join(row['fits'])}")
+    if failed:
+        raise typer.Exit(1)
 
 
 # ------------------------------------------------------------------------------------------------ output

@@ -51,7 +51,7 @@ __all__ = [
     "rs485_frames",
 ]
 
-#: the CAN keep-alive manual step an installer follows to change the protocol
+#: how an installer changes the protocol on the battery (manual 10.1.5)
 SELECT_HOW = "on the LCD: Settings > {transport}, PIN, pick it, then restart the battery (manual 10.1.5)"
 
 
@@ -99,10 +99,6 @@ class Family:
             if e.brand not in brands:
                 brands.append(e.brand)
         return " / ".join(brands)
-
-    @property
-    def signature_size(self) -> int:
-        return len(self.templates) if self.transport is Transport.CAN else len(self.requests)
 
     def describe(self) -> str:
         """What this family's inverter sends, in words."""
@@ -333,7 +329,7 @@ _PYLON_FRAME = re.compile(rb"~[0-9A-Fa-f]{16,}\r?")
 
 def rs485_frames(chunks: Iterable[bytes]) -> list[bytes]:
     """Frames from the byte chunks a port received as they came: ASCII text (Pylon) joined and cut at each
-    ``~...\r``; binary chunks (Modbus RTU) joined and cut into the requests whose CRC holds, at any offset."""
+    ``~`` ... CR; binary chunks (Modbus RTU) joined and cut into the requests whose CRC holds, at any offset."""
     frames: list[bytes] = []
     text = bytearray()
     binary = bytearray()

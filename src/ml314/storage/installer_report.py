@@ -65,6 +65,7 @@ font-weight:bold;border-radius:2px;padding:.3mm 1mm;color:#fff}.pass{background:
 .sign td.gap{border:none;width:10%}tr{page-break-inside:avoid}.small{font-size:8.5pt;color:#444}
 .meta td:first-child{white-space:nowrap;width:28mm}table.mods{font-size:9pt}table.mods td{white-space:nowrap}
 table.checks td:first-child{width:13mm}table.checks td:nth-child(2){width:42mm}
+.keep{break-inside:avoid;page-break-inside:avoid}
 """
 
 
@@ -171,8 +172,8 @@ def render_html(report: InstallerReport) -> str:
         f"<h2>Modules</h2>{_modules(inst)}"
         f"<h2>Checks (manual 8.4-8.6, 10.1.5, 13.1)</h2>{_checks(report.checks)}"
         f"<h2>First day</h2>{_first_day(report.first_day)}"
-        '<h2>Sign-off</h2><table class="sign"><tr><td></td><td class="gap"></td><td></td></tr>'
-        "<tr><td class=small>Installer</td><td class=gap></td><td class=small>Owner</td></tr></table>"
+        '<div class="keep"><h2>Sign-off</h2><table class="sign"><tr><td></td><td class="gap"></td><td></td></tr>'
+        "<tr><td class=small>Installer</td><td class=gap></td><td class=small>Owner</td></tr></table></div>"
         f'<p class="small">ml314 {_e(__version__)} · ml314 commission · the manual is the source of every '
         "instruction quoted</p></body></html>"
     )
