@@ -42,6 +42,14 @@ def pairing_code(bank: RunningBank, before: int) -> str:
     return wait_for(lambda: (shown_codes(bank)[before:] or [None])[0], "the pairing code", alive=bank)
 
 
+def lcd_network(c: httpx.Client) -> str | None:
+    """The network mode on the LCD's Settings page (woken, then Settings)."""
+    c.post("/api/lcd/keys", json={"module": 1, "key": "touch"})
+    screen = c.post("/api/lcd/keys", json={"module": 1, "key": "settings"}).json()
+    assert screen["page"] == "SETTINGS", screen
+    return next((r["value"] for r in screen["rows"] if r["label"] == "Network"), None)
+
+
 def pair(bank: RunningBank, c: httpx.Client) -> str:
     before = len(shown_codes(bank))
     request = c.post("/api/device/pairing", json={"client": "test"}).json()["request"]
@@ -111,6 +119,7 @@ def test_a_change_needs_a_token_or_the_pin(device: RunningBank) -> None:
         r = c.put("/api/device/network", json={**body, "pin": device.pin})
         assert r.status_code == 200, r.text
         assert r.json()["mode"] == "sta" and r.json()["ssid"] == "HomeNet" and "correct horse" not in r.text
+        assert lcd_network(c) == "Wi-Fi mode"  # on the LCD too
         with httpx.Client(base_url=ap_url(device)) as ap:  # Wi-Fi mode: the AP is off
             off = ap.get("/api/bank")
             assert off.status_code == 503 and off.json()["error"]["code"] == "ap_off"

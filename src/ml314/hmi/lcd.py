@@ -416,6 +416,7 @@ class _View:
     now_s: float
     running: PortProtocols | None
     utc_offset_s: float
+    network: str | None = None  # the device's network mode as the app names it (None: not known)
 
     @property
     def status(self) -> str:
@@ -454,6 +455,8 @@ def _settings(v: _View) -> Page:
         LcdRow("SOH", _v(m.soh_pct, ".0f", "%") if m else "--"),
         LcdRow("Cycles", str(m.cycles) if m else "--"),
     ]
+    if v.network is not None:  # the Smart Battery app's mode (manual 11): host network, Wi-Fi mode or AP mode
+        rows.append(LcdRow("Network", v.network))
     keys = [("voltage", "Voltage"), ("temperature", "Temperature"), ("rs485", "RS485"), ("can", "CAN")]
     return "Settings", rows, [*(LcdButton(k, label) for k, label in keys), _BACK]
 
@@ -535,12 +538,14 @@ def render(
     running: PortProtocols | None = None,
     utc_offset_s: float = 0.0,
     powered: bool = True,
+    network: str | None = None,
 ) -> LcdScreen:
     """The screen of ``state`` at ``now_s`` with the module's values (``module``, else found in ``bank`` by
-    ``state.module_id``; None: shown as "--"), the protocols the ports run now, and the clock's offset from UTC.
+    ``state.module_id``; None: shown as "--"), the protocols the ports run now, the clock's offset from UTC and the
+    device's network mode (Settings; None: not shown).
     A module whose BMS is shut down (``powered`` False) has a blank LCD (manual 10.1.2: "when power is on")."""
     m = _find(bank, module, state.module_id)
-    view = _View(state, m, online, now_s, running, utc_offset_s)
+    view = _View(state, m, online, now_s, running, utc_offset_s, network)
     restart = _restart_required(state, running)
     if not powered:
         return LcdScreen(state.module_id, state.page, "", (), (), dimmed=True, action=state.pending, off=True)

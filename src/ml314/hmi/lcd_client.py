@@ -32,6 +32,7 @@ class LcdData:
     online: bool
     running: PortProtocols | None
     powered: bool = True
+    network: str | None = None  # the device's network mode (``GET /api/device``; None where it has none)
 
     def screen(self, state: LcdState, now_s: float, utc_offset_s: float = 0.0) -> LcdScreen:
         """The screen of ``state`` with these values (what the terminal and the browser both draw)."""
@@ -44,6 +45,7 @@ class LcdData:
             running=self.running,
             powered=self.powered,
             utc_offset_s=utc_offset_s,
+            network=self.network,
         )
 
 
@@ -116,7 +118,17 @@ class LcdClient:
             raise TransportError(f"{self.url}: not the ml314 API ({exc})") from None
         online = bool(module_doc.get("online", True))
         powered = bool(module_doc.get("powered", True))
-        return LcdData(bank, module, online, _protocols(module_doc, bank_doc), powered)
+        return LcdData(bank, module, online, _protocols(module_doc, bank_doc), powered, await self._network())
+
+    async def _network(self) -> str | None:
+        """The device's network mode label (a battery read over its wire, ``ml314 monitor``, has none)."""
+        r = await self._get("/api/device")
+        try:
+            doc = r.json() if r.status_code == 200 else None
+        except ValueError:
+            return None
+        label = doc.get("mode_label") if isinstance(doc, dict) else None
+        return label if isinstance(label, str) else None
 
     async def change_protocol(self, request: ProtocolRequest) -> ProtocolReply:
         """Send the LCD's protocol change; the device's answer (an unreachable device is a refusal that says so)."""
