@@ -60,16 +60,6 @@ def test_diagnose_a_stored_bank(tmp_path: Path) -> None:
     assert sleep["steps"][0] == "Charge the battery immediately and it will reboot itself."
 
 
-def test_a_healthy_stored_bank_has_no_finding(tmp_path: Path) -> None:
-    bench = FaultBench(soc=0.5)
-    bench.run(60)
-    save_bank_state(tmp_path / STATE_FILE, bench.bank, bench.system.bms, BankShape(1, 1))
-    bench.system.close()
-    done = ml314("diagnose", "--data-dir", tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("no finding at t 6")
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [

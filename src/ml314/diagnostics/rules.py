@@ -256,7 +256,7 @@ def _charge_voltage_low(obs: Observation, th: Thresholds) -> Iterator[Finding]:
     newest ``cv_window_s`` of the trace, per module for the currents (the trace is the bank's). The request matters:
     without it the charge current is the PV's surplus, which may fall while a large bank's voltage stays flat."""
     trace = obs.trace
-    if len(trace) < 8 or trace[-1].t_s - trace[0].t_s < th.cv_window_s:
+    if len(trace) < 8 or not trace[-1].charge_request or trace[-1].t_s - trace[0].t_s < th.cv_window_s:
         return
     start = trace[-1].t_s - th.cv_window_s
     window = [p for p in trace if p.t_s >= start]
@@ -313,10 +313,12 @@ def _deep_discharge(obs: Observation, th: Thresholds) -> Iterator[Finding]:
     latched = _active(obs, ("deep_discharge",))
     for m in obs.modules:
         low = m.voltage_v is not None and m.voltage_v < th.restart_v and m.state in ("sleep", "shutdown")
-        refused = _state_event(obs, m.module_id, "refused")
-        browned = _state_event(obs, m.module_id, "state.shutdown")
-        browned = browned if browned is not None and "too low" in browned.message else None
         e = latched.get(m.module_id)
+        refused = browned = None
+        if m.state == "shutdown":  # what the BMS said as it went off, or when a start was refused
+            refused = _state_event(obs, m.module_id, "refused")
+            browned = _state_event(obs, m.module_id, "state.shutdown")
+            browned = browned if browned is not None and "too low" in browned.message else None
         if not (low or e is not None or (m.state == "shutdown" and (refused or browned))):
             continue
         evidence = list(_module_evidence(m))
