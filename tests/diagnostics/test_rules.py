@@ -88,6 +88,10 @@ def test_link_rules_tell_silence_from_another_protocol() -> None:
     ok = InverterLinkObservation("RS485", "P02-SCH schneider-rs485", "ok", frames_in=40, keepalives=40)
     assert [f.code for f in diagnose(Observation(t_s=0.0, inverter_links=(silent, ok)))] == ["no_keepalive"]
     assert [f.code for f in diagnose(Observation(t_s=0.0, inverter_links=(other, ok)))] == ["wrong_protocol"]
+    junk = InverterLinkObservation("RS485", "P02-SCH schneider-rs485", "lost", bad_frames=3, understood=0)
+    other_id = InverterLinkObservation("RS485", "P02-SCH schneider-rs485", "lost", frames_in=9, understood=9)
+    assert [f.code for f in diagnose(Observation(t_s=0.0, inverter_links=(junk,)))] == ["wrong_protocol"]
+    assert [f.code for f in diagnose(Observation(t_s=0.0, inverter_links=(other_id,)))] == ["inverter_address"]
 
 
 def test_system_faults_of_the_bank_link_are_id_errors() -> None:

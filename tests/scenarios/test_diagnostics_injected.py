@@ -10,7 +10,7 @@ import pytest
 from ml314.diagnostics import RULES
 from ml314.runtime.fault_scenarios import FAULTS, FaultScenario, Outcome, fault, run_scenario
 
-_LINK_RULES = {"no_keepalive", "wrong_protocol", "port_lost"}  # tests/runtime/test_diagnosis.py
+_LINK_RULES = {"no_keepalive", "wrong_protocol", "inverter_address", "port_lost"}  # tests/runtime/test_diagnosis.py
 _RUN: dict[str, Outcome] = {}
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ml314.bms.events import Event
 from ml314.diagnostics.finding import Evidence, Finding
 from ml314.diagnostics.manual import manual_row
-from ml314.diagnostics.observation import ModuleObservation, Observation
+from ml314.diagnostics.observation import InverterLinkObservation, ModuleObservation, Observation
 from ml314.domain.faults import FaultSeverity, SystemFaultKind
 
 __all__ = ["RULES", "Rule", "Thresholds", "diagnose", "rule"]
@@ -144,10 +144,20 @@ def _detail(names: tuple[str, ...], m: ModuleObservation) -> list[Evidence]:
 
 
 # ------------------------------------------------------------------------------------------- 12-2 #1
+def _speaks_other(link: InverterLinkObservation, th: Thresholds) -> bool:
+    """Frames come, none in the selected protocol."""
+    heard = link.frames_in >= th.wrong_protocol_frames or link.bad_frames > 0
+    return link.keepalives == 0 and not link.understood and heard
+
+
+def _polls_other_id(link: InverterLinkObservation, th: Thresholds) -> bool:
+    """Requests in the selected protocol come, and none names a module the battery answers for."""
+    return link.keepalives == 0 and link.understood is not None and link.understood >= th.wrong_protocol_frames
+
+
 def _no_keepalive(obs: Observation, th: Thresholds) -> Iterator[Finding]:
     for link in obs.inverter_links:
-        wrong = link.keepalives == 0 and (link.frames_in >= th.wrong_protocol_frames or link.bad_frames > 0)
-        if link.state != "ok" and not wrong:
+        if link.state != "ok" and not _speaks_other(link, th) and not _polls_other_id(link, th):
             heard = "nothing" if link.frames_in == 0 else f"{link.frames_in} frames, then silence"
             yield RULE_NO_KEEPALIVE.finding(
                 f"{link.port} {link.protocol}",
@@ -160,7 +170,7 @@ def _no_keepalive(obs: Observation, th: Thresholds) -> Iterator[Finding]:
 
 def _wrong_protocol(obs: Observation, th: Thresholds) -> Iterator[Finding]:
     for link in obs.inverter_links:
-        if link.keepalives == 0 and (link.frames_in >= th.wrong_protocol_frames or link.bad_frames > 0):
+        if _speaks_other(link, th):
             yield RULE_WRONG_PROTOCOL.finding(
                 f"{link.port} {link.protocol}",
                 (
@@ -169,6 +179,19 @@ def _wrong_protocol(obs: Observation, th: Thresholds) -> Iterator[Finding]:
                     Evidence(f"frames recognised as the inverter's in {link.protocol}", link.keepalives),
                 ),
             )
+
+
+def _inverter_address(obs: Observation, th: Thresholds) -> Iterator[Finding]:
+    for link in obs.inverter_links:
+        if _polls_other_id(link, th):
+            yield RULE_INVERTER_ADDRESS.finding(
+                f"{link.port} {link.protocol}",
+                (
+                    Evidence(f"requests read in {link.protocol}", link.understood or 0,
+                             threshold=float(th.wrong_protocol_frames)),
+                    Evidence("requests answered (none names a module of this bank)", link.keepalives),
+                ),
+            )  # fmt: skip
 
 
 _ID_FAULTS = (SystemFaultKind.WIRING, SystemFaultKind.NO_MASTER, SystemFaultKind.MODULE_LOST)
@@ -352,6 +375,14 @@ RULE_WRONG_PROTOCOL = Rule(
     "frames arrive on the port but none is the selected protocol's keep-alive or request",
     _wrong_protocol,
 )
+RULE_INVERTER_ADDRESS = Rule(
+    "inverter_address",
+    "12-2.1",
+    _A,
+    "communication failure with the inverter: it polls an ID the battery does not have",
+    "requests in the selected protocol arrive, but none names a module of this bank (battery ID setting error)",
+    _inverter_address,
+)
 RULE_ID_ERROR = Rule(
     "id_error",
     "12-2.1",
@@ -488,6 +519,7 @@ RULE_DISCHARGE_T = Rule("discharge_temperature", "12-1.discharge_temperature", _
 RULES: tuple[Rule, ...] = (
     RULE_NO_KEEPALIVE,
     RULE_WRONG_PROTOCOL,
+    RULE_INVERTER_ADDRESS,
     RULE_ID_ERROR,
     RULE_PORT_LOST,
     RULE_BREAKER,

@@ -86,6 +86,7 @@ def inverter_links(runner: Runner) -> tuple[InverterLinkObservation, ...]:
                 frames_in=health.frames_in,
                 keepalives=link.watch.frames_seen,
                 bad_frames=health.count(SystemFaultKind.LINK_BAD_FRAME),
+                understood=health.frames_in if port == "RS485" else None,  # RS485 counts requests it could read
             )
         )
     return tuple(out)
