@@ -3,9 +3,10 @@
 Rows, one per injected fault (``runtime/fault_scenarios.py``, the same table the scenario tests run, plus the
 four faults of the inverter link on real buses: a silent inverter, a Growatt inverter on a battery set to Pylon,
 an inverter polling an ID the bank lacks, an RS485 device that goes away): ``detected``, ``module_ok`` (the
-finding names the module the fault was put in; yes for a bank-wide fault), ``delay_s`` from the injection to the first finding (simulated seconds on the engine,
-wall-clock seconds on the live links: the keep-alive watch alarms after 5 s). The engine scenarios are
-deterministic (one run each); the link rows are the median of ``--repeats`` runs, with their spread.
+finding names the module the fault was put in; yes for a bank-wide fault), ``delay_s`` from the injection to the
+first finding (simulated seconds on the engine, wall-clock seconds on the live links: the keep-alive watch alarms
+after 5 s). The engine scenarios are deterministic (one run each); the link rows are the median of ``--repeats``
+runs, with their spread.
 
 The last row simulates a clean month afresh (``ml314 simulate``, home scenario, ``--modules`` modules, ``--days``
 days; 16 and 30 by default, about 80 s of CPU) and replays the rules over every minute of it
