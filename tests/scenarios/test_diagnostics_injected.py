@@ -58,3 +58,10 @@ def test_the_low_charger_is_caught_at_its_own_voltage() -> None:
 def test_a_misspelt_scenario_names_the_nearest() -> None:
     with pytest.raises(KeyError, match="did you mean 'weak cell'"):
         fault("weak cel")
+
+
+def test_the_open_ntc_is_named_for_its_cable() -> None:
+    f = _outcome(fault("open NTC")).finding
+    assert f is not None
+    sensor = next(e for e in f.evidence if e.what == "sensor")
+    assert str(sensor.value).startswith("NTC 3 (cells 9-12)"), f.report()

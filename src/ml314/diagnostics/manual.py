@@ -152,8 +152,14 @@ _ROWS: tuple[tuple[str, ManualRow], ...] = (
             ),
         ),
     ),
-    ("12-2.7", _led_row(FaultCode.TEMPERATURE_SENSOR, ("Replace the temperature sensor cable named below.",))),
-    ("12-2.8", _led_row(FaultCode.BMS_DAMAGED, ("Replace the BMS of the module named below.",))),
+    (
+        "12-2.7",
+        _led_row(
+            FaultCode.TEMPERATURE_SENSOR,
+            ("Replace the temperature sensor cable the evidence names (its NTC and cells).",),
+        ),
+    ),
+    ("12-2.8", _led_row(FaultCode.BMS_DAMAGED, ("Replace the BMS of the module this finding names.",))),
     (
         "12-2.9",
         ManualRow(

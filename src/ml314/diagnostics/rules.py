@@ -83,10 +83,20 @@ def _where(module_id: int) -> str:
 
 
 def _event_evidence(e: Event) -> Evidence:
-    what = e.message.split(": ", 1)[-1].split(";")[0] if e.message else e.key
+    """The BMS's event as evidence: what tripped ("cell imbalance alarm tripped"), its value, unit and level."""
+    parts = e.message.split(": ") if e.message else []
+    what = parts[1] if len(parts) > 1 else e.key  # "Module N: <row> <verb>: <reading>; <action>."
     value: float | str = e.value if e.value == e.value else e.kind  # NaN: no value, the event's kind
     threshold = e.threshold if e.threshold == e.threshold else None
     return Evidence(what, value, e.unit, threshold, e.t_s)
+
+
+def _sensor_evidence(e: Event) -> list[Evidence]:
+    """The sensor the BMS named in the event ("NTC 3 (cells 9-12) reads -40.0 degC"), if it named one."""
+    reading = e.message.split(": ", 2)[2].split(";")[0] if e.message.count(": ") >= 2 else ""
+    if " on " not in reading:
+        return []
+    return [Evidence("sensor", reading.split(" on ", 1)[1].split(", ")[0], t_s=e.t_s)]
 
 
 def _active(obs: Observation, names: tuple[str, ...], levels: tuple[str, ...] = ()) -> dict[int, Event]:
@@ -120,6 +130,8 @@ def _by_protection(names: tuple[str, ...], fault_code: int | None = None, levels
         for mid in sorted(ids):
             e = found.get(mid)
             evidence: list[Evidence] = [] if e is None else [_event_evidence(e)]
+            if e is not None and "temperature_sensor" in names:
+                evidence += _sensor_evidence(e)  # 12.2 #7: "replace the temperature sensor cable" named here
             m = obs.module(mid)
             if fault_code is not None and m is not None and m.fault_code == fault_code:
                 evidence.append(Evidence("LED fault code (Table 12-2 row)", str(fault_code)))
