@@ -30,6 +30,8 @@ def test_diagnose_a_running_bank_whose_inverter_is_silent(tmp_path: Path) -> Non
 
         doc = wait_for(silent, "the missing keep-alive", alive=bank)
         assert doc["problem"] is True
+        line = "diagnosis: alarm: CAN P14-PYL pylon-can: communication failure with the inverter: no keep-alive"
+        bank.wait_line(line)  # the terminal of ml314 run says it too
         page = http.get("/diagnostics")
         assert page.status_code == 200 and "diagnostics.js" in page.text
         assert "Diagnostics" in httpx.get(f"{bank.url}/pages/common.js").text  # in the nav bar

@@ -218,6 +218,7 @@ def run_command(
                 web.start(web_app(surface, runner.history, [diagnostics_router(diagnosis.report)]))
             typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
             out = StatusOutput(quiet, STATUS_WIDTH)
+            diagnosis.on_change = out.detail  # a finding that appears or clears: a line of its own
             runner.run(status_every_s=1.0 if out.tty else 10.0, on_status=out.show, on_detail=out.detail,
                        width=out.width)  # fmt: skip
             out.finish()
