@@ -33,7 +33,7 @@ contracts: $(STAMP)
 system:
 	@bash scripts/system-packages
 
-# four workers on two cores: most tests wait on real time (live links, processes), so more workers overlap the waits
+# six workers on two cores: most tests wait on real time (live links, processes), so more workers overlap the waits
 unit: $(STAMP) system
 	$(BIN)/python -m pytest -n 6 --durations=10
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,6 +55,7 @@ def _ccl_fraction(v: float, tmax: float, tmin: float, mos: float, band: bool = F
     return float(f)
 
 
+@pytest.mark.long
 @settings(deadline=None)
 @given(cell_v, cell_v, temperature_c, mosfet_c)
 def test_higher_cell_voltage_never_gives_a_higher_ccl(v1: float, v2: float, t: float, mos: float) -> None:

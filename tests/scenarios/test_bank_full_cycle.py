@@ -5,6 +5,7 @@ module ever trips a protection of its own."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ml314.bms.parameters import load_default_parameters
 from ml314.domain.battery_status import BankStatus
@@ -20,6 +21,7 @@ WEAK = 5  # index of the weakest module: the least capacity, and one aged cell (
 HOURS = 6
 
 
+@pytest.mark.long
 def test_sixteen_modules_charge_and_discharge_fully_without_a_protection_trip() -> None:
     rng = np.random.default_rng(11)
     scale = rng.uniform(0.92, 1.0, N)

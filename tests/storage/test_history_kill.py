@@ -45,6 +45,7 @@ def wait_for_rows(url: str, at_least: int, proc: subprocess.Popen[str], limit_s:
     pytest.fail(f"no {at_least} rows of history within the guard")
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_sigkill_loses_at_most_the_last_seconds_and_never_corrupts(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest

@@ -204,6 +204,7 @@ def test_lab_report_skips_plots_without_columns(tmp_path: Path) -> None:
     assert "power.png" not in text and not (tmp_path / "power.png").exists()
 
 
+@pytest.mark.long
 def test_report_memory_stays_bounded(tmp_path: Path) -> None:
     """1 M rows x 123 columns (16 modules, ~1 GB of float64): report peak RSS grows < 300 MB."""
     series = tmp_path / "big.parquet"

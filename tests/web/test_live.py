@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -27,6 +28,7 @@ def _messages(ws: Any, n: int) -> list[dict[str, Any]]:
     return [json.loads(ws.recv()) for _ in range(n)]
 
 
+@pytest.mark.long
 def test_live_values_change_once_a_second_and_cells_come_on_request(tmp_path: Path) -> None:
     with RunningBank(tmp_path, "--modules", "2", "--quiet") as bank:
         with connect(_ws(bank)) as ws:
