@@ -20,6 +20,7 @@ def _codes(doc: dict[str, object]) -> set[str]:
     return {f["code"] for f in doc["findings"]}  # type: ignore[attr-defined, index]
 
 
+@pytest.mark.long
 def test_diagnose_a_running_bank_whose_inverter_is_silent(tmp_path: Path) -> None:
     # Pylon CAN on the virtual bus with no inverter on it: its keep-alive never comes (12.2 #1)
     with RunningBank(tmp_path, "--protocol", "CAN:P14", "--no-peer") as bank, bank.client() as http:
@@ -77,6 +78,7 @@ def test_bad_input_is_one_line_and_exit_code_2(args: tuple[str, ...], message: s
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.long
 def test_replay_a_simulated_run(tmp_path: Path) -> None:
     assert simulate(tmp_path / "sim", "--modules", "2", "--sample", "1min").returncode == 0
     done = ml314("diagnose", "--data-dir", tmp_path / "sim", "--replay")
