@@ -1,8 +1,8 @@
 /* Shared by the PC-software pages: the nav bar, fetch helpers, the /api/live WebSocket, number formats. */
 "use strict";
 const ml = (() => {
-  const PAGES = [["/", "Overview"], ["/panel", "Front panel"], ["/history", "History"], ["/events", "Event log"], ["/diagnostics", "Diagnostics"],
-                 ["/settings", "Settings"], ["/lcd", "LCD"], ["/docs", "API"]];
+  const PAGES = [["/", "Overview"], ["/panel", "Front panel"], ["/history", "History"], ["/events", "Event log"],
+                 ["/diagnostics", "Diagnostics"], ["/settings", "Settings"], ["/lcd", "LCD"], ["/docs", "API"]];
 
   function nav() {
     const bar = document.getElementById("nav");
