@@ -1,11 +1,12 @@
 """Chapter 12's diagnostics: every injected fault detected on the right module, and no false alarm in a clean month.
 
 Rows, one per injected fault (``runtime/fault_scenarios.py``, the same table the scenario tests run, plus the
-three faults of the inverter link on real buses: a silent inverter, a Growatt inverter on a battery set to Pylon,
-an RS485 device that goes away): ``detected``, ``module_ok`` (the finding names the module the fault was put in;
-yes for a bank-wide fault), ``delay_s`` from the injection to the first finding (simulated seconds on the engine,
-wall-clock seconds on the live links: the keep-alive watch alarms after 5 s). The engine scenarios are
-deterministic (one run each); the link rows are the median of ``--repeats`` runs, with their spread.
+four faults of the inverter link on real buses: a silent inverter, a Growatt inverter on a battery set to Pylon,
+an inverter polling an ID the bank lacks, an RS485 device that goes away): ``detected``, ``module_ok`` (the
+finding names the module the fault was put in; yes for a bank-wide fault), ``delay_s`` from the injection to the
+first finding (simulated seconds on the engine, wall-clock seconds on the live links: the keep-alive watch alarms
+after 5 s). The engine scenarios are deterministic (one run each); the link rows are the median of ``--repeats``
+runs, with their spread.
 
 The last row simulates a clean month afresh (``ml314 simulate``, home scenario, ``--modules`` modules, ``--days``
 days; 16 and 30 by default, about 80 s of CPU) and replays the rules over every minute of it
@@ -21,8 +22,10 @@ import itertools
 import socket
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,9 @@ from _common import finish, parser
 from ml314.adapters.can_link import CanSpec, open_bus
 from ml314.adapters.serial_link import parse_rs485_spec
 from ml314.bms.parameters import load_default_parameters
-from ml314.protocols.base import CanCodec
+from ml314.protocols import pylon_ascii
+from ml314.protocols.base import CanCodec, Rs485Codec
+from ml314.protocols.pylon_rs485_blocks import MASTER_ADR
 from ml314.protocols.registry import create, resolve
 from ml314.runtime.can_links import CanInverterPeer
 from ml314.runtime.diagnosis import DiagnosisJob
@@ -103,6 +108,29 @@ def _growatt() -> float | None:
         runner.close()
 
 
+def _other_id() -> float | None:
+    runner = _runner(rs485_protocol=resolve("pylon-rs485"), rs485=parse_rs485_spec("tcp://127.0.0.1:0"), peer=False)
+    codec = create(resolve("pylon-rs485"))
+    assert isinstance(codec, Rs485Codec) and runner.listener is not None
+    request = pylon_ascii.parse(codec.inverter_requests()[0])
+    other = pylon_ascii.build(replace(request, adr=MASTER_ADR + 4, info=bytes([MASTER_ADR + 4])))  # ID 5
+    stop = threading.Event()
+
+    def poll() -> None:
+        with socket.create_connection(runner.listener.address, timeout=30.0) as inverter:  # type: ignore[union-attr]
+            while not stop.wait(1.0):
+                inverter.sendall(other)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        return _until("inverter_address", runner)
+    finally:
+        stop.set()
+        poller.join()
+        runner.close()
+
+
 def _gone() -> float | None:
     gateway = socket.create_server(("127.0.0.1", 0))
     host, port = gateway.getsockname()[:2]
@@ -124,6 +152,7 @@ def link_rows(repeats: int) -> list[dict[str, Any]]:
     cases: tuple[tuple[str, Callable[[], float | None]], ...] = (
         ("inverter silent (no keep-alive)", _silent),
         ("Growatt inverter on a Pylon-set battery", _growatt),
+        ("inverter polling an ID the bank lacks", _other_id),
         ("RS485 device gone", _gone),
     )
     rows = []

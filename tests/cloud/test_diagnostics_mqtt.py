@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import jinja2
+import pytest
 
 from ml314.cloud.broker_config import ServiceAccount
 from ml314.cloud.discovery import diagnostics_state, discovery_messages
@@ -42,6 +43,7 @@ def test_the_sensor_is_a_problem_with_the_text_as_attributes() -> None:
     assert _render(config["value_template"], {}) == "OFF"  # a state published before the first diagnosis
 
 
+@pytest.mark.long
 def test_a_silent_inverter_turns_the_problem_sensor_on(tmp_path: Path, mosquitto) -> None:  # type: ignore[no-untyped-def]
     fleet = Fleet(tmp_path, mosquitto, ServiceAccount("cloud", "cloud"), ServiceAccount("hass", "homeassistant"))
     ha = fleet.client("hass", "ha-status")

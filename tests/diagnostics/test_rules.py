@@ -19,7 +19,10 @@ from ml314.diagnostics import (
     rule,
 )
 from ml314.diagnostics.manual import MANUAL_ROWS, manual_row
+from ml314.domain.battery_status import BatteryView
 from ml314.domain.faults import SystemFault, SystemFaultKind
+from ml314.protocols.base import CanCodec, Transport
+from ml314.protocols.registry import create, entries
 
 
 def _trip(t: float, mid: int, key: str, kind: str = "trip") -> Event:
@@ -88,6 +91,10 @@ def test_link_rules_tell_silence_from_another_protocol() -> None:
     ok = InverterLinkObservation("RS485", "P02-SCH schneider-rs485", "ok", frames_in=40, keepalives=40)
     assert [f.code for f in diagnose(Observation(t_s=0.0, inverter_links=(silent, ok)))] == ["no_keepalive"]
     assert [f.code for f in diagnose(Observation(t_s=0.0, inverter_links=(other, ok)))] == ["wrong_protocol"]
+    junk = InverterLinkObservation("RS485", "P02-SCH schneider-rs485", "lost", bad_frames=3, understood=0)
+    other_id = InverterLinkObservation("RS485", "P02-SCH schneider-rs485", "lost", frames_in=9, understood=9)
+    assert [f.code for f in diagnose(Observation(t_s=0.0, inverter_links=(junk,)))] == ["wrong_protocol"]
+    assert [f.code for f in diagnose(Observation(t_s=0.0, inverter_links=(other_id,)))] == ["inverter_address"]
 
 
 def test_system_faults_of_the_bank_link_are_id_errors() -> None:
@@ -115,3 +122,13 @@ def test_not_full_counts_from_the_last_full_charge() -> None:
     assert diagnose(Observation(t_s=29 * 86400.0, modules=(m,))) == ()
     (f,) = diagnose(Observation(t_s=31 * 86400.0, modules=(m,)))
     assert (f.code, f.module_id) == ("not_full", 1)
+
+
+def test_every_can_protocols_own_inverter_is_recognised_so_a_healthy_link_is_never_the_wrong_protocol() -> None:
+    for entry in entries():
+        if entry.transport is not Transport.CAN:
+            continue
+        codec = create(entry)
+        assert isinstance(codec, CanCodec)
+        frames = list(codec.inverter_cycle(BatteryView()))
+        assert any(codec.is_inverter_alive(f) for f in frames), entry.name

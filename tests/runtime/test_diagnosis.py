@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import itertools
 import socket
+from dataclasses import replace
 
 from ml314.adapters.can_link import CanSpec, open_bus
 from ml314.adapters.serial_link import parse_rs485_spec
 from ml314.bms.parameters import load_default_parameters
-from ml314.protocols.base import CanCodec
+from ml314.protocols import pylon_ascii
+from ml314.protocols.base import CanCodec, Rs485Codec
 from ml314.protocols.keepalive import LinkState
+from ml314.protocols.pylon_rs485_blocks import MASTER_ADR
 from ml314.protocols.registry import create, resolve
 from ml314.runtime.can_links import CanInverterPeer
 from ml314.runtime.diagnosis import DiagnosisJob, report_of
@@ -107,5 +110,29 @@ def test_a_failing_diagnosis_is_reported_once_and_never_ends_the_run_loop() -> N
         job.on_tick()
         job.on_tick()
         assert lines == ["ml314: warning: diagnostics failed (RuntimeError: a rule's bug); the bank runs on"]
+    finally:
+        runner.close()
+
+
+def test_an_inverter_polling_an_id_the_bank_lacks_is_an_id_setting_error() -> None:
+    # a bank of one module (ID 1, Pylon address 2) polled at Pylon address 6 (ID 5): frames of the right protocol,
+    # none for this bank, so none is answered
+    runner = _runner(rs485_protocol=resolve("pylon-rs485"), rs485=parse_rs485_spec("tcp://127.0.0.1:0"), peer=False)
+    try:
+        assert runner.listener is not None
+        codec = create(resolve("pylon-rs485"))
+        assert isinstance(codec, Rs485Codec)
+        request = pylon_ascii.parse(codec.inverter_requests()[0])
+        other = pylon_ascii.build(replace(request, adr=MASTER_ADR + 4, info=bytes([MASTER_ADR + 4])))
+        with socket.create_connection(runner.listener.address, timeout=30.0) as inverter:
+            server = runner.rs485_server
+            assert server is not None
+            for _ in range(6):
+                inverter.sendall(other)
+            assert wait_for(lambda: server.health_snapshot().frames_in >= 6)
+            found = {f.code: f for f in DiagnosisJob(runner).run_once()}
+        f = found["inverter_address"]
+        assert "no_keepalive" not in found and "wrong_protocol" not in found
+        assert f.manual.analysis == "Communication port connect error or battery ID setting error"
     finally:
         runner.close()

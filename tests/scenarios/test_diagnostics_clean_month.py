@@ -25,6 +25,7 @@ def month() -> Recording:
     return Recording.load(RECORD)
 
 
+@pytest.mark.long
 def test_thirty_days_of_sixteen_modules_raise_no_finding(month: Recording) -> None:
     assert month.modules == 16
     result = replay(month)

@@ -8,9 +8,17 @@ from __future__ import annotations
 import pytest
 
 from ml314.diagnostics import RULES
-from ml314.runtime.fault_scenarios import FAULTS, FaultScenario, fault, run_scenario
+from ml314.runtime.fault_scenarios import FAULTS, FaultScenario, Outcome, fault, run_scenario
 
-_LINK_RULES = {"no_keepalive", "wrong_protocol", "port_lost"}  # tests/runtime/test_diagnosis.py
+_LINK_RULES = {"no_keepalive", "wrong_protocol", "inverter_address", "port_lost"}  # tests/runtime/test_diagnosis.py
+_RUN: dict[str, Outcome] = {}
+
+
+def _outcome(s: FaultScenario) -> Outcome:
+    """Each scenario runs once per session (the evidence tests below read the same run)."""
+    if s.name not in _RUN:
+        _RUN[s.name] = run_scenario(s)
+    return _RUN[s.name]
 
 
 def test_every_rule_has_an_injected_fault() -> None:
@@ -19,7 +27,7 @@ def test_every_rule_has_an_injected_fault() -> None:
 
 @pytest.mark.parametrize("scenario", FAULTS, ids=[s.name for s in FAULTS])
 def test_an_injected_fault_is_found_on_its_module_with_the_manuals_advice(scenario: FaultScenario) -> None:
-    outcome = run_scenario(scenario)
+    outcome = _outcome(scenario)
     f = outcome.finding
     assert f is not None, [x.text() for x in outcome.others]
     assert scenario.module is None or f.module_id == scenario.module
@@ -28,18 +36,18 @@ def test_an_injected_fault_is_found_on_its_module_with_the_manuals_advice(scenar
 
 
 def test_the_weak_cell_is_named_in_the_evidence() -> None:
-    f = run_scenario(fault("weak cell")).finding
+    f = _outcome(fault("weak cell")).finding
     assert f is not None and any("cell 7" in e.what for e in f.evidence), f and f.report()
 
 
 def test_the_sleeping_module_gets_the_reboot_procedure_of_12_2_9() -> None:
-    f = run_scenario(fault("low-voltage sleep")).finding
+    f = _outcome(fault("low-voltage sleep")).finding
     assert f is not None and f.manual.ref == "Table 12-2 #9"
     assert len(f.manual.steps) == 4 and f.manual.steps[0] == "Charge the battery immediately and it will reboot itself."
 
 
 def test_the_low_charger_is_caught_at_its_own_voltage() -> None:
-    f = run_scenario(fault("charger voltage below CVL")).finding
+    f = _outcome(fault("charger voltage below CVL")).finding
     assert f is not None
     held = next(e for e in f.evidence if e.what == "charger voltage held")
     assert abs(float(held.value) - 53.2) < 0.05
@@ -50,3 +58,10 @@ def test_the_low_charger_is_caught_at_its_own_voltage() -> None:
 def test_a_misspelt_scenario_names_the_nearest() -> None:
     with pytest.raises(KeyError, match="did you mean 'weak cell'"):
         fault("weak cel")
+
+
+def test_the_open_ntc_is_named_for_its_cable() -> None:
+    f = _outcome(fault("open NTC")).finding
+    assert f is not None
+    sensor = next(e for e in f.evidence if e.what == "sensor")
+    assert str(sensor.value).startswith("NTC 3 (cells 9-12)"), f.report()

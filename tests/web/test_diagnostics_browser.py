@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.browser import chromium, until
 from tests.web.running import RunningBank
@@ -19,6 +20,7 @@ SCREENSHOTS = (
 )
 
 
+@pytest.mark.long
 def test_the_page_shows_an_open_breaker_with_the_manuals_advice(tmp_path: Path) -> None:
     with (
         RunningBank(tmp_path, "--modules", "2", "--quiet") as bank,

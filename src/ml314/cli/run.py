@@ -247,6 +247,7 @@ def run_command(
             app_side.start(surface, runner.history, None if web is None else web.port)
             typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
             out = StatusOutput(quiet, STATUS_WIDTH)
+            diagnosis.on_change = out.detail  # a finding that appears or clears: a line of its own
             runner.run(status_every_s=1.0 if out.tty else 10.0, on_status=out.show, on_detail=out.detail,
                        width=out.width)  # fmt: skip
             out.finish()

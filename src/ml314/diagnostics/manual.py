@@ -36,8 +36,10 @@ def _led_row(code: FaultCode, steps: tuple[str, ...]) -> ManualRow:
 
 _REBOOT_9 = (
     "Charge the battery immediately and it will reboot itself.",
-    "Or: switch the ON/OFF switch (14) off and on; when it switches on, charge it immediately.",
-    "Or: press RESET (7) to reboot and charge it immediately.",
+    # the manual says "switch off and switch on 14"; item 14 of Figure 6-2 is the RS485 port, the ON/OFF switch is 5
+    "Or: switch the ON/OFF switch (panel item 5; the manual's step says 14) off and on; when it switches on, charge "
+    "it immediately.",
+    "Or: press RESET (panel item 7) to reboot and charge it immediately.",
     "If you follow step 2 or step 3 without charging immediately, the BMS protects and goes to sleep again in "
     "several minutes.",
 )
@@ -152,8 +154,14 @@ _ROWS: tuple[tuple[str, ManualRow], ...] = (
             ),
         ),
     ),
-    ("12-2.7", _led_row(FaultCode.TEMPERATURE_SENSOR, ("Replace the temperature sensor cable named below.",))),
-    ("12-2.8", _led_row(FaultCode.BMS_DAMAGED, ("Replace the BMS of the module named below.",))),
+    (
+        "12-2.7",
+        _led_row(
+            FaultCode.TEMPERATURE_SENSOR,
+            ("Replace the temperature sensor cable the evidence names (its NTC and cells).",),
+        ),
+    ),
+    ("12-2.8", _led_row(FaultCode.BMS_DAMAGED, ("Replace the BMS of the module this finding names.",))),
     (
         "12-2.9",
         ManualRow(

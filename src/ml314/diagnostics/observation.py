@@ -49,7 +49,9 @@ class ModuleObservation:
 @dataclass(frozen=True, slots=True)
 class InverterLinkObservation:
     """The battery's side of one inverter port. ``keepalives`` counts the frames recognised as the inverter's own
-    (keep-alive or request), ``frames_in`` every frame heard, ``bad_frames`` those that could not be read."""
+    (keep-alive, or a request the battery answered), ``frames_in`` every frame heard, ``bad_frames`` those that
+    could not be read, ``understood`` the requests read in the selected protocol (answered or not: RS485, where a
+    request names the module it asks; None where the port cannot tell, CAN)."""
 
     port: str  # "CAN" or "RS485"
     protocol: str  # the selected protocol's name (and P-code)
@@ -57,6 +59,7 @@ class InverterLinkObservation:
     frames_in: int = 0
     keepalives: int = 0
     bad_frames: int = 0
+    understood: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

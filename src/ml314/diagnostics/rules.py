@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ml314.bms.events import Event
 from ml314.diagnostics.finding import Evidence, Finding
 from ml314.diagnostics.manual import manual_row
-from ml314.diagnostics.observation import ModuleObservation, Observation
+from ml314.diagnostics.observation import InverterLinkObservation, ModuleObservation, Observation
 from ml314.domain.faults import FaultSeverity, SystemFaultKind
 
 __all__ = ["RULES", "Rule", "Thresholds", "diagnose", "rule"]
@@ -83,10 +83,20 @@ def _where(module_id: int) -> str:
 
 
 def _event_evidence(e: Event) -> Evidence:
-    what = e.message.split(": ", 1)[-1].split(";")[0] if e.message else e.key
+    """The BMS's event as evidence: what tripped ("cell imbalance alarm tripped"), its value, unit and level."""
+    parts = e.message.split(": ") if e.message else []
+    what = parts[1] if len(parts) > 1 else e.key  # "Module N: <row> <verb>: <reading>; <action>."
     value: float | str = e.value if e.value == e.value else e.kind  # NaN: no value, the event's kind
     threshold = e.threshold if e.threshold == e.threshold else None
     return Evidence(what, value, e.unit, threshold, e.t_s)
+
+
+def _sensor_evidence(e: Event) -> list[Evidence]:
+    """The sensor the BMS named in the event ("NTC 3 (cells 9-12) reads -40.0 degC"), if it named one."""
+    reading = e.message.split(": ", 2)[2].split(";")[0] if e.message.count(": ") >= 2 else ""
+    if " on " not in reading:
+        return []
+    return [Evidence("sensor", reading.split(" on ", 1)[1].split(", ")[0], t_s=e.t_s)]
 
 
 def _active(obs: Observation, names: tuple[str, ...], levels: tuple[str, ...] = ()) -> dict[int, Event]:
@@ -120,6 +130,8 @@ def _by_protection(names: tuple[str, ...], fault_code: int | None = None, levels
         for mid in sorted(ids):
             e = found.get(mid)
             evidence: list[Evidence] = [] if e is None else [_event_evidence(e)]
+            if e is not None and "temperature_sensor" in names:
+                evidence += _sensor_evidence(e)  # 12.2 #7: "replace the temperature sensor cable" named here
             m = obs.module(mid)
             if fault_code is not None and m is not None and m.fault_code == fault_code:
                 evidence.append(Evidence("LED fault code (Table 12-2 row)", str(fault_code)))
@@ -144,10 +156,20 @@ def _detail(names: tuple[str, ...], m: ModuleObservation) -> list[Evidence]:
 
 
 # ------------------------------------------------------------------------------------------- 12-2 #1
+def _speaks_other(link: InverterLinkObservation, th: Thresholds) -> bool:
+    """Frames come, none in the selected protocol."""
+    heard = link.frames_in >= th.wrong_protocol_frames or link.bad_frames > 0
+    return link.keepalives == 0 and not link.understood and heard
+
+
+def _polls_other_id(link: InverterLinkObservation, th: Thresholds) -> bool:
+    """Requests in the selected protocol come, and none names a module the battery answers for."""
+    return link.keepalives == 0 and link.understood is not None and link.understood >= th.wrong_protocol_frames
+
+
 def _no_keepalive(obs: Observation, th: Thresholds) -> Iterator[Finding]:
     for link in obs.inverter_links:
-        wrong = link.keepalives == 0 and (link.frames_in >= th.wrong_protocol_frames or link.bad_frames > 0)
-        if link.state != "ok" and not wrong:
+        if link.state != "ok" and not _speaks_other(link, th) and not _polls_other_id(link, th):
             heard = "nothing" if link.frames_in == 0 else f"{link.frames_in} frames, then silence"
             yield RULE_NO_KEEPALIVE.finding(
                 f"{link.port} {link.protocol}",
@@ -160,7 +182,7 @@ def _no_keepalive(obs: Observation, th: Thresholds) -> Iterator[Finding]:
 
 def _wrong_protocol(obs: Observation, th: Thresholds) -> Iterator[Finding]:
     for link in obs.inverter_links:
-        if link.keepalives == 0 and (link.frames_in >= th.wrong_protocol_frames or link.bad_frames > 0):
+        if _speaks_other(link, th):
             yield RULE_WRONG_PROTOCOL.finding(
                 f"{link.port} {link.protocol}",
                 (
@@ -169,6 +191,19 @@ def _wrong_protocol(obs: Observation, th: Thresholds) -> Iterator[Finding]:
                     Evidence(f"frames recognised as the inverter's in {link.protocol}", link.keepalives),
                 ),
             )
+
+
+def _inverter_address(obs: Observation, th: Thresholds) -> Iterator[Finding]:
+    for link in obs.inverter_links:
+        if _polls_other_id(link, th):
+            yield RULE_INVERTER_ADDRESS.finding(
+                f"{link.port} {link.protocol}",
+                (
+                    Evidence(f"requests read in {link.protocol}", link.understood or 0,
+                             threshold=float(th.wrong_protocol_frames)),
+                    Evidence("requests answered (none names a module of this bank)", link.keepalives),
+                ),
+            )  # fmt: skip
 
 
 _ID_FAULTS = (SystemFaultKind.WIRING, SystemFaultKind.NO_MASTER, SystemFaultKind.MODULE_LOST)
@@ -256,7 +291,7 @@ def _charge_voltage_low(obs: Observation, th: Thresholds) -> Iterator[Finding]:
     newest ``cv_window_s`` of the trace, per module for the currents (the trace is the bank's). The request matters:
     without it the charge current is the PV's surplus, which may fall while a large bank's voltage stays flat."""
     trace = obs.trace
-    if len(trace) < 8 or trace[-1].t_s - trace[0].t_s < th.cv_window_s:
+    if len(trace) < 8 or not trace[-1].charge_request or trace[-1].t_s - trace[0].t_s < th.cv_window_s:
         return
     start = trace[-1].t_s - th.cv_window_s
     window = [p for p in trace if p.t_s >= start]
@@ -313,10 +348,12 @@ def _deep_discharge(obs: Observation, th: Thresholds) -> Iterator[Finding]:
     latched = _active(obs, ("deep_discharge",))
     for m in obs.modules:
         low = m.voltage_v is not None and m.voltage_v < th.restart_v and m.state in ("sleep", "shutdown")
-        refused = _state_event(obs, m.module_id, "refused")
-        browned = _state_event(obs, m.module_id, "state.shutdown")
-        browned = browned if browned is not None and "too low" in browned.message else None
         e = latched.get(m.module_id)
+        refused = browned = None
+        if m.state == "shutdown":  # what the BMS said as it went off, or when a start was refused
+            refused = _state_event(obs, m.module_id, "refused")
+            browned = _state_event(obs, m.module_id, "state.shutdown")
+            browned = browned if browned is not None and "too low" in browned.message else None
         if not (low or e is not None or (m.state == "shutdown" and (refused or browned))):
             continue
         evidence = list(_module_evidence(m))
@@ -349,6 +386,14 @@ RULE_WRONG_PROTOCOL = Rule(
     "communication failure with the inverter: it speaks another protocol",
     "frames arrive on the port but none is the selected protocol's keep-alive or request",
     _wrong_protocol,
+)
+RULE_INVERTER_ADDRESS = Rule(
+    "inverter_address",
+    "12-2.1",
+    _A,
+    "communication failure with the inverter: it polls an ID the battery does not have",
+    "requests in the selected protocol arrive, but none names a module of this bank (battery ID setting error)",
+    _inverter_address,
 )
 RULE_ID_ERROR = Rule(
     "id_error",
@@ -486,6 +531,7 @@ RULE_DISCHARGE_T = Rule("discharge_temperature", "12-1.discharge_temperature", _
 RULES: tuple[Rule, ...] = (
     RULE_NO_KEEPALIVE,
     RULE_WRONG_PROTOCOL,
+    RULE_INVERTER_ADDRESS,
     RULE_ID_ERROR,
     RULE_PORT_LOST,
     RULE_BREAKER,

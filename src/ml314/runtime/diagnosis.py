@@ -86,6 +86,7 @@ def inverter_links(runner: Runner) -> tuple[InverterLinkObservation, ...]:
                 frames_in=health.frames_in,
                 keepalives=link.watch.frames_seen,
                 bad_frames=health.count(SystemFaultKind.LINK_BAD_FRAME),
+                understood=health.frames_in if port == "RS485" else None,  # RS485 counts requests it could read
             )
         )
     return tuple(out)
@@ -117,6 +118,8 @@ class DiagnosisJob:
         self.t_s = 0.0
         self.runs = 0
         self.failure = ""  # the last failure reported (each reported once)
+        #: called with one line per finding that appears or clears (the terminal of ``ml314 run``)
+        self.on_change: Callable[[str], None] | None = None
 
     def on_tick(self) -> None:
         """On the run loop's thread: trace the bank now; diagnose when ``every_s`` has passed."""
@@ -155,9 +158,18 @@ class DiagnosisJob:
 
     def run_once(self) -> tuple[Finding, ...]:
         obs = self.observation()
+        before = {f.key: f for f in self.findings}
         self.findings = diagnose(obs)
         self.t_s = obs.t_s
         self.runs += 1
+        if self.on_change is not None:
+            now = {f.key: f for f in self.findings}
+            for key, f in now.items():
+                if key not in before:
+                    self.on_change(f"diagnosis: {f.text()}: {f.manual.solution}")
+            for key, f in before.items():
+                if key not in now:
+                    self.on_change(f"diagnosis cleared: {f.where}: {f.title}")
         return self.findings
 
     def report(self) -> dict[str, Any]:
