@@ -179,8 +179,7 @@ def test_module_soc_is_limited_by_the_emptiest_and_the_fullest_cell() -> None:
 @pytest.mark.parametrize("x_median", [0.002, 0.01, 0.05])
 def test_one_hysteresis_step_is_the_exact_exponential(x_median: float) -> None:
     """h -> exp(-x) h + (1 - exp(-x)) M with x = |i| gamma dt / Q, whichever way the kernel takes exp(-x): by its series
-    for a module whose every cell is below the series' range (the branch-free loop), by exp otherwise, and cell by cell
-    when the cells of one module straddle it (x_median 0.01)."""
+    below x = 0.01, by exp above, and cell by cell when the cells of one module straddle it (x_median 0.01)."""
     dt = 10.0
     bank = Bank(1, PARAMS, seed=4, initial_soc=0.5, dt_s=dt)
     drive(bank, -20.0, 600.0)  # a hysteresis state off the branch, so the step moves it
