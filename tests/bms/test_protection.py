@@ -16,6 +16,9 @@ from ml314.bms.protection import (
     CH_TRIP,
     N_QUANTITIES,
     Q_INDEX,
+    QB_HIGH,
+    QB_LOW,
+    S_TRIPS,
     ProtectionTable,
 )
 
@@ -193,3 +196,36 @@ def test_actions_of_tripped_rows_are_combined() -> None:
     h2 = Harness(PARAMS.row("cell_overvoltage.warning"))
     h2.sample(3.51)
     assert not h2.table.actions[0] & ACT_OPEN_CHARGE
+
+
+def test_skipping_quiet_modules_changes_nothing() -> None:
+    """A module whose rows are all idle and whose quantities are inside their quiet bands is not evaluated: every
+    state, action and change is as when every module is evaluated every second (each module takes one quantity at a
+    time past every trip level of its rows and back, then rests; conditions and a missing reading included)."""
+    rng = np.random.default_rng(5)
+    n, steps, window = 4, 4800, 600
+    fast, full = ProtectionTable(PARAMS, n), ProtectionTable(PARAMS, n)
+    nominal = np.array([NOMINAL[name] for name in Q_INDEX], dtype=float)
+    reach = np.zeros(N_QUANTITIES)  # a little past the farthest trip level of the quantity's rows
+    for row in ROWS:
+        j = Q_INDEX[row.quantity]
+        reach[j] = max(reach[j], 1.2 * abs(row.trip - nominal[j]))
+    skipped = 0
+    for t in range(1, steps + 1):
+        q = nominal + rng.normal(0.0, 0.002, (n, N_QUANTITIES)) * reach
+        into = t % window
+        for m in range(n):
+            j = (t // window + 3 * m) % N_QUANTITIES
+            if into < window // 2:  # out past the trip levels on both sides and back, then rest
+                q[m, j] += reach[j] * math.sin(2.0 * math.pi * into / (window // 2))
+        q[1, Q_INDEX["cell_temperature_max_c"]] = math.nan  # a module with a reading missing
+        current = 60.0 * np.sin(2.0 * math.pi * t / 500.0 + np.arange(n))
+        inside = ~((q >= fast.bands[QB_HIGH]) | (q <= fast.bands[QB_LOW])).any(axis=1)
+        skipped += int(np.sum((fast.idle > 0.5) & inside))
+        full.idle[:] = 0.0  # every module evaluated
+        assert fast.evaluate(q, current, float(t), 1.0) == full.evaluate(q, current, float(t), 1.0)
+        np.testing.assert_array_equal(fast.state, full.state)
+        np.testing.assert_array_equal(fast.actions, full.actions)
+        np.testing.assert_array_equal(fast.changes, full.changes)
+    assert skipped > n * steps // 10  # the skip did happen
+    assert np.all(full.state[:, :, S_TRIPS].sum(axis=1) > 0)  # and every module's rows tripped on the way

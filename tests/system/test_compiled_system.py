@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ml314.bms.parameters import load_default_parameters
+from ml314.bms.protection import QB_HIGH, QB_LOW
 from ml314.system.compiled_system import CompiledBankSystem
 from ml314.system.reference_system import ReferenceBankSystem
 from ml314.twin import kernel as k
@@ -78,3 +79,26 @@ def test_an_isolated_module_leaves_the_bus_until_released() -> None:
     for _ in range(3):
         system.advance(1, k.MODE_CURRENT, inputs)
     assert system.bms.discharge_fet[1] == 1.0
+
+
+def test_skipping_quiet_modules_in_the_loop_changes_nothing() -> None:
+    """The closed loop with the protection table's quiet-module skip and with every module evaluated every second
+    (empty quiet bands): the same events, cells and estimates through trips, releases and sleep."""
+    n, modules = 11_000, 2
+    inputs = np.zeros((k.IN_ROWS, n))
+    inputs[k.IN_AMBIENT_C] = 25.0
+    inputs[k.IN_REQUEST] = [modules * profile(i + 1) for i in range(n)]
+    runs = []
+    for skip in (True, False):
+        system = CompiledBankSystem(Bank(modules, C, seed=3, initial_soc=0.6), P, seed=7)
+        if not skip:
+            bands = system.bms.protection.bands
+            bands[QB_LOW], bands[QB_HIGH] = np.inf, -np.inf  # no quantity is ever inside: every module evaluated
+        system.advance(n, k.MODE_CURRENT, inputs.copy(), obey_limits=False)
+        runs.append(system)
+    fast, full = runs
+    assert [(e.t_s, e.key, e.kind) for e in fast.bms.events] == [(e.t_s, e.key, e.kind) for e in full.bms.events]
+    assert any(e.kind == "trip" for e in full.bms.events)
+    np.testing.assert_array_equal(fast.bank.cell_state, full.bank.cell_state)
+    np.testing.assert_array_equal(fast.bms.estimator.state, full.bms.estimator.state)  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(fast.bms.protection.state, full.bms.protection.state)

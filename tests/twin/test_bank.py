@@ -174,3 +174,33 @@ def test_module_soc_is_limited_by_the_emptiest_and_the_fullest_cell() -> None:
     assert got[0] == pytest.approx(0.5)
     # 0.2 deliverable, 0.1 chargeable: two thirds full of what this string can use
     assert got[1] == pytest.approx(0.2 / 0.3)
+
+
+@pytest.mark.parametrize("x_median", [0.002, 0.01, 0.05])
+def test_one_hysteresis_step_is_the_exact_exponential(x_median: float) -> None:
+    """h -> exp(-x) h + (1 - exp(-x)) M with x = |i| gamma dt / Q, whichever way the kernel takes exp(-x): by its series
+    below x = 0.01, by exp above, and cell by cell when the cells of one module straddle it (x_median 0.01)."""
+    dt = 10.0
+    bank = Bank(1, PARAMS, seed=4, initial_soc=0.5, dt_s=dt)
+    drive(bank, -20.0, 600.0)  # a hysteresis state off the branch, so the step moves it
+    h0 = bank.cell_state[k.CS_HYST_V, 0].copy()
+    inv_q = bank.cell_par[k.CP_INV_CHARGE_PER_AS, 0]
+    current = x_median / (bank.sc[k.SC_GAMMA] * dt * float(np.median(inv_q)))
+    drive(bank, current, dt)
+    i_c = current - bank.cell_work[k.CW_DRAW_A, 0]
+    x = np.abs(i_c) * bank.sc[k.SC_GAMMA] * dt * inv_q
+    assert (x_median != 0.01) or (x.min() < 0.01 <= x.max())  # the straddling case straddles
+    m = bank.cell_work[k.CW_HYST_M, 0]
+    want = np.exp(-x) * h0 + (1.0 - np.exp(-x)) * m
+    # the series is exact to x^4/24 < 5e-10 of exp(-x), i.e. within picovolts of h here
+    np.testing.assert_allclose(bank.cell_state[k.CS_HYST_V, 0], want, rtol=1e-9, atol=1e-10)
+
+
+def test_the_soc_grid_index_extrapolates_at_both_ends() -> None:
+    """The table interval and the position in it, below 0, inside, on grid points and above 1."""
+    for soc, want in ((-0.013, (0, -1.3)), (0.0, (0, 0.0)), (0.257, (25, 0.7)), (0.99, (99, 0.0)), (1.0, (99, 1.0))):
+        i, f = k._grid_index.py_func(soc)
+        assert i == want[0]
+        assert f == pytest.approx(want[1], abs=1e-9)
+    i, f = k._grid_index.py_func(1.02)
+    assert (i, f) == (99, pytest.approx(3.0))

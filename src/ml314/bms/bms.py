@@ -340,6 +340,7 @@ class Bms:
         prot = self.protection.state
         keep = prot[..., S_LOCKED] > 0.5
         prot[~keep] = 0.0
+        self.protection.idle[:] = 0.0
         self.events = events
         self.counters = counters
 

@@ -95,6 +95,38 @@ def compile_table(rows: tuple[ProtectionRow, ...]) -> np.ndarray:
     return table
 
 
+# quiet bands, shape (QB_ROWS, N_QUANTITIES): a module whose every row is idle and whose every quantity lies strictly
+# inside its band (above the highest trip of the rows that trip low, below the lowest trip of the rows that trip
+# high, whatever their condition) cannot change a row: its evaluation is skipped
+QB_LOW = 0
+QB_HIGH = 1
+QB_ROWS = 2
+
+
+def quiet_bands(table: np.ndarray) -> np.ndarray:
+    """The quiet band of every quantity of ``table`` (``QB_*`` rows; -inf/+inf where no row trips that side)."""
+    bands = np.empty((QB_ROWS, N_QUANTITIES))
+    bands[QB_LOW] = -np.inf
+    bands[QB_HIGH] = np.inf
+    for row in table:
+        q = int(row[T_QUANTITY])
+        if row[T_SENSE] > 0.0:
+            bands[QB_HIGH, q] = min(bands[QB_HIGH, q], row[T_TRIP])
+        else:
+            bands[QB_LOW, q] = max(bands[QB_LOW, q], row[T_TRIP])
+    return bands
+
+
+@njit(cache=True, error_model="numpy")
+def _quiet(quantities: np.ndarray, bands: np.ndarray) -> bool:
+    """No row of a module with ``quantities`` can count a bad sample (a NaN reading is never bad, as in the rows)."""
+    for j in range(quantities.shape[0]):
+        x = quantities[j]
+        if x >= bands[QB_HIGH, j] or x <= bands[QB_LOW, j]:
+            return False
+    return True
+
+
 @njit(cache=True, error_model="numpy")
 def evaluate(
     table: np.ndarray,
@@ -106,13 +138,23 @@ def evaluate(
     dt_s: float,
     actions: np.ndarray,
     changes: np.ndarray,
+    bands: np.ndarray,
+    idle: np.ndarray,
 ) -> bool:
     """Evaluate every row for every module; fill ``actions`` (bit mask per module) and ``changes``; return True if
-    any row changed."""
+    any row changed.
+
+    ``idle`` (per module) is 1.0 where the last evaluation left every row idle (not tripped, debounce count and
+    delay at zero, no change); such a module with every quantity inside its quiet band (``bands``, from
+    :func:`quiet_bands`) is not evaluated: its rows would stay as they are, its actions 0 and its changes none.
+    Whoever writes ``state`` otherwise sets the module's ``idle`` to 0."""
     n_mod = state.shape[0]
     n_rows = table.shape[0]
     any_change = False
     for m in range(n_mod):
+        if idle[m] > 0.5 and _quiet(quantities[m], bands):
+            continue
+        still = True
         mask = 0
         charging = current_a[m] > rest_current_a
         discharging = current_a[m] < -rest_current_a
@@ -165,7 +207,10 @@ def evaluate(
                     s[S_RELEASE_S] = 0.0
             if s[S_ACTIVE] > 0.5:
                 mask |= int(table[r, T_ACTIONS])
+            if s[S_ACTIVE] > 0.5 or s[S_COUNT] != 0.0 or s[S_HELD_S] != 0.0 or changes[m, r] != CH_NONE:
+                still = False
         actions[m] = mask
+        idle[m] = 1.0 if still else 0.0
     return any_change
 
 
@@ -189,6 +234,8 @@ class ProtectionTable:
         self.state = np.zeros((n_modules, len(self.rows), S_COLS))
         self.actions = np.zeros(n_modules, dtype=np.int64)
         self.changes = np.zeros((n_modules, len(self.rows)), dtype=np.int64)
+        self.bands = quiet_bands(self.table)
+        self.idle = np.zeros(n_modules)  # evaluate's skip (see there); 0 after any write of ``state``
 
     def evaluate(self, quantities: np.ndarray, current_a: np.ndarray, now_s: float, dt_s: float) -> list[Change]:
         """Evaluate one sample of every module; return what changed."""
@@ -202,6 +249,8 @@ class ProtectionTable:
             dt_s,
             self.actions,
             self.changes,
+            self.bands,
+            self.idle,
         )
         return self.collect() if changed else []
 
@@ -226,3 +275,4 @@ class ProtectionTable:
         limit = LOCK_LATCHED if service else LOCK_OUT
         clear = (s[:, S_LOCKED] > 0.5) & (s[:, S_LOCKED] <= limit)
         s[clear] = 0.0
+        self.idle[module_index] = 0.0

@@ -326,7 +326,7 @@ def run_closed_loop(
     readings: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     fets: tuple[np.ndarray, np.ndarray, np.ndarray],
     quantities: np.ndarray,
-    protection: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    protection: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     estimator_id: int,
     soc: tuple[np.ndarray, np.ndarray],
     path_open: np.ndarray,
@@ -370,7 +370,7 @@ def run_closed_loop(
     gain_factor, offset, channel_par, faults = sensor_cal
     rd_cell_v, rd_pack_v, rd_current, rd_ntc, rd_mosfet, rd_board = readings
     charge_fet, discharge_fet, running = fets
-    prot_table, prot_state, actions, changes = protection
+    prot_table, prot_state, actions, changes, prot_bands, prot_idle = protection
     soc_state, soc_params = soc
     bal_state, bal_params, bal_mask = bal
     lim_state, lim_params, lim_inputs, lim_outputs = lim
@@ -429,7 +429,10 @@ def run_closed_loop(
         compute_quantities(
             rd_cell_v, rd_pack_v, rd_current, rd_ntc, rd_mosfet, rd_board, charge_fet, discharge_fet, quantities
         )
-        event = evaluate(prot_table, prot_state, quantities, rd_current, rest_current_a, now_s, dt_s, actions, changes)
+        event = evaluate(
+            prot_table, prot_state, quantities, rd_current, rest_current_a, now_s, dt_s, actions, changes, prot_bands,
+            prot_idle,
+        )  # fmt: skip
         for m in range(n_mod):
             path_open[m] = 1.0 if charge_fet[m] < 0.5 and discharge_fet[m] < 0.5 else 0.0
         soc_step(estimator_id, soc_state, soc_params, rd_current, rd_cell_v, rd_ntc, path_open, now_s, dt_s)

@@ -291,6 +291,8 @@ class CompiledBankSystem:
                     self.bms.protection.state,
                     self.bms.protection.actions,
                     self.bms.protection.changes,
+                    self.bms.protection.bands,
+                    self.bms.protection.idle,
                 ),
                 self.estimator_id,
                 (self.bms.estimator.state, self.bms.estimator.params),  # type: ignore[attr-defined]

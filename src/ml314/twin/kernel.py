@@ -229,10 +229,12 @@ _GRID_MAX = 100  # the uniform SOC grid has _GRID_MAX + 1 points
 
 @njit(cache=True, inline="always")
 def _grid_index(soc: float) -> tuple[int, float]:
-    """The table interval of ``soc`` and the position in it (below 0 and above 1 the end intervals extrapolate).
-    Branch-free (the clamp is min/max), so the loops over cells that call it vectorise."""
     x = soc * _GRID_MAX
-    i = int(min(max(x, 0.0), _GRID_MAX - 1.0))
+    if x <= 0.0:
+        return 0, x
+    if x >= _GRID_MAX:
+        return _GRID_MAX - 1, x - (_GRID_MAX - 1)
+    i = int(x)
     return i, x - i
 
 
@@ -407,76 +409,6 @@ def solve_bus(
     return v_bus, i_bus
 
 
-# below this |i| gamma dt / Q the hysteresis factor exp(-x) is taken by its series (|error| < x^4/24 < 1e-9)
-_SERIES_MAX_X = 0.01
-
-
-@njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
-def _advance_cell(
-    m: int,
-    c: int,
-    im: float,
-    dt_s: float,
-    a1: float,
-    a2: float,
-    gamma_dt: float,
-    eff_c: float,
-    g_ce: float,
-    dt_over_cth: float,
-    t_enc: float,
-    bms_a: float,
-    cell_state: np.ndarray,
-    cell_par: np.ndarray,
-    cell_work: np.ndarray,
-    u_cell: np.ndarray,
-    series_only: bool,
-) -> tuple[float, float, float, float, float, float]:
-    """Advance cell ``c`` of module ``m`` by one step; return its (voltage, heat to the enclosure, irreversible heat,
-    reversible heat, self-discharge power, balancing power). Branch-free when ``series_only`` (every cell of the
-    module below ``_SERIES_MAX_X``), so the loop over cells vectorises."""
-    d = cell_work[CW_DRAW_A, m, c]
-    i_c = im - d
-    inv_q = cell_par[CP_INV_CHARGE_PER_AS, m, c]
-    soc = cell_state[CS_SOC, m, c]
-    h = cell_state[CS_HYST_V, m, c]
-    u = u_cell[m, c]
-    r0 = cell_work[CW_R0_OHM, m, c]
-    sd = cell_work[CW_SELF_DISCHARGE_A, m, c]
-    v1n = a1 * cell_state[CS_V1_V, m, c] + cell_work[CW_R1_STEP_OHM, m, c] * i_c
-    v2n = a2 * cell_state[CS_V2_V, m, c] + cell_work[CW_R2_STEP_OHM, m, c] * i_c
-    v_c = u + h + v1n + v2n + r0 * i_c
-    eta = eff_c if i_c > 0.0 else 1.0
-    # one-state hysteresis toward the branch of the current's sign; exp(-x) by its series while x is small, which it
-    # is for any current a cell survives
-    x = abs(i_c) * gamma_dt * inv_q
-    series = 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0)))
-    eh = series if series_only or x < _SERIES_MAX_X else math.exp(-x)
-    hm = cell_work[CW_HYST_M, m, c]
-    target = hm if i_c >= 0.0 else -hm
-    cell_state[CS_HYST_V, m, c] = eh * h + (1.0 - eh) * target
-    cell_state[CS_SOC, m, c] = soc + (eta * i_c - sd) * dt_s * inv_q
-    cell_state[CS_V1_V, m, c] = v1n
-    cell_state[CS_V2_V, m, c] = v2n
-    cell_state[CS_VOLTAGE_V, m, c] = v_c
-    cell_state[CS_ABS_CHARGE_AS, m, c] += abs(i_c) * dt_s
-    t_c = cell_state[CS_TEMP_C, m, c]
-    q_irr = (
-        r0 * i_c * i_c
-        + v1n * v1n * cell_work[CW_G1_S, m, c]
-        + v2n * v2n * cell_work[CW_G2_S, m, c]
-        + h * i_c
-        + (1.0 - eta) * u * i_c
-    )
-    q_rev = i_c * (t_c + _KELVIN) * cell_work[CW_DUDT, m, c]
-    q_ce = g_ce * (t_c - t_enc)
-    cell_state[CS_TEMP_C, m, c] = t_c + dt_over_cth * (q_irr + q_rev - q_ce)
-    balancing = d > bms_a
-    # adding 0.0 leaves the time as it is: the same as adding only while balancing, without a branch
-    cell_state[CS_BALANCE_S, m, c] += dt_s if balancing else 0.0
-    q_bal = (d - bms_a) * v_c if balancing else 0.0
-    return v_c, q_ce, q_irr, q_rev, u * sd, q_bal
-
-
 @njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
 def advance_cells(
     dt_s: float,
@@ -504,55 +436,62 @@ def advance_cells(
     dt_over_cth = dt_s / sc[SC_CELL_HEAT_CAP]
     cell_v_max = -1.0e9
     cell_v_min = 1.0e9
+    loss_cell = 0.0
+    heat_rev = 0.0
+    loss_sd = 0.0
     for m in range(n_mod):
         im = i_m[m]
+        q_to_enclosure = 0.0
+        q_bal = 0.0
         bms_a = mod_par[MP_BMS_SUPPLY_A, m]
         t_enc = mod_state[MS_ENCLOSURE_C, m]
-        # the series of the hysteresis factor for every cell of the module (as it is unless a cell carries
-        # hundreds of amperes): then the loop over cells has no branch
-        n_exp = 0
-        for c in range(n_cell):
-            x = abs(im - cell_work[CW_DRAW_A, m, c]) * gamma_dt * cell_par[CP_INV_CHARGE_PER_AS, m, c]
-            n_exp += 0 if x < _SERIES_MAX_X else 1
-        series_only = n_exp == 0
         v_mod = 0.0
-        q_to_enclosure = 0.0
-        loss_cell = 0.0
-        heat_rev = 0.0
-        loss_sd = 0.0
-        q_bal = 0.0
-        v_hi = -1.0e9
-        v_lo = 1.0e9
-        if series_only:
-            for c in range(n_cell):
-                v_c, q_ce, q_irr, q_rev, p_sd, p_bal = _advance_cell(
-                    m, c, im, dt_s, a1, a2, gamma_dt, eff_c, g_ce, dt_over_cth, t_enc, bms_a,
-                    cell_state, cell_par, cell_work, u_cell, True,
-                )  # fmt: skip
-                v_mod += v_c
-                q_to_enclosure += q_ce
-                loss_cell += q_irr
-                heat_rev += q_rev
-                loss_sd += p_sd
-                q_bal += p_bal
-        else:
-            for c in range(n_cell):
-                v_c, q_ce, q_irr, q_rev, p_sd, p_bal = _advance_cell(
-                    m, c, im, dt_s, a1, a2, gamma_dt, eff_c, g_ce, dt_over_cth, t_enc, bms_a,
-                    cell_state, cell_par, cell_work, u_cell, False,
-                )  # fmt: skip
-                v_mod += v_c
-                q_to_enclosure += q_ce
-                loss_cell += q_irr
-                heat_rev += q_rev
-                loss_sd += p_sd
-                q_bal += p_bal
-        for c in range(n_cell):  # apart, so the loops above have only sums
-            v_c = cell_state[CS_VOLTAGE_V, m, c]
-            v_hi = max(v_hi, v_c)
-            v_lo = min(v_lo, v_c)
-        cell_v_max = max(cell_v_max, v_hi)
-        cell_v_min = min(cell_v_min, v_lo)
+        for c in range(n_cell):
+            d = cell_work[CW_DRAW_A, m, c]
+            i_c = im - d
+            inv_q = cell_par[CP_INV_CHARGE_PER_AS, m, c]
+            soc = cell_state[CS_SOC, m, c]
+            h = cell_state[CS_HYST_V, m, c]
+            u = u_cell[m, c]
+            r0 = cell_work[CW_R0_OHM, m, c]
+            sd = cell_work[CW_SELF_DISCHARGE_A, m, c]
+            v1n = a1 * cell_state[CS_V1_V, m, c] + cell_work[CW_R1_STEP_OHM, m, c] * i_c
+            v2n = a2 * cell_state[CS_V2_V, m, c] + cell_work[CW_R2_STEP_OHM, m, c] * i_c
+            v_c = u + h + v1n + v2n + r0 * i_c
+            eta = eff_c if i_c > 0.0 else 1.0
+            # one-state hysteresis toward the branch of the current's sign; exp(-x) by its series while
+            # x is small (|error| < x^4/24 < 1e-9 relative), which it is for any current a cell survives
+            x = abs(i_c) * gamma_dt * inv_q
+            eh = 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0))) if x < 0.01 else math.exp(-x)
+            hm = cell_work[CW_HYST_M, m, c]
+            target = hm if i_c >= 0.0 else -hm
+            cell_state[CS_HYST_V, m, c] = eh * h + (1.0 - eh) * target
+            cell_state[CS_SOC, m, c] = soc + (eta * i_c - sd) * dt_s * inv_q
+            cell_state[CS_V1_V, m, c] = v1n
+            cell_state[CS_V2_V, m, c] = v2n
+            cell_state[CS_VOLTAGE_V, m, c] = v_c
+            cell_state[CS_ABS_CHARGE_AS, m, c] += abs(i_c) * dt_s
+            t_c = cell_state[CS_TEMP_C, m, c]
+            q_irr = (
+                r0 * i_c * i_c
+                + v1n * v1n * cell_work[CW_G1_S, m, c]
+                + v2n * v2n * cell_work[CW_G2_S, m, c]
+                + h * i_c
+                + (1.0 - eta) * u * i_c
+            )
+            q_rev = i_c * (t_c + _KELVIN) * cell_work[CW_DUDT, m, c]
+            q_ce = g_ce * (t_c - t_enc)
+            cell_state[CS_TEMP_C, m, c] = t_c + dt_over_cth * (q_irr + q_rev - q_ce)
+            q_to_enclosure += q_ce
+            loss_cell += q_irr
+            heat_rev += q_rev
+            loss_sd += u * sd
+            if d > bms_a:
+                cell_state[CS_BALANCE_S, m, c] += dt_s
+                q_bal += (d - bms_a) * v_c
+            v_mod += v_c
+            cell_v_max = max(cell_v_max, v_c)
+            cell_v_min = min(cell_v_min, v_c)
         q_bms = bms_a * v_mod
         r_fet = mod_par[MP_MOSFET_OHM, m]
         r_cab = mod_par[MP_CABLE_OHM, m]
@@ -571,6 +510,9 @@ def advance_cells(
         acc[AC_CELL_LOSS_J] += loss_cell * dt_s
         acc[AC_REVERSIBLE_HEAT_J] += heat_rev * dt_s
         acc[AC_SELF_DISCHARGE_J] += loss_sd * dt_s
+        loss_cell = 0.0
+        heat_rev = 0.0
+        loss_sd = 0.0
         acc[AC_BALANCING_J] += q_bal * dt_s
         acc[AC_BMS_SUPPLY_J] += q_bms * dt_s
 

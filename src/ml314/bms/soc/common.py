@@ -420,7 +420,7 @@ def measure(
     st[S_I_A] = i
     # hysteresis (one-state model on the measured current)
     cap_as = st[S_CAPACITY_AH] * 3600.0
-    e = math.exp(-abs(i) * p[P_HYST_GAMMA] * dt_s / cap_as)
+    e = 1.0 if i == 0.0 else math.exp(-abs(i) * p[P_HYST_GAMMA] * dt_s / cap_as)  # exp(-0) is exactly 1
     sgn = 1.0 if i > 0.0 else (-1.0 if i < 0.0 else 0.0)
     st[S_HYST] = e * st[S_HYST] + (1.0 - e) * sgn
     # resistance from current steps (dV/dI of the cell string between two readings, normalised to T_ref)
@@ -611,6 +611,11 @@ def full_sync_point(st: np.ndarray, p: np.ndarray, i: float, vmax: float, t_mean
     the highest cell has dropped off the top."""
     if vmax < p[P_PLATEAU_HIGH_V]:
         st[S_FULL_ARMED] = 1.0
+    if vmax < p[P_FULL_SYNC_V] and p[P_FULL_SYNC_HOLD_S] > 0.0:
+        # the reading is below the sync voltage, so is the OCV under it (the drop below is never negative): the
+        # timer restarts and no sync is due, as the rule below finds without the resistance (three exp per call)
+        st[S_FULL_TIMER_S] = 0.0
+        return np.nan
     # the fullest cell's OCV: the reading less the drop over its resistance (cold cells drop more)
     r = cell_resistance_total_ohm(p, st, 0.99, t_mean_c)
     v_ocv = vmax - max(i, 0.0) * r
