@@ -201,16 +201,16 @@ class BankMaster:
         try:
             if cmd == link.Cid2.IDENTIFY:
                 identity = link.decode_identity(response)
-                if identity.module_id != mid:
-                    raise FrameError(f"answer from ID {identity.module_id} to a request for ID {mid}")
+                if identity.module_id != mid:  # another module's late answer (a slow line): no answer, no collision
+                    return self.handle(mid, cmd, command, None, now_s)
                 self._identified(mid, identity, now_s)
                 member = self.members.get(mid)
             elif member is None:
                 return
             elif cmd == link.Cid2.REPORT:
                 report = link.decode_report(response, serial=member.identity.serial if member.identity else "")
-                if report.address != mid:
-                    raise FrameError(f"answer from ID {report.address} to a request for ID {mid}")
+                if report.address != mid:  # as above: a late answer of another module counts as no answer
+                    return self.handle(mid, cmd, command, None, now_s)
                 self._reported(member, report, now_s)
             else:
                 link.decode_ack(response)
