@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ from websockets.sync.client import connect
 
 from tests.cli.test_simulate_cli import assert_one_line_error, ml314
 from tests.peers.can_hub import CanHub
+from tests.processes import OutputProcess
 from tests.web.running import ML314, URL, RunningBank, wait_for
 
 RS485_PORT = re.compile(r"RS485 listening on tcp://127\.0\.0\.1:(\d+)")
@@ -42,16 +41,7 @@ class RunningMonitor(RunningBank):
     def __init__(self, tmp: Path, *args: str) -> None:
         self.data_dir = tmp / "monitor-data"
         cmd = [*ML314, "monitor", "--http", "127.0.0.1:0", "--data-dir", str(self.data_dir), *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp)
-        self.lines: list[str] = []
-        self.errors: list[str] = []
-        self._changed = threading.Condition()
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.errors), daemon=True),
-        ]
-        for t in self._readers:
-            t.start()
+        OutputProcess.__init__(self, cmd, cwd=tmp, what="ml314 monitor")
         try:
             self.wait_line(WATCHING)
         except BaseException:

@@ -13,13 +13,14 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
+
+from tests.processes import OutputProcess
 
 ML314 = (sys.executable, "-m", "ml314.cli.main")
 URL = re.compile(r"^web: (http://\S+)")
@@ -29,7 +30,7 @@ READY = "ml314 run:"
 T = TypeVar("T")
 
 
-class RunningBank:
+class RunningBank(OutputProcess):
     """``ml314 run`` in a subprocess; ``args`` are added to ``--http 127.0.0.1:0 --data-dir DIR --config FILE``."""
 
     def __init__(self, tmp: Path, *args: str) -> None:
@@ -37,18 +38,7 @@ class RunningBank:
         self.settings = tmp / "ml314.toml"
         again = self.data_dir.exists()  # a restart on the same data dir: the label (with the PIN) is not shown again
         cmd = [*ML314, "run", "--http", "127.0.0.1:0", "--data-dir", str(self.data_dir), "--config", str(self.settings)]
-        self.proc = subprocess.Popen(
-            [*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp
-        )  # fmt: skip
-        self.lines: list[str] = []
-        self.errors: list[str] = []
-        self._changed = threading.Condition()
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.errors), daemon=True),
-        ]
-        for t in self._readers:
-            t.start()
+        super().__init__([*cmd, *args], cwd=tmp, what="ml314 run")
         try:
             self.wait_line(READY)
             first = URL.match(self.lines[0])
@@ -60,25 +50,6 @@ class RunningBank:
             raise
         self.url = first.group(1)
         self.pin = pin or ""  # "" after a restart
-
-    def _read(self, stream: Any, into: list[str]) -> None:
-        for line in stream:
-            with self._changed:
-                into.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def wait_line(self, needle: str) -> str:
-        """The first line of stdout containing ``needle``, once printed (fails if the process ends first)."""
-        with self._changed:
-            while True:
-                found = next((x for x in self.lines if needle in x), None)
-                if found is not None:
-                    return found
-                if self.proc.poll() is not None and not any(t.is_alive() for t in self._readers[:1]):
-                    raise AssertionError(f"ml314 run ended before {needle!r}: {self.lines} {self.errors}")
-                self._changed.wait(0.5)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30.0)
@@ -92,8 +63,7 @@ class RunningBank:
         except subprocess.TimeoutExpired:  # pragma: no cover - reported by the caller's assertion
             self.proc.kill()
             self.proc.wait()
-        for t in self._readers:
-            t.join(timeout=10)
+        self.join_readers()
         return "\n".join(self.lines)
 
     def __enter__(self) -> RunningBank:
