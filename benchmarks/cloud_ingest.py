@@ -10,13 +10,16 @@ COPY -> PostgreSQL) without the publishers' CPU, on the same machine as the brok
 
 Rows per worker count (median of ``--repeats`` runs, with min and max): ``msg_per_s`` (samples, i.e. MQTT
 messages, stored per second), ``module_samples_per_s`` (16 module rows per message), ``lost`` and ``duplicated``
-(both must be 0).
+(both must be 0), and the CPU each part used per message (``worker_cpu_ms_per_msg`` the workers together,
+``broker_cpu_ms_per_msg`` Mosquitto, ``postgres_cpu_ms_per_msg`` the server's processes), which does not depend on
+what else the machine runs: their sum is what one message costs this machine's cores.
 
     python benchmarks/cloud_ingest.py [--quick] [--json PATH] [--messages N] [--repeats N]
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -40,8 +43,9 @@ from ml314.cloud.broker_config import BrokerListener, ServiceAccount, mosquitto_
 from ml314.cloud.fleet_store import fleet_db_url
 
 NAME = "cloud_ingest"
+CPU = ("worker_cpu_ms_per_msg", "broker_cpu_ms_per_msg", "postgres_cpu_ms_per_msg")
 COLUMNS = ("workers", "messages", "modules", "payload_bytes", "msg_per_s", "module_samples_per_s", "min_msg_per_s",
-           "max_msg_per_s", "runs", "lost", "duplicated")  # fmt: skip
+           "max_msg_per_s", "runs", "lost", "duplicated", *CPU)  # fmt: skip
 MODULES = 16
 DEVICES = 8
 PASSWORD = "bench-device-password"
@@ -77,6 +81,32 @@ def _publish(port: int, payloads: list[tuple[str, bytes]]) -> None:
         c.loop_stop()
 
 
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes ``pids`` have used so far (0 for one that is gone)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) * _TICK_S
+    return total
+
+
+def _children(parent: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                out.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
 def one_run(tmp: Path, pg: PostgresServer, binary: Path, workers: int, payloads: list[tuple[str, bytes]]) -> dict:
     port = free_port()
     devices = sorted({s for s, _ in payloads})
@@ -100,17 +130,28 @@ def one_run(tmp: Path, pg: PostgresServer, binary: Path, workers: int, payloads:
         while stored == 0:
             stored = count(engine, "SELECT count(*) FROM fleet_bank_sample")
             time.sleep(0.02)
+        postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+        assert broker._process is not None
+        groups = {
+            "worker": [p.proc.pid for p in procs],
+            "broker": [broker._process.pid],
+            "postgres": _children(postmaster),
+        }
         t0, first = time.monotonic(), stored
+        cpu0 = {k: _cpu_s(v) for k, v in groups.items()}
         while stored < total:
             time.sleep(0.02)
             stored = count(engine, "SELECT count(*) FROM fleet_bank_sample")
             if any(p.proc.poll() is not None for p in procs):
                 raise RuntimeError(f"a worker ended: {[p.errors for p in procs]}")
         elapsed = time.monotonic() - t0
+        cpu = {k: _cpu_s(v) - cpu0[k] for k, v in groups.items()}
         modules = count(engine, "SELECT count(*) FROM fleet_module_sample")
         distinct = count(engine, "SELECT count(DISTINCT (serial, seq)) FROM fleet_bank_sample")
+        done = total - first
         return {
-            "msg_per_s": (total - first) / elapsed,
+            "msg_per_s": done / elapsed,
+            **{f"{k}_cpu_ms_per_msg": 1000.0 * c / done for k, c in cpu.items()},
             "lost": total - distinct,
             "duplicated": stored - distinct + modules - MODULES * stored,
         }
@@ -123,10 +164,10 @@ def one_run(tmp: Path, pg: PostgresServer, binary: Path, workers: int, payloads:
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--messages", type=int, default=None, help="samples per run (default 4000; --quick 1200)")
+    p.add_argument("--messages", type=int, default=None, help="samples per run (default 20000; --quick 5000)")
     p.add_argument("--repeats", type=int, default=None, help="runs per worker count (default 3; --quick 2)")
     args = p.parse_args()
-    messages = args.messages or (1200 if args.quick else 4000)
+    messages = args.messages or (5000 if args.quick else 20000)
     repeats = args.repeats or (2 if args.quick else 3)
     binary, pg_bin = mosquitto_binary(), _bin_dir()
     if binary is None or pg_bin is None:
@@ -147,6 +188,7 @@ def main() -> None:
                     "msg_per_s": median, "module_samples_per_s": median * MODULES, "min_msg_per_s": min(rates),
                     "max_msg_per_s": max(rates), "runs": repeats, "lost": max(r["lost"] for r in runs),
                     "duplicated": max(r["duplicated"] for r in runs),
+                    **{k: statistics.median(r[k] for r in runs) for k in CPU},
                 })  # fmt: skip
                 print(f"{workers} worker(s): {', '.join(f'{r:.0f}' for r in rates)} msg/s", file=sys.stderr)
     finally:
