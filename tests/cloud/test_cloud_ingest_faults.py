@@ -1,7 +1,8 @@
 """The must-hold of the fleet path: three real ``ml314 run --mqtt`` devices -> Mosquitto (the generated fleet
 configuration) -> two ``ml314 cloud`` workers -> PostgreSQL, with the broker stopped and started again mid-run and
 one worker killed (SIGKILL) mid-run and started again: afterwards every sample and event the devices sent is
-stored exactly once, and both workers stored a share."""
+stored exactly once (what a device still held when it stopped may have arrived or not), and both workers
+stored a share."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_broker_restart_and_a_killed_worker_lose_and_duplicate_nothing(
     try:
         for i in range(3):
             (tmp_path / f"dev{i}").mkdir()
-            banks.append(RunningBank(tmp_path / f"dev{i}", "--mqtt", url, "--quiet"))
+            banks.append(RunningBank(tmp_path / f"dev{i}", "--mqtt", url, "--speed", "10", "--quiet"))
         serials = [fleet.provision(b.data_dir) for b in banks]
         alive = [*(b.proc for b in banks), *(w.proc for w in workers.values())]
 
@@ -93,25 +94,37 @@ def test_broker_restart_and_a_killed_worker_lose_and_duplicate_nothing(
         for b in banks:
             b.stop()
 
+    # delivered: every sample and event the device took and no longer holds; one it still holds may have arrived
+    # too (its PUBACK was on the way when the device stopped: it goes out again at the next start, and is dropped)
     sent = {s: _outbox(b.data_dir) for s, b in zip(serials, banks, strict=True)}
-    want = {s: sorted(set(range(1, last + 1)) - unsent) for s, (last, unsent, _, _) in sent.items()}
-    assert all(len(q) > 15 for q in want.values())
+    delivered = {s: set(range(1, last + 1)) - unsent for s, (last, unsent, _, _) in sent.items()}
+    assert all(len(q) > 15 for q in delivered.values())
     workers_alive = [w.proc for w in workers.values()]
-    wait_until(lambda: True if seqs_by_serial(engine) == want else None, "every sent sample stored",
-               alive=workers_alive)  # fmt: skip
-    want_events = {(s, i) for s, (_, _, last, unsent) in sent.items() for i in range(last + 1) if i not in unsent}
 
-    def events() -> set[tuple[str, int]] | None:
+    def all_samples() -> dict[str, list[int]] | None:
+        got = seqs_by_serial(engine)
+        return got if all(delivered[s] <= set(got.get(s, ())) for s in serials) else None
+
+    wait_until(all_samples, "every delivered sample stored", alive=workers_alive)
+    delivered_events = {(s, i) for s, (_, _, last, unsent) in sent.items() for i in range(last + 1) if i not in unsent}
+    taken_events = {(s, i) for s, (_, _, last, _) in sent.items() for i in range(last + 1)}
+
+    def all_events() -> set[tuple[str, int]] | None:
         with engine.connect() as c:
-            got = c.execute(sa.text("SELECT serial, id FROM fleet_event")).all()
-        return {(s, i) for s, i in got} if len(got) >= len(want_events) else None
+            got = {(s, i) for s, i in c.execute(sa.text("SELECT serial, id FROM fleet_event")).all()}
+        return got if delivered_events <= got else None
 
-    assert wait_until(events, "every sent event stored", alive=workers_alive) == want_events
+    assert wait_until(all_events, "every delivered event stored", alive=workers_alive) <= taken_events
     assert [w.stop() for w in workers.values()] == [0, 0]
 
-    assert seqs_by_serial(engine) == want  # exactly once: no gap, no second copy
-    assert count(engine, "SELECT count(*) FROM fleet_module_sample") == sum(len(q) for q in want.values())
-    assert count(engine, "SELECT count(*) FROM fleet_event") == len(want_events)
+    stored = seqs_by_serial(engine)
+    for s, (last, _, _, _) in sent.items():
+        assert stored[s] == sorted(set(stored[s])), "a sample stored twice"
+        assert delivered[s] <= set(stored[s]) <= set(range(1, last + 1)), "a sample lost, or one never taken"
+    assert count(engine, "SELECT count(*) FROM fleet_module_sample") == sum(len(q) for q in stored.values())
+    assert count(engine, "SELECT count(*) FROM fleet_event") == count(
+        engine, "SELECT count(DISTINCT (serial, epoch, id)) FROM fleet_event"
+    )
     with engine.connect() as c:
         split = dict(c.execute(sa.text("SELECT worker, count(*) FROM fleet_bank_sample GROUP BY worker")).all())
     assert set(split) == {"a", "b"} and min(split.values()) > 0, split
