@@ -5,6 +5,7 @@ access that expires and can be revoked."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -186,3 +187,13 @@ def test_handover_and_unbind(app: CloudAppServer, two: tuple[Device, Device]) ->
         assert serials(buyer) == []
         assert buyer.post("/api/search", json={"serial": d1.serial}).json()["bindable"] is True
         assert bind(seller, d1).status_code == 201  # whoever holds the label can bind it again
+
+
+def test_two_accounts_binding_at_once_get_one_owner(app: CloudAppServer, two: tuple[Device, Device]) -> None:
+    d1, _ = two
+    with app.account("first") as first, app.account("second") as second:
+        with ThreadPoolExecutor(2) as pool:
+            answers = sorted(r.status_code for r in pool.map(lambda c: bind(c, d1), (first, second)))
+        assert answers == [201, 409]
+        owners = [name for name, c in (("first", first), ("second", second)) if serials(c) == [d1.serial]]
+        assert len(owners) == 1
