@@ -26,7 +26,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ml314.cloud.mqtt_url import MqttTarget
 from ml314.cloud.refusals import RefusedError
 from ml314.cloud.topics import ROOT, DeviceTopics
-from ml314.errors import TransportError
+from ml314.domain.network import WifiCredentials
+from ml314.errors import InputError, TransportError
 
 __all__ = ["CommandPort", "CommandResult", "MqttCommands", "network_command"]
 
@@ -41,17 +42,12 @@ def network_command(mode: str, ssid: str | None = None, password: str | None = N
         return {"mode": "ap"}
     if mode != "sta":
         raise RefusedError(f"mode {mode!r}: 'ap' or 'sta'", "invalid_field", "mode")
-    ssid = ssid or ""
-    if not 1 <= len(ssid.encode()) <= 32 or any(ord(c) < 32 or ord(c) == 127 for c in ssid):
-        raise RefusedError(
-            "ssid: the Wi-Fi network's name, 1 to 32 bytes, no control characters", "invalid_field", "ssid"
-        )
-    password = password or ""
-    if not 8 <= len(password) <= 63 or not all(32 <= ord(c) <= 126 for c in password):
-        raise RefusedError(
-            "password: the WPA2 passphrase, 8 to 63 printable ASCII characters", "invalid_field", "password"
-        )
-    return {"mode": "sta", "ssid": ssid, "password": password}
+    try:
+        WifiCredentials(ssid or "", password or "")  # the device's own rule (domain/network.py), checked before sending
+    except InputError as e:
+        field = str(e).split(":", 1)[0]
+        raise RefusedError(str(e), "invalid_field", field if field in ("ssid", "password") else None) from e
+    return {"mode": "sta", "ssid": ssid or "", "password": password or ""}
 
 
 @dataclass(frozen=True, slots=True)
