@@ -127,4 +127,12 @@ def test_local_mode_sta_wifi_mode_ap_mode(tmp_path: Path, mosquitto) -> None:
         assert "offline (AP mode" in text(b, "#net-cloud")
         assert text(b, "#title").startswith("Smart Battery-")
         shot(b, "ap-mode")
+
+        # chapter 12 in the app: an open breaker shows as a finding with the manual's advice
+        with bank.client() as http:
+            assert http.post("/api/breaker", json={"module": 1, "closed": False}).status_code == 200
+            until(lambda: "breaker open" in text(b, "#findings"))
+            assert "Close breaker or charge the battery" in text(b, "#findings")
+            assert http.post("/api/breaker", json={"module": 1, "closed": True}).status_code == 200
+            until(lambda: js(b, "return document.getElementById('findings').hidden"))
     cloud.close()

@@ -68,6 +68,10 @@ class DeviceSession(abc.ABC):
         """Every module, chain order."""
 
     @abc.abstractmethod
+    def diagnostics(self) -> dict[str, Any]:
+        """Chapter 12's findings now (``GET /api/diagnostics`` of the device)."""
+
+    @abc.abstractmethod
     def set_network(self, change: dict[str, Any]) -> dict[str, Any]:
         """``{"mode": "sta", "ssid", "password"}`` or ``{"mode": "ap"}``; the device's new status."""
 

@@ -240,5 +240,8 @@ class _HttpSession(DeviceSession):
     def modules(self) -> list[Any]:
         return list(_call(self.device, "GET", "/api/modules", self.token))
 
+    def diagnostics(self) -> dict[str, Any]:
+        return dict(_call(self.device, "GET", "/api/diagnostics", self.token))
+
     def set_network(self, change: dict[str, Any]) -> dict[str, Any]:
         return dict(_call(self.device, "PUT", "/api/device/network", self.token, change))

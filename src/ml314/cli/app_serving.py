@@ -4,7 +4,7 @@ the routes of both listeners. Built before the bank starts (the AP socket is bou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,14 +65,22 @@ class AppSide:
         """The MQTT link the network mode connects and disconnects (its state shows in the app)."""
         self.network.cloud = link.state
 
-    def start(self, surface: Surface, history: HistoryStore | None, web_port: int | None) -> None:
-        """Serve the AP listener and announce the device (``web_port``: the ``--http`` port, None: off)."""
+    def start(
+        self, surface: Surface, history: HistoryStore | None, web_port: int | None, shared: Sequence[APIRouter] = ()
+    ) -> None:
+        """Serve the AP listener and announce the device (``web_port``: the ``--http`` port, None: off); ``shared``
+        are routes the AP listener serves too (behind the AP password), such as the diagnostics."""
         if self.ap_web is not None:
             from ml314.web.ap_app import ApGuard  # noqa: PLC0415
             from ml314.web.app_api import app_router  # noqa: PLC0415
             from ml314.web.device_api import ap_router, device_router  # noqa: PLC0415
 
-            routers = [ap_router(self.network), device_router(self.network, surface, listener="ap"), app_router(None)]
+            routers = [
+                ap_router(self.network),
+                device_router(self.network, surface, listener="ap"),
+                app_router(None),
+                *shared,
+            ]
             app = web_app(surface, history, routers)
             app.add_middleware(ApGuard, network=self.network)
             self.ap_web.start(app)

@@ -234,17 +234,18 @@ def run_command(
                 mqtt_link.diagnostics = diagnosis.report
                 typer.echo(mqtt_link.describe())
                 mqtt_link.start()
+            diagnostics = diagnostics_router(diagnosis.report)  # on --http and on the AP listener
             if web is not None:
                 from ml314.web.maintenance_api import maintenance_router  # noqa: PLC0415
 
                 routers = [
                     maintenance_router(data_dir, lambda: runner.history),
-                    diagnostics_router(diagnosis.report),
+                    diagnostics,
                     _commission(surface, runner, identity.serial, bms_params),
                     *app_side.routers(surface),
                 ]
                 web.start(web_app(surface, runner.history, routers))
-            app_side.start(surface, runner.history, None if web is None else web.port)
+            app_side.start(surface, runner.history, None if web is None else web.port, [diagnostics])
             typer.echo(f"ml314 run: {cfg.modules} module(s) at {cfg.speed:g}x real time; Ctrl-C stops")
             out = StatusOutput(quiet, STATUS_WIDTH)
             diagnosis.on_change = out.detail  # a finding that appears or clears: a line of its own

@@ -25,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from ml314.adapters.device_transport import DeviceError, DeviceTransport, FoundDevice
+from ml314.adapters.device_transport import DeviceError, DeviceSession, DeviceTransport, FoundDevice
 from ml314.web.errors import error_body
 
 __all__ = ["APP_ASSETS", "app_router"]
@@ -127,9 +127,16 @@ def app_router(transport: DeviceTransport | None) -> APIRouter:
     async def status(serial: str, token: str | None = Header(None, alias="X-Pairing-Token")) -> Response:
         return await call(session_call, serial, token, lambda s: s.status())
 
-    @router.get("/api/app/devices/{serial}/system", summary="The battery system: bank and modules")
+    @router.get("/api/app/devices/{serial}/system", summary="The battery system: bank, modules, diagnostics")
     async def system(serial: str, token: str | None = Header(None, alias="X-Pairing-Token")) -> Response:
-        return await call(session_call, serial, token, lambda s: {"bank": s.bank(), "modules": s.modules()})
+        def read(s: DeviceSession) -> dict[str, Any]:
+            try:
+                diagnostics: dict[str, Any] | None = s.diagnostics()
+            except DeviceError:  # a device without chapter 12's diagnostics still shows its battery system
+                diagnostics = None
+            return {"bank": s.bank(), "modules": s.modules(), "diagnostics": diagnostics}
+
+        return await call(session_call, serial, token, read)
 
     @router.put("/api/app/devices/{serial}/network", summary="STA (Wi-Fi credentials) or AP")
     async def network(

@@ -56,7 +56,8 @@
   }
   const directBackend = { kind: "ap", status: () => req("GET", "/api/device/network"),
                           system: async () => ({ bank: await req("GET", "/api/bank"),
-                                                 modules: await req("GET", "/api/modules") }),
+                                                 modules: await req("GET", "/api/modules"),
+                                                 diagnostics: await req("GET", "/api/diagnostics").catch(() => null) }),
                           network: (c) => req("PUT", "/api/device/network", c) };
   const tokenKey = (serial) => "ml314.pairing." + serial;
 
@@ -174,6 +175,10 @@
     const all = [...prot, ...alarms, ...faults];
     $("alarms").className = "alerts" + (prot.length || faults.length ? " bad" : alarms.length ? " warn" : "");
     $("alarms").textContent = all.length ? all.join(", ") : "No alarms";
+    const found = (sys.diagnostics || {}).findings || [];  // chapter 12: what is wrong and what to do
+    $("findings").innerHTML = found.map((f) => `<li class="${esc(f.severity)}"><b>${esc(f.title)}</b>` +
+      `<span>${esc(f.where)}</span><p>${esc(f.manual.solution)}</p></li>`).join("");
+    $("findings").hidden = !found.length;
     $("modules").innerHTML = sys.modules.map((m) => {
       const s = m.module, bad = (s.protections || []).length || (s.alarms || []).length;
       return `<li class="${bad ? "alarm" : ""}"><b>#${m.id}</b><span>${fmt(s.soc_pct, 1)} %</span>` +
