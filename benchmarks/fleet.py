@@ -105,7 +105,9 @@ def _publish(port: int, serials: list[str], start_s: float, seconds: int, out: A
     out.put(acked[0])
 
 
-def one_run(tmp: Path, pg: PostgresServer, binary: Path, devices: int, workers: int, seconds: int, warmup: int) -> dict:
+def one_run(
+    tmp: Path, pg: PostgresServer, binary: Path, *, devices: int, workers: int, seconds: int, warmup: int
+) -> dict:
     serials = _serials(devices)
     fleet = Fleet.start(tmp, pg, binary, serials)
     procs: list[CloudProcess] = []
@@ -177,9 +179,12 @@ def copy_limit(pg: PostgresServer, messages: int, batch: int = 500) -> float:
     now = time.time()
     base = sample("ML314-COPY0000000", 1, now, MODULES)
     parsed = [
-        parse_message("ml314/ML314-COPY0000000/telemetry", orjson.dumps(dict(base, seq=i + 1, ts=now - messages + i)), now)
+        parse_message(
+            "ml314/ML314-COPY0000000/telemetry", orjson.dumps(dict(base, seq=i + 1, ts=now - messages + i)), now
+        )
         for i in range(messages)
     ]
+
     def stamp(x: float) -> str:  # the tables hold timestamptz (the worker's staging tables hold Unix seconds)
         return dt.datetime.fromtimestamp(x, dt.UTC).isoformat()
 
@@ -231,7 +236,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="ml314-bench-") as tmp:
             for n in devices:
                 for workers in (1, 2):
-                    runs = [one_run(Path(tmp), pg, binary, n, workers, seconds, args.warmup) for _ in range(repeats)]
+                    size = {"devices": n, "workers": workers, "seconds": seconds, "warmup": args.warmup}
+                    runs = [one_run(Path(tmp), pg, binary, **size) for _ in range(repeats)]
                     rates = [r["samples_per_s"] for r in runs]
                     median = statistics.median(rates)
                     rows.append({
