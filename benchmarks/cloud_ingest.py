@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -107,17 +108,44 @@ def _children(parent: int) -> list[int]:
     return out
 
 
+@dataclass
+class Fleet:
+    """A private Mosquitto with the generated configuration for ``devices`` (password :data:`PASSWORD`) and the
+    cloud account, and a fresh database on the private PostgreSQL: what both cloud benchmarks start from."""
+
+    broker: MosquittoBroker
+    port: int
+    db: str
+    engine: sa.Engine
+    url: str  # the cloud account's --mqtt
+
+    @classmethod
+    def start(cls, tmp: Path, pg: PostgresServer, binary: Path, devices: list[str]) -> Fleet:
+        port = free_port()
+        digest = mosquitto_hash(PASSWORD)
+        files = write_broker_config(tmp / f"broker{port}", [(s, digest) for s in devices],
+                                    [ServiceAccount("cloud", "cloud")], BrokerListener("127.0.0.1", port))  # fmt: skip
+        broker = MosquittoBroker(binary, files.conf, port)
+        broker.start()
+        db = pg.new_database()
+        url = f"mqtt://cloud:{files.passwords['cloud']}@127.0.0.1:{port}"
+        return cls(broker, port, db, sa.create_engine(fleet_db_url(db)), url)
+
+    def cpu_groups(self, pg: PostgresServer, procs: list[CloudProcess]) -> dict[str, list[int]]:
+        """The processes whose CPU time each part of the path costs."""
+        postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+        assert self.broker._process is not None
+        return {"worker": [p.proc.pid for p in procs], "broker": [self.broker._process.pid],
+                "postgres": _children(postmaster)}  # fmt: skip
+
+    def close(self) -> None:
+        self.broker.close()
+        self.engine.dispose()
+
+
 def one_run(tmp: Path, pg: PostgresServer, binary: Path, workers: int, payloads: list[tuple[str, bytes]]) -> dict:
-    port = free_port()
-    devices = sorted({s for s, _ in payloads})
-    digest = mosquitto_hash(PASSWORD)
-    files = write_broker_config(tmp / f"broker{port}", [(s, digest) for s in devices],
-                                [ServiceAccount("cloud", "cloud")], BrokerListener("127.0.0.1", port))  # fmt: skip
-    broker = MosquittoBroker(binary, files.conf, port)
-    broker.start()
-    db = pg.new_database()
-    engine = sa.create_engine(fleet_db_url(db))
-    url = f"mqtt://cloud:{files.passwords['cloud']}@127.0.0.1:{port}"
+    fleet = Fleet.start(tmp, pg, binary, sorted({s for s, _ in payloads}))
+    port, db, engine, url = fleet.port, fleet.db, fleet.engine, fleet.url
     names = [f"w{i}" for i in range(workers)]
     procs: list[CloudProcess] = []
     try:
@@ -130,13 +158,7 @@ def one_run(tmp: Path, pg: PostgresServer, binary: Path, workers: int, payloads:
         while stored == 0:
             stored = count(engine, "SELECT count(*) FROM fleet_bank_sample")
             time.sleep(0.02)
-        postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
-        assert broker._process is not None
-        groups = {
-            "worker": [p.proc.pid for p in procs],
-            "broker": [broker._process.pid],
-            "postgres": _children(postmaster),
-        }
+        groups = fleet.cpu_groups(pg, procs)
         t0, first = time.monotonic(), stored
         cpu0 = {k: _cpu_s(v) for k, v in groups.items()}
         while stored < total:
@@ -158,8 +180,7 @@ def one_run(tmp: Path, pg: PostgresServer, binary: Path, workers: int, payloads:
     finally:
         for p in procs:
             p.stop()
-        broker.close()
-        engine.dispose()
+        fleet.close()
 
 
 def main() -> None:

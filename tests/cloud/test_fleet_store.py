@@ -139,3 +139,17 @@ def test_any_text_survives_the_copy(store: FleetStore) -> None:
         assert got["bank"]["alarms"] == [odd, "", "NULL"]
         assert got["modules"][0]["state"] == odd
         assert fleet_read.device_events(conn, A, 1)[0]["message"] == odd
+
+
+def test_the_whole_module_check_writes_what_the_field_by_field_checks_write() -> None:
+    """A sample's modules as ``ml314 run`` sends them take the fast path (checked as a whole); the same values with
+    one field of another JSON type (an integral number written as an integer) take the field-by-field path."""
+    body = sample(A, 7, 1.7e9, modules=4)
+    slow = orjson.loads(orjson.dumps(body))
+    for m in slow["modules"]:
+        assert m["soh_pct"] == int(m["soh_pct"])
+        m["soh_pct"] = int(m["soh_pct"])
+    fast_rows = parse_message(f"ml314/{A}/telemetry", orjson.dumps(body), 1.7e9)
+    slow_rows = parse_message(f"ml314/{A}/telemetry", orjson.dumps(slow), 1.7e9)
+    assert fast_rows.module_rows == slow_rows.module_rows == 4
+    assert fast_rows.module_text == slow_rows.module_text

@@ -9,8 +9,10 @@ a missing one is NULL), ``seq`` and ``id`` are positive, ``ts`` is a plausible t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import operator
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,6 +27,7 @@ __all__ = [
     "BadPayloadError",
     "CopyText",
     "Parsed",
+    "copy_line",
     "parse_message",
 ]
 
@@ -67,10 +70,49 @@ class Parsed:
     online: bool
     received_s: float
     bank: tuple[Any, ...] | None = None
-    modules: list[tuple[Any, ...]] = field(default_factory=list)
+    module_text: str = ""  # the module rows as lines of COPY's text format (MODULE_COLUMNS)
+    module_rows: int = 0
     event: tuple[Any, ...] | None = None
     seq: int = 0
     ts: float = 0.0
+
+
+def _element(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(v)
+
+
+def _escape(text: str) -> str:
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def _field(v: Any) -> str:
+    """One value in COPY's text format (``\\N`` NULL; arrays as ``{...}`` literals)."""
+    kind = type(v)
+    if kind is float or kind is int:
+        return repr(v)
+    if v is None:
+        return "\\N"
+    if kind is bool:
+        return "t" if v else "f"
+    if kind is CopyText:
+        return str(v)
+    if isinstance(v, str):
+        return _escape(v)
+    if isinstance(v, list):
+        return _escape("{" + ",".join([_element(x) for x in v]) + "}")
+    return repr(v)
+
+
+def copy_line(row: Sequence[Any]) -> str:
+    """``row`` as one line of COPY's text format. (psycopg's ``write_row`` does the same, but dumps arrays in
+    Python element by element: several times slower here.)"""
+    return "\t".join([_field(v) for v in row]) + "\n"
 
 
 def _num(d: dict[str, Any], key: str) -> float | None:
@@ -168,6 +210,51 @@ def _stat_mean(d: dict[str, Any], key: str) -> float | None:
     return _num(d, key)
 
 
+#: a module of a sample as ``ml314 run`` sends it: these keys with exactly these types (the fast path)
+_MODULE_KEYS = ("n", "id", "serial", "state", *MODULE_FIELDS, "cells_v", "temps_c", "cycles", *MODULE_FLAGS, "alarms",
+                "protections")  # fmt: skip
+_MODULE_TYPES = (int, int, str, str, *(float for _ in MODULE_FIELDS), list, list, int, *(bool for _ in MODULE_FLAGS),
+                 list, list)  # fmt: skip
+_module_values = operator.itemgetter(*_MODULE_KEYS)
+#: characters that text needs escaped in COPY's format or in an array literal (or removed: NUL)
+_UNSAFE = re.compile(r'[\\"\t\n\r\x00]')
+_I32 = 2**31
+
+
+def _names(x: list[str]) -> str:
+    return "{" + ",".join(['"' + a + '"' for a in x]) + "}" if x else "{}"
+
+
+def _numbers(x: list[float]) -> str:
+    """Finite numbers as an array literal; orjson writes each as its shortest exact text, in one call."""
+    return "{" + orjson.dumps(x).decode()[1:-1] + "}"
+
+
+def _module_line(prefix: str, m: Any) -> str | None:
+    """A sample's module as one COPY line, checked as a whole: every field present with its usual type, numbers in
+    range, text without a character to escape. None when anything differs (the caller checks field by field)."""
+    try:
+        values = _module_values(m)
+    except (KeyError, TypeError):
+        return None
+    if tuple(map(type, values)) != _MODULE_TYPES:
+        return None
+    n, mid, serial, state, soc, soh, volt, amp, cells, temps, cycles, bal, chg, dis, alarms, prot = values
+    if not (0 < n <= _SMALL_MAX and -_SMALL_MAX <= mid <= _SMALL_MAX and -_I32 <= cycles < _I32):
+        return None
+    if len(cells) > 64 or len(temps) > 64 or not set(map(type, cells)) | set(map(type, temps)) <= _NUMBERS:
+        return None
+    if not set(map(type, alarms)) | set(map(type, prot)) <= {str}:
+        return None
+    if _UNSAFE.search("".join([serial, state, *alarms, *prot])):
+        return None
+    return (
+        f"{prefix}{n}\t{mid}\t{serial}\t{state}\t{soc!r}\t{soh!r}\t{volt!r}\t{amp!r}\t"
+        f"{_numbers(cells)}\t{_numbers(temps)}\t{cycles}\t"
+        f"{'t' if bal else 'f'}\t{'t' if chg else 'f'}\t{'t' if dis else 'f'}\t{_names(alarms)}\t{_names(prot)}\t\\N\n"
+    )
+
+
 def _telemetry(serial: str, p: dict[str, Any], now_s: float) -> Parsed:
     kind = p.get("kind")
     if kind not in ("sample", "summary"):
@@ -198,26 +285,34 @@ def _telemetry(serial: str, p: dict[str, Any], now_s: float) -> Parsed:
         *(_flag(bank, k) for k in BANK_FLAGS),
         alarms, protections, stats,
     )  # fmt: skip
-    rows = []
+    lines: list[str] = []
     seen: set[int] = set()
+    prefix = f"{_escape(serial)}\t{seq}\t{ts!r}\t"
     for raw in modules:
-        m = _obj(raw, "a module")
-        n = _need_int(m, "n", 1, _SMALL_MAX)
+        line = None if summary else _module_line(prefix, raw)
+        if line is None:  # anything unusual: the field by field checks (which say what is wrong)
+            m = _obj(raw, "a module")
+            n = _need_int(m, "n", 1, _SMALL_MAX)
+            mstats = None
+            if summary:
+                mstats = orjson.dumps({k: v for k, v in m.items() if isinstance(v, dict)}).decode()
+            mrow = (
+                serial, seq, ts, n, _int(m, "id", -_SMALL_MAX, _SMALL_MAX), _text(m, "serial"), _text(m, "state"),
+                *(value(m, k) for k in MODULE_FIELDS),
+                _nums(m, "cells_v"), _nums(m, "temps_c"), _int(m, "cycles", -(2**31), 2**31 - 1),
+                *(_flag(m, k) for k in MODULE_FLAGS),
+                _texts(m, "alarms"), _texts(m, "protections"), mstats,
+            )  # fmt: skip
+            line = copy_line(mrow)
+        else:
+            n = raw["n"]
         if n in seen:
             raise BadPayloadError(f"module n={n} twice")
         seen.add(n)
-        mstats = None
-        if summary:
-            mstats = orjson.dumps({k: v for k, v in m.items() if isinstance(v, dict)}).decode()
-        mrow = (
-            serial, seq, ts, n, _int(m, "id", -_SMALL_MAX, _SMALL_MAX), _text(m, "serial"), _text(m, "state"),
-            *(value(m, k) for k in MODULE_FIELDS),
-            _nums(m, "cells_v"), _nums(m, "temps_c"), _int(m, "cycles", -(2**31), 2**31 - 1),
-            *(_flag(m, k) for k in MODULE_FLAGS),
-            _texts(m, "alarms"), _texts(m, "protections"), mstats,
-        )  # fmt: skip
-        rows.append(mrow)
-    return Parsed(serial, "telemetry", True, now_s, bank=row, modules=rows, seq=seq, ts=ts)
+        lines.append(line)
+    return Parsed(
+        serial, "telemetry", True, now_s, bank=row, module_text="".join(lines), module_rows=len(lines), seq=seq, ts=ts
+    )
 
 
 def _event(serial: str, p: dict[str, Any], now_s: float) -> Parsed:

@@ -18,11 +18,11 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from ml314.cloud.fleet_rows import BANK_COLUMNS, EVENT_COLUMNS, MODULE_COLUMNS, CopyText, Parsed
+from ml314.cloud.fleet_rows import BANK_COLUMNS, EVENT_COLUMNS, MODULE_COLUMNS, Parsed, copy_line
 from ml314.cloud.fleet_schema import bank_sample, create_schema, ensure_partitions, event, module_sample
 from ml314.errors import InputError, TransportError
 
-__all__ = ["FleetStore", "Stored", "copy_line", "fleet_db_url", "safe_url"]
+__all__ = ["FleetStore", "Stored", "fleet_db_url", "safe_url"]
 
 _STAGE_TYPES = {
     "serial": "text", "seq": "bigint", "ts": "float8", "kind": "text", "seq_from": "bigint", "samples": "integer",
@@ -53,44 +53,6 @@ class Stored:
     module_rows_new: int
     events: int
     events_new: int
-
-
-def _element(v: Any) -> str:
-    if v is None:
-        return "NULL"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(v)
-
-
-def _escape(text: str) -> str:
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text
-
-
-def _field(v: Any) -> str:
-    """One value in COPY's text format (``\\N`` NULL; arrays as ``{...}`` literals)."""
-    kind = type(v)
-    if kind is float or kind is int:
-        return repr(v)
-    if v is None:
-        return "\\N"
-    if kind is bool:
-        return "t" if v else "f"
-    if kind is CopyText:
-        return str(v)
-    if isinstance(v, str):
-        return _escape(v)
-    if isinstance(v, list):
-        return _escape("{" + ",".join([_element(x) for x in v]) + "}")
-    return repr(v)
-
-
-def copy_line(row: Sequence[Any]) -> str:
-    """``row`` as one line of COPY's text format. (psycopg's ``write_row`` does the same, but dumps arrays in
-    Python element by element: several times slower here.)"""
-    return "\t".join([_field(v) for v in row]) + "\n"
 
 
 def _stage_sql(name: str, columns: Sequence[str]) -> str:
@@ -196,16 +158,20 @@ class FleetStore:
         raw: Any = conn.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
         banks = [p.bank for p in batch if p.bank is not None]
-        modules = [m for p in batch for m in p.modules]
         events = [p.event for p in batch if p.event is not None]
+        texts = (
+            "".join([copy_line(row) for row in banks]),
+            "".join([p.module_text for p in batch]),  # formatted while parsing (fleet_rows.py)
+            "".join([copy_line(row) for row in events]),
+        )
         new = []
         with raw.cursor() as cur:
-            for (stage, table, columns), rows in zip(_TABLES, (banks, modules, events), strict=True):
-                if not rows:
+            for (stage, table, columns), text in zip(_TABLES, texts, strict=True):
+                if not text:
                     new.append(0)
                     continue
                 with cur.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
-                    copy.write("".join([copy_line(row) for row in rows]).encode())
+                    copy.write(text.encode())
                 cur.execute(
                     _move_sql(stage, table, columns).encode(), {"worker": self.worker} if table is bank_sample else None
                 )

@@ -64,6 +64,7 @@ class Received:
     generation: int
     received_s: float
     link: int = 0  # 0 the shared subscription, 1 the guard
+    prepared: object = None  # what ``prepare`` made of it on paho's thread (or the exception it raised)
 
 
 class _Link:
@@ -93,8 +94,10 @@ class MqttIntake:
         receive_maximum: int,
         echo: Callable[[str], None],
         guard: bool = False,
+        prepare: Callable[[str, bytes, float], object] | None = None,
     ) -> None:
         self.target = target
+        self._prepare = prepare
         self.messages: queue.Queue[Received] = queue.Queue()
         self._echo = echo
         self._lock = threading.Lock()
@@ -191,7 +194,14 @@ class MqttIntake:
                 if not self.guard_storing:
                     client.ack(msg.mid, msg.qos)  # the shared group has it too
                     return
-            item = Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, link.generation, time.time(), index)
+            payload, now = bytes(msg.payload), time.time()
+            prepared: object = None
+            if self._prepare is not None:  # e.g. parsing: done here while the worker's thread waits for the database
+                try:
+                    prepared = self._prepare(msg.topic, payload, now)
+                except Exception as exc:  # handed to the worker, which says what it was
+                    prepared = exc
+            item = Received(msg.topic, payload, msg.mid, msg.qos, link.generation, now, index, prepared)
             self.messages.put(item)
 
         return on_message

@@ -128,6 +128,7 @@ class CloudWorker:
             receive_maximum=2 * c.batch_messages,  # one batch being stored, the next one arriving
             echo=self._echo,
             guard=c.guard,
+            prepare=parse_message,  # on paho's thread, overlapping the database's work on this one
         )
         if not self.intake.connect(self._stopping):
             return []
@@ -182,10 +183,16 @@ class CloudWorker:
     def _handle(self, batch: list[Received]) -> None:
         parsed: list[Parsed] = []
         for item in batch:
-            try:
-                parsed.append(parse_message(item.topic, item.payload, item.received_s))
-            except BadPayloadError as exc:
-                self._bad(item.topic, str(exc))
+            done = item.prepared
+            if isinstance(done, Parsed):
+                parsed.append(done)
+            elif isinstance(done, BadPayloadError):
+                self._bad(item.topic, str(done))
+            else:  # not parsed on paho's thread (or it failed unexpectedly: then it fails here, as it would)
+                try:
+                    parsed.append(parse_message(item.topic, item.payload, item.received_s))
+                except BadPayloadError as exc:
+                    self._bad(item.topic, str(exc))
         if parsed and not self._store(parsed):
             return  # stopped while the database was away: nothing acknowledged, the broker sends it all again
         assert self.intake is not None
