@@ -48,4 +48,3 @@ def test_the_replay_sees_a_fault_put_into_the_record(month: Recording) -> None:
     result = replay(replace(month, events=tuple(events)), every_s=600.0)
     found = [(t_s, f.code, f.module_id) for t_s, f in result.findings()]
     assert found and found[0][1:] == ("sleep", 7) and t <= found[0][0] <= t + 600.0, found
-
